@@ -1,0 +1,396 @@
+"""The CRM core shared by the design-support projects and the investor prospecting."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """The Django groups that carry each kind of user's permissions (DESIGN §1)."""
+
+    STAFF = "staff", _("Équipe de la mission")
+    DESIGNER = "designer", _("Designer")
+    OFFICER = "officer", _("Chargé·e de développement économique")
+    HOLDER = "holder", _("Porteur de projet")
+
+
+class User(AbstractUser):
+    """A person who logs in. Their role is the group they belong to."""
+
+    class Meta:
+        verbose_name = _("utilisateur")
+        verbose_name_plural = _("utilisateurs")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def _group_names(self) -> set[str]:
+        # Cached on the instance: templates and scoping helpers ask several times per request.
+        if not hasattr(self, "_carreau_groups"):
+            self._carreau_groups = set(self.groups.values_list("name", flat=True))
+        return self._carreau_groups
+
+    def has_role(self, role: Role | str) -> bool:
+        return str(role) in self._group_names()
+
+    @property
+    def is_mission_staff(self) -> bool:
+        """Staff of the mission see everything in the CRM; superusers count as staff."""
+        return self.is_superuser or self.has_role(Role.STAFF)
+
+    @property
+    def roles(self) -> list[Role]:
+        names = self._group_names()
+        return [role for role in Role if role.value in names]
+
+
+def validate_siret(value: str) -> None:
+    """A SIRET is 14 digits whose Luhn checksum is valid (La Poste's sites are the exception)."""
+    if len(value) != 14 or not value.isdigit():
+        raise ValidationError(_("Un SIRET compte exactement 14 chiffres."), code="siret_format")
+    # La Poste's establishments (SIREN 356000000) use a digit-sum rule instead of Luhn.
+    if value.startswith("356000000"):
+        if sum(int(digit) for digit in value) % 5 != 0:
+            raise ValidationError(_("Ce SIRET n'est pas valide (clé de contrôle)."), code="siret_key")
+        return
+    total = 0
+    for index, digit in enumerate(reversed(value)):
+        number = int(digit)
+        if index % 2 == 1:
+            number *= 2
+            if number > 9:
+                number -= 9
+        total += number
+    if total % 10 != 0:
+        raise ValidationError(_("Ce SIRET n'est pas valide (clé de contrôle)."), code="siret_key")
+
+
+class Territory(models.Model):
+    """A tourist-office area of the destination (Lens-Liévin, Arras, Douai...)."""
+
+    name = models.CharField(_("nom"), max_length=120, unique=True)
+    slug = models.SlugField(_("identifiant"), max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("territoire")
+        verbose_name_plural = _("territoires")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Thematic(models.Model):
+    """A theme of the destination's offer (gastronomy, events, sport & nature...)."""
+
+    name = models.CharField(_("nom"), max_length=120, unique=True)
+    slug = models.SlugField(_("identifiant"), max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("thématique")
+        verbose_name_plural = _("thématiques")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrganisationQuerySet(models.QuerySet["Organisation"]):
+    def visible_to(self, user: User) -> OrganisationQuerySet:
+        """The organisations this user may see; everything else answers 404.
+
+        Staff and officers work the whole CRM (officers record investors and operators).
+        Designers will see the holders of their projects once projects exist; holders see
+        nothing of the CRM yet.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_mission_staff or user.has_role(Role.OFFICER):
+            return self.all()
+        return self.none()
+
+    def search(self, text: str) -> OrganisationQuerySet:
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(
+            Q(name__icontains=text)
+            | Q(siret__startswith=text.replace(" ", ""))
+            | Q(city__icontains=text)
+            | Q(email__icontains=text)
+        )
+
+    def for_list(self) -> OrganisationQuerySet:
+        """What the list page and the export show, in a fixed number of queries."""
+        return self.select_related("territory").annotate(contact_count=models.Count("contacts"))
+
+    def for_detail(self) -> OrganisationQuerySet:
+        return self.select_related("territory", "created_by")
+
+
+class Organisation(models.Model):
+    """A business, tourist office, local authority, investor, operator or association."""
+
+    class Kind(models.TextChoices):
+        BUSINESS = "business", _("Entreprise")
+        TOURIST_OFFICE = "tourist_office", _("Office de tourisme")
+        LOCAL_AUTHORITY = "local_authority", _("Collectivité")
+        INVESTOR = "investor", _("Investisseur")
+        OPERATOR = "operator", _("Opérateur")
+        ASSOCIATION = "association", _("Association")
+
+    class Sector(models.TextChoices):
+        PUBLIC = "public", _("Public")
+        PRIVATE = "private", _("Privé")
+
+    name = models.CharField(_("nom"), max_length=200)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    sector = models.CharField(
+        _("statut"), max_length=10, choices=Sector.choices, default=Sector.PRIVATE
+    )
+    siret = models.CharField(
+        _("SIRET"),
+        max_length=14,
+        blank=True,
+        validators=[validate_siret],
+        help_text=_("14 chiffres, sans espace. Facultatif."),
+    )
+    address = models.CharField(_("adresse"), max_length=255, blank=True)
+    postcode = models.CharField(_("code postal"), max_length=10, blank=True)
+    city = models.CharField(_("commune"), max_length=120, blank=True)
+    country = models.CharField(_("pays"), max_length=2, default="FR")
+    territory = models.ForeignKey(
+        Territory,
+        verbose_name=_("territoire"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="organisations",
+    )
+    website = models.URLField(_("site web"), blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("téléphone"), max_length=30, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    logo = models.ImageField(_("logo"), upload_to="organisations/logos/", blank=True)
+    is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("créée par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    objects = OrganisationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        indexes = [
+            models.Index(fields=["name", "id"], name="crm_org_name_idx"),
+            models.Index(fields=["kind", "name"], name="crm_org_kind_idx"),
+            models.Index(fields=["territory", "name"], name="crm_org_territory_idx"),
+            models.Index(fields=["sector", "name"], name="crm_org_sector_idx"),
+            models.Index(fields=["city"], name="crm_org_city_idx"),
+            models.Index(fields=["-created_at"], name="crm_org_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["siret"],
+                condition=~Q(siret=""),
+                name="crm_organisation_siret_unique",
+                violation_error_message=_("Une organisation avec ce SIRET existe déjà."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:organisation_detail", args=[self.pk])
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def visible_to(self, user: User) -> ContactQuerySet:
+        """Contacts of the organisations this user may see."""
+        return self.filter(organisation__in=Organisation.objects.visible_to(user))
+
+    def search(self, text: str) -> ContactQuerySet:
+        text = text.strip()
+        if not text:
+            return self
+        query = Q()
+        for word in text.split()[:5]:
+            query &= (
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(email__icontains=word)
+                | Q(organisation__name__icontains=word)
+            )
+        return self.filter(query)
+
+    def for_list(self) -> ContactQuerySet:
+        return self.select_related("organisation", "organisation__territory")
+
+    def for_detail(self) -> ContactQuerySet:
+        return self.select_related("organisation", "organisation__territory", "created_by")
+
+
+class Contact(models.Model):
+    """A person at an organisation. Personal data: consent and legal basis are recorded."""
+
+    class LegalBasis(models.TextChoices):
+        CONSENT = "consent", _("Consentement")
+        CONTRACT = "contract", _("Contrat ou mesures précontractuelles")
+        LEGITIMATE_INTEREST = "legitimate_interest", _("Intérêt légitime")
+        PUBLIC_TASK = "public_task", _("Mission d'intérêt public")
+
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="contacts",
+    )
+    first_name = models.CharField(_("prénom"), max_length=100, blank=True)
+    last_name = models.CharField(_("nom"), max_length=100)
+    role = models.CharField(_("fonction"), max_length=150, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("téléphone"), max_length=30, blank=True)
+    legal_basis = models.CharField(
+        _("base légale"),
+        max_length=30,
+        choices=LegalBasis.choices,
+        default=LegalBasis.LEGITIMATE_INTEREST,
+    )
+    consent_given_at = models.DateTimeField(_("consentement recueilli le"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    last_interaction_at = models.DateTimeField(
+        _("dernière interaction"), null=True, blank=True, editable=False
+    )
+    is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("créé par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "pk"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_idx"),
+            models.Index(fields=["organisation", "last_name"], name="crm_contact_org_idx"),
+            models.Index(fields=["email"], name="crm_contact_email_idx"),
+            models.Index(fields=["last_interaction_at"], name="crm_contact_last_int_idx"),
+            models.Index(fields=["legal_basis"], name="crm_contact_basis_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(legal_basis="consent") | Q(consent_given_at__isnull=False),
+                name="crm_contact_consent_dated",
+                violation_error_message=_(
+                    "Indiquez la date du consentement lorsque la base légale est le consentement."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:contact_detail", args=[self.pk])
+
+
+class InteractionQuerySet(models.QuerySet["Interaction"]):
+    def visible_to(self, user: User) -> InteractionQuerySet:
+        """Interactions on organisations this user may see."""
+        return self.filter(organisation__in=Organisation.objects.visible_to(user))
+
+    def for_timeline(self) -> InteractionQuerySet:
+        return self.select_related("author", "contact", "organisation").order_by(
+            "-occurred_at", "-pk"
+        )
+
+
+class Interaction(models.Model):
+    """A call, e-mail, meeting, visit, event or note with an organisation."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", _("Appel")
+        EMAIL = "email", _("E-mail")
+        MEETING = "meeting", _("Rendez-vous")
+        SITE_VISIT = "site_visit", _("Visite de site")
+        EVENT = "event", _("Événement")
+        NOTE = "note", _("Note")
+
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("date"), default=timezone.now)
+    summary = models.TextField(_("résumé"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("auteur"),
+        on_delete=models.PROTECT,
+        related_name="interactions",
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="interactions",
+    )
+    contact = models.ForeignKey(
+        Contact,
+        verbose_name=_("contact"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
+    )
+    created_at = models.DateTimeField(_("enregistrée le"), auto_now_add=True)
+
+    objects = InteractionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
+        indexes = [
+            models.Index(fields=["organisation", "-occurred_at"], name="crm_int_org_idx"),
+            models.Index(fields=["contact", "-occurred_at"], name="crm_int_contact_idx"),
+            models.Index(fields=["author", "-occurred_at"], name="crm_int_author_idx"),
+            models.Index(fields=["-occurred_at"], name="crm_int_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.organisation}"
+
+    def clean(self) -> None:
+        if self.contact_id and self.organisation_id and (
+            self.contact.organisation_id != self.organisation_id
+        ):
+            raise ValidationError(
+                {"contact": _("Ce contact n'appartient pas à cette organisation.")}
+            )

@@ -1,0 +1,1 @@
+"""Design-support projects: models arrive with the projects issue."""

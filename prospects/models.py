@@ -1,0 +1,1 @@
+"""Investor prospecting: models arrive with the prospects issue."""
