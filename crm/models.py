@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -72,6 +76,24 @@ def validate_siret(value: str) -> None:
         raise ValidationError(_("Ce SIRET n'est pas valide (clé de contrôle)."), code="siret_key")
 
 
+def fold(text: str) -> str:
+    """Lower-case, accent-free form of `text` for searching ("Électriciens" ~ "electriciens").
+
+    SQLite's LIKE folds ASCII letters only, so names are searched through a folded copy.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("œ", "oe"))
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.split())
+
+
+def search_filter(field: str, text: str, *, max_words: int = 6) -> Q:
+    """Every word of `text` must appear in the folded `field`."""
+    query = Q()
+    for word in fold(text).split()[:max_words]:
+        query &= Q(**{f"{field}__contains": word})
+    return query
+
+
 class Territory(models.Model):
     """A tourist-office area of the destination (Lens-Liévin, Arras, Douai...)."""
 
@@ -117,19 +139,28 @@ class OrganisationQuerySet(models.QuerySet["Organisation"]):
         return self.none()
 
     def search(self, text: str) -> OrganisationQuerySet:
-        text = text.strip()
-        if not text:
-            return self
-        return self.filter(
-            Q(name__icontains=text)
-            | Q(siret__startswith=text.replace(" ", ""))
-            | Q(city__icontains=text)
-            | Q(email__icontains=text)
-        )
+        """Name, commune, e-mail or SIRET containing every word of `text`."""
+        digits = text.replace(" ", "")
+        if digits.isdigit() and len(digits) >= 9:
+            return self.filter(siret__startswith=digits)
+        return self.filter(search_filter("search_text", text))
 
     def for_list(self) -> OrganisationQuerySet:
-        """What the list page and the export show, in a fixed number of queries."""
-        return self.select_related("territory").annotate(contact_count=models.Count("contacts"))
+        """What the list page and the export show, in a fixed number of queries.
+
+        The contact count is a correlated subquery rather than a JOIN + GROUP BY so that the
+        database counts only for the rows of the page, not for the whole table.
+        """
+        contacts = (
+            Contact.objects.filter(organisation=models.OuterRef("pk"))
+            .order_by()
+            .values("organisation")
+            .annotate(total=models.Count("pk"))
+            .values("total")
+        )
+        return self.select_related("territory").annotate(
+            contact_count=Coalesce(models.Subquery(contacts), 0)
+        )
 
     def for_detail(self) -> OrganisationQuerySet:
         return self.select_related("territory", "created_by")
@@ -180,6 +211,7 @@ class Organisation(models.Model):
     notes = models.TextField(_("notes"), blank=True)
     logo = models.ImageField(_("logo"), upload_to="organisations/logos/", blank=True)
     is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
+    search_text = models.TextField(editable=False, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("créée par"),
@@ -217,6 +249,15 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A derived copy for accent- and case-insensitive search; bulk writers must call
+        # `refresh_search_text()` themselves.
+        self.refresh_search_text()
+        super().save(*args, **kwargs)
+
+    def refresh_search_text(self) -> None:
+        self.search_text = fold(f"{self.name} {self.city} {self.email}")
+
     def get_absolute_url(self) -> str:
         return reverse("crm:organisation_detail", args=[self.pk])
 
@@ -227,18 +268,8 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         return self.filter(organisation__in=Organisation.objects.visible_to(user))
 
     def search(self, text: str) -> ContactQuerySet:
-        text = text.strip()
-        if not text:
-            return self
-        query = Q()
-        for word in text.split()[:5]:
-            query &= (
-                Q(first_name__icontains=word)
-                | Q(last_name__icontains=word)
-                | Q(email__icontains=word)
-                | Q(organisation__name__icontains=word)
-            )
-        return self.filter(query)
+        """Contacts whose name, e-mail or role contains every word of `text`."""
+        return self.filter(search_filter("search_text", text))
 
     def for_list(self) -> ContactQuerySet:
         return self.select_related("organisation", "organisation__territory")
@@ -279,6 +310,7 @@ class Contact(models.Model):
         _("dernière interaction"), null=True, blank=True, editable=False
     )
     is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
+    search_text = models.TextField(editable=False, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("créé par"),
@@ -315,6 +347,14 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # See Organisation.save(): a derived copy for accent- and case-insensitive search.
+        self.refresh_search_text()
+        super().save(*args, **kwargs)
+
+    def refresh_search_text(self) -> None:
+        self.search_text = fold(f"{self.first_name} {self.last_name} {self.email} {self.role}")
 
     @property
     def full_name(self) -> str:

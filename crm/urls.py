@@ -1,3 +1,45 @@
-from django.urls import path
+"""Root URLconf. The CRM's own pages live under the `crm` namespace."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from crm import views
+
+crm_patterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("organisations/", views.organisation_list, name="organisation_list"),
+    path("organisations/export.xlsx", views.organisation_export, name="organisation_export"),
+    path("organisations/new/", views.organisation_create, name="organisation_create"),
+    path("organisations/<int:pk>/", views.organisation_detail, name="organisation_detail"),
+    path("organisations/<int:pk>/edit/", views.organisation_edit, name="organisation_edit"),
+    path(
+        "organisations/<int:pk>/interactions/new/",
+        views.organisation_log_interaction,
+        name="organisation_log_interaction",
+    ),
+    path("contacts/", views.contact_list, name="contact_list"),
+    path("contacts/export.xlsx", views.contact_export, name="contact_export"),
+    path("contacts/new/", views.contact_create, name="contact_create"),
+    path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
+    path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
+    path(
+        "contacts/<int:pk>/interactions/new/",
+        views.contact_log_interaction,
+        name="contact_log_interaction",
+    ),
+]
+
+urlpatterns = [
+    path("", include((crm_patterns, "crm"))),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The language switcher also works on the login page.
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from crm.models import Contact, Interaction, Organisation, Territory, Thematic, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["username", "first_name", "last_name", "email", "is_active", "last_login"]
+    list_filter = ["groups", "is_active", "is_staff", "is_superuser"]
+
+
+@admin.register(Territory, Thematic)
+class NamedAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    fields = ["first_name", "last_name", "role", "email", "phone", "legal_basis"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "sector", "siret", "city", "territory", "is_demo"]
+    list_filter = ["kind", "sector", "territory", "is_demo"]
+    list_select_related = ["territory"]
+    search_fields = ["name", "siret", "city"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [ContactInline]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["last_name", "first_name", "organisation", "email", "last_interaction_at"]
+    list_filter = ["legal_basis", "organisation__kind", "organisation__territory"]
+    list_select_related = ["organisation"]
+    search_fields = ["last_name", "first_name", "email", "organisation__name"]
+    autocomplete_fields = ["organisation"]
+    readonly_fields = ["last_interaction_at", "created_by", "created_at", "updated_at"]
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "kind", "organisation", "contact", "author"]
+    list_filter = ["kind"]
+    list_select_related = ["organisation", "contact", "author"]
+    search_fields = ["summary", "organisation__name"]
+    autocomplete_fields = ["organisation", "contact", "author"]
+    date_hierarchy = "occurred_at"

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Contact, Interaction, Organisation, User
+
+
+def formfield(field: Any, **kwargs: Any) -> Any:
+    # Django 6 makes https the default scheme of URL fields; people type "www.example.org".
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
+
+
+class OrganisationForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        formfield_callback = formfield
+        fields = [
+            "name",
+            "kind",
+            "sector",
+            "siret",
+            "territory",
+            "address",
+            "postcode",
+            "city",
+            "website",
+            "email",
+            "phone",
+            "notes",
+        ]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Accept "123 456 789 00012": the 14-digit and Luhn checks run on the cleaned value.
+        siret = self.fields["siret"]
+        siret.max_length = 20
+        siret.validators = []
+        siret.widget.attrs.update(maxlength="20", inputmode="numeric", autocomplete="off")
+
+    def clean_siret(self) -> str:
+        # People paste SIRETs as "123 456 789 00012": accept the spaces, store the digits.
+        return "".join(self.cleaned_data["siret"].split())
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = [
+            "organisation",
+            "first_name",
+            "last_name",
+            "role",
+            "email",
+            "phone",
+            "legal_basis",
+            "consent_given_at",
+            "notes",
+        ]
+        widgets = {
+            "consent_given_at": DateTimeLocalInput(),
+            "notes": forms.Textarea(attrs={"rows": 4}),
+        }
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only organisations the user may see can be chosen; a tampered id is "not a valid choice".
+        self.fields["organisation"].queryset = Organisation.objects.visible_to(user).only(
+            "pk", "name"
+        )
+
+
+class InteractionForm(forms.ModelForm):
+    class Meta:
+        model = Interaction
+        fields = ["kind", "occurred_at", "contact", "summary"]
+        widgets = {
+            "occurred_at": DateTimeLocalInput(),
+            "summary": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.organisation = organisation
+        self.fields["contact"].queryset = organisation.contacts.only(
+            "pk", "first_name", "last_name", "organisation_id"
+        )
+        self.fields["occurred_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
+
+    def clean_occurred_at(self) -> Any:
+        occurred_at = self.cleaned_data["occurred_at"]
+        # A little slack for clocks; an interaction is something that happened.
+        if occurred_at > timezone.now() + timedelta(hours=1):
+            raise forms.ValidationError(_("Une interaction ne peut pas être datée dans le futur."))
+        return occurred_at

@@ -1,0 +1,41 @@
+"""List-page plumbing shared by every app: filtering and pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django_filters import FilterSet
+
+
+def filter_for(
+    request: HttpRequest, filterset_class: type[FilterSet], queryset: QuerySet
+) -> FilterSet:
+    """The FilterSet bound to the query string. Invalid values are ignored and reported."""
+    return filterset_class(request.GET or None, queryset=queryset, request=request)
+
+
+def paginate(request: HttpRequest, queryset: QuerySet, *, per_page: int | None = None) -> Page:
+    """One page of `queryset`; a missing, non-numeric or out-of-range page shows the nearest."""
+    paginator = Paginator(queryset, per_page or settings.PAGE_SIZE)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def querystring_without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+def list_context(request: HttpRequest, filterset: FilterSet, **extra: Any) -> dict[str, Any]:
+    page = paginate(request, filterset.qs)
+    return {
+        "filter": filterset,
+        "page": page,
+        "object_list": page.object_list,
+        "querystring": querystring_without_page(request),
+        **extra,
+    }

@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from crm import actions
+from crm.filters import ContactFilter, OrganisationFilter
+from crm.forms import ContactForm, InteractionForm, OrganisationForm
+from crm.listing import filter_for, list_context
+from crm.models import Contact, Interaction, Organisation, User
+from crm.permissions import get_visible_or_404, require_permission
+from crm.timeline import interaction_entries, merge
+
+TIMELINE_PAGE = 30
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    context: dict[str, object] = {}
+    if user.has_perm("crm.view_organisation"):
+        since = timezone.now() - timezone.timedelta(days=30)
+        interactions = Interaction.objects.visible_to(user)
+        context["crm_counts"] = Organisation.objects.visible_to(user).aggregate(
+            organisations=Count("pk", distinct=True),
+        ) | Contact.objects.visible_to(user).aggregate(contacts=Count("pk")) | (
+            interactions.aggregate(
+                recent=Count("pk", filter=Q(occurred_at__gte=since)),
+                mine=Count("pk", filter=Q(occurred_at__gte=since, author=user)),
+            )
+        )
+        context["recent_interactions"] = interactions.for_timeline()[:8]
+    return render(request, "crm/dashboard.html", context)
+
+
+# Organisations ------------------------------------------------------------------------------
+
+
+def organisation_list(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.view_organisation")
+    queryset = Organisation.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, OrganisationFilter, queryset)
+    template = "crm/organisation_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return TemplateResponse(request, template, list_context(request, filterset))
+
+
+def organisation_export(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.view_organisation")
+    queryset = Organisation.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, OrganisationFilter, queryset)
+    from crm import exports
+
+    return exports.organisations_xlsx(filterset.qs)
+
+
+def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_visible_or_404(Organisation.objects.for_detail(), request.user, pk=pk)
+    timeline, more = _timeline(request, organisation.interactions.for_timeline())
+    context = {
+        "organisation": organisation,
+        "contacts": organisation.contacts.order_by("last_name", "first_name", "pk"),
+        "timeline": timeline,
+        "timeline_more": more,
+        "interaction_form": _interaction_form_or_none(request.user, organisation),
+    }
+    if request.htmx and request.GET.get("timeline_page"):
+        return TemplateResponse(request, "crm/includes/_timeline.html", context)
+    return TemplateResponse(request, "crm/organisation_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def organisation_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.add_organisation")
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.instance.created_by = request.user
+        organisation = form.save()
+        messages.success(request, _("Organisation « %s » créée.") % organisation)
+        return redirect(organisation)
+    return render(request, "crm/organisation_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def organisation_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "crm.change_organisation")
+    form = OrganisationForm(request.POST or None, instance=organisation)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Organisation « %s » enregistrée.") % organisation)
+        return redirect(organisation)
+    return render(
+        request, "crm/organisation_form.html", {"form": form, "organisation": organisation}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+    organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
+    return _log_interaction(request, organisation=organisation, contact=None)
+
+
+# Contacts -----------------------------------------------------------------------------------
+
+
+def contact_list(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.view_contact")
+    queryset = Contact.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, ContactFilter, queryset)
+    template = "crm/contact_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return TemplateResponse(request, template, list_context(request, filterset))
+
+
+def contact_export(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.view_contact")
+    queryset = Contact.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, ContactFilter, queryset)
+    from crm import exports
+
+    return exports.contacts_xlsx(filterset.qs)
+
+
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
+    timeline, more = _timeline(request, contact.interactions.for_timeline())
+    context = {
+        "contact": contact,
+        "timeline": timeline,
+        "timeline_more": more,
+        "interaction_form": _interaction_form_or_none(
+            request.user, contact.organisation, contact=contact
+        ),
+    }
+    if request.htmx and request.GET.get("timeline_page"):
+        return TemplateResponse(request, "crm/includes/_timeline.html", context)
+    return TemplateResponse(request, "crm/contact_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "crm.add_contact")
+    initial = {}
+    if organisation_id := request.GET.get("organisation", "").strip():
+        if organisation_id.isdigit():
+            initial["organisation"] = organisation_id
+    form = ContactForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        form.instance.created_by = request.user
+        contact = form.save()
+        messages.success(request, _("Contact « %s » créé.") % contact)
+        return redirect(contact)
+    return render(request, "crm/contact_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_visible_or_404(Contact.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "crm.change_contact")
+    form = ContactForm(request.POST or None, instance=contact, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Contact « %s » enregistré.") % contact)
+        return redirect(contact)
+    return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
+
+
+@require_http_methods(["GET", "POST"])
+def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_visible_or_404(Contact.objects.select_related("organisation"), request.user, pk=pk)
+    return _log_interaction(request, organisation=contact.organisation, contact=contact)
+
+
+# Shared -------------------------------------------------------------------------------------
+
+
+def _interaction_form_or_none(
+    user: User, organisation: Organisation, *, contact: Contact | None = None
+) -> InteractionForm | None:
+    if not user.has_perm("crm.add_interaction"):
+        return None
+    return InteractionForm(organisation=organisation, initial={"contact": contact})
+
+
+def _log_interaction(
+    request: HttpRequest, *, organisation: Organisation, contact: Contact | None
+) -> HttpResponse:
+    require_permission(request.user, "crm.add_interaction")
+    back = contact or organisation
+    form = InteractionForm(
+        request.POST or None, organisation=organisation, initial={"contact": contact}
+    )
+    if request.method == "POST" and form.is_valid():
+        actions.log_interaction(
+            organisation=organisation,
+            contact=form.cleaned_data["contact"],
+            by=request.user,
+            kind=form.cleaned_data["kind"],
+            occurred_at=form.cleaned_data["occurred_at"],
+            summary=form.cleaned_data["summary"],
+        )
+        messages.success(request, _("Interaction enregistrée."))
+        return redirect(back)
+    return render(
+        request,
+        "crm/interaction_form.html",
+        {"form": form, "organisation": organisation, "contact": contact, "back": back},
+    )
+
+
+def _timeline(request: HttpRequest, interactions: object) -> tuple[list, int | None]:
+    """One page of a record's timeline, newest first, and the next page number if any."""
+    raw = request.GET.get("timeline_page", "1")
+    page = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
+    end = page * TIMELINE_PAGE
+    entries = merge(interaction_entries(interactions[: end + 1]), limit=end + 1)
+    more = page + 1 if len(entries) > end else None
+    return entries[end - TIMELINE_PAGE : end], more
+
+
+@login_not_required
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness probe for the reverse proxy; says nothing about the data."""
+    return HttpResponse("ok", content_type="text/plain")

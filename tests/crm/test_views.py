@@ -1,0 +1,544 @@
+"""CRM pages as each role sees them: access, what is shown, what is saved, query counts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Contact, Interaction, Organisation, User
+from tests.factories import (
+    ContactFactory,
+    InteractionFactory,
+    OrganisationFactory,
+    TerritoryFactory,
+    siret_with_key,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def organisation() -> Organisation:
+    return OrganisationFactory(name="Office de tourisme de Lens-Liévin")
+
+
+@pytest.fixture
+def contact(organisation: Organisation) -> Contact:
+    return ContactFactory(organisation=organisation, first_name="Jeanne", last_name="Exemple")
+
+
+# Access matrix ---------------------------------------------------------------------------
+
+PAGES = [
+    ("crm:dashboard", None),
+    ("crm:organisation_list", None),
+    ("crm:organisation_export", None),
+    ("crm:organisation_create", None),
+    ("crm:organisation_detail", "organisation"),
+    ("crm:organisation_edit", "organisation"),
+    ("crm:organisation_log_interaction", "organisation"),
+    ("crm:contact_list", None),
+    ("crm:contact_export", None),
+    ("crm:contact_create", None),
+    ("crm:contact_detail", "contact"),
+    ("crm:contact_edit", "contact"),
+    ("crm:contact_log_interaction", "contact"),
+]
+
+# Designers see the holders of their own projects only (none exist before the projects app),
+# holders see nothing of the CRM; both get 404 on records, never a hint they exist.
+ALLOWED = {
+    "staff": {name for name, _ in PAGES},
+    "officer": {name for name, _ in PAGES},
+    "designer": {"crm:dashboard", "crm:organisation_list", "crm:organisation_export",
+                 "crm:contact_list", "crm:contact_export"},
+    "holder": {"crm:dashboard"},
+}
+
+
+@pytest.mark.parametrize("role", ["staff", "officer", "designer", "holder"])
+@pytest.mark.parametrize(("url_name", "target"), PAGES)
+def test_role_access_matrix(
+    role: str,
+    url_name: str,
+    target: str | None,
+    personas: dict[str, User],
+    organisation: Organisation,
+    contact: Contact,
+) -> None:
+    objects = {"organisation": organisation, "contact": contact}
+    url = reverse(url_name, args=[objects[target].pk] if target else [])
+
+    response = client_for(personas[role]).get(url)
+
+    assert response.status_code == (200 if url_name in ALLOWED[role] else 404)
+
+
+@pytest.mark.parametrize(("url_name", "target"), PAGES)
+def test_anonymous_is_sent_to_login(
+    url_name: str, target: str | None, organisation: Organisation, contact: Contact
+) -> None:
+    objects = {"organisation": organisation, "contact": contact}
+    url = reverse(url_name, args=[objects[target].pk] if target else [])
+
+    response = Client().get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_designer_list_shows_no_organisation(designer: User, organisation: Organisation) -> None:
+    response = client_for(designer).get(reverse("crm:organisation_list"))
+
+    assert organisation.name not in response.content.decode()
+
+
+def test_unknown_ids_answer_404(staff: User) -> None:
+    client = client_for(staff)
+    assert client.get(reverse("crm:organisation_detail", args=[999_999])).status_code == 404
+    assert client.get("/organisations/abc/").status_code == 404
+
+
+# Lists -----------------------------------------------------------------------------------
+
+
+def test_organisation_list_search_and_filters(staff: User) -> None:
+    arras = TerritoryFactory(name="Arras", slug="arras")
+    OrganisationFactory(name="Gîtes de la Cité des Électriciens", territory=arras)
+    OrganisationFactory(name="Parc d'Olhain", kind=Organisation.Kind.LOCAL_AUTHORITY)
+    client = client_for(staff)
+
+    by_text = client.get(reverse("crm:organisation_list"), {"q": "électriciens"})
+    by_territory = client.get(reverse("crm:organisation_list"), {"territory": arras.pk})
+    by_kind = client.get(reverse("crm:organisation_list"), {"kind": "local_authority"})
+
+    assert "Cité des Électriciens" in by_text.content.decode()
+    assert "Olhain" not in by_text.content.decode()
+    assert [o.name for o in by_territory.context["object_list"]] == [
+        "Gîtes de la Cité des Électriciens"
+    ]
+    assert [o.name for o in by_kind.context["object_list"]] == ["Parc d'Olhain"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "abc"},
+        {"page": "-1"},
+        {"page": "999999"},
+        {"territory": "not-a-number"},
+        {"territory": "999999"},
+        {"kind": "spaceship"},
+        {"ordering": "password"},
+        {"q": "x" * 5000},
+    ],
+)
+def test_organisation_list_survives_bad_query_strings(
+    staff: User, organisation: Organisation, params: dict[str, str]
+) -> None:
+    response = client_for(staff).get(reverse("crm:organisation_list"), params)
+
+    assert response.status_code == 200
+
+
+def test_organisation_list_survives_non_utf8_query_string(staff: User) -> None:
+    response = client_for(staff).get(reverse("crm:organisation_list") + "?q=%00%ED%A0%80%FF")
+
+    assert response.status_code == 200
+
+
+def test_invalid_filter_is_reported(staff: User) -> None:
+    response = client_for(staff).get(reverse("crm:organisation_list"), {"kind": "spaceship"})
+
+    assert "ont été ignorés" in response.content.decode()
+
+
+def test_organisation_list_sorts_and_paginates(staff: User, settings) -> None:
+    settings.PAGE_SIZE = 2
+    for name in ["Charlie", "Alpha", "Bravo"]:
+        OrganisationFactory(name=name)
+    client = client_for(staff)
+
+    first = client.get(reverse("crm:organisation_list"), {"ordering": "-name"})
+    second = client.get(reverse("crm:organisation_list"), {"ordering": "-name", "page": 2})
+
+    assert [o.name for o in first.context["object_list"]] == ["Charlie", "Bravo"]
+    assert [o.name for o in second.context["object_list"]] == ["Alpha"]
+    assert "ordering=-name&amp;page=2" in first.content.decode()
+
+
+def test_htmx_filter_returns_only_the_results(staff: User, organisation: Organisation) -> None:
+    response = client_for(staff).get(
+        reverse("crm:organisation_list"), {"q": "Lens"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+
+    assert html.lstrip().startswith('<section id="results"')
+    assert "<header" not in html
+    assert organisation.name in html
+
+
+def test_contact_list_filters_by_silence(staff: User) -> None:
+    recent = ContactFactory(last_name="Récent")
+    Contact.objects.filter(pk=recent.pk).update(last_interaction_at=timezone.now())
+    ContactFactory(last_name="Silencieux")
+    cutoff = (timezone.now() - timedelta(days=30)).date().isoformat()
+
+    response = client_for(staff).get(reverse("crm:contact_list"), {"no_interaction_since": cutoff})
+
+    assert [c.last_name for c in response.context["object_list"]] == ["Silencieux"]
+
+
+# Query counts: fixed whatever the number of rows ----------------------------------------
+
+
+def count_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("url_name", ["crm:organisation_list", "crm:contact_list"])
+def test_list_query_count_is_fixed(staff: User, url_name: str) -> None:
+    client = client_for(staff)
+    ContactFactory.create_batch(3)
+    with_3 = count_queries(client, reverse(url_name))
+    ContactFactory.create_batch(57)
+    with_60 = count_queries(client, reverse(url_name))
+
+    assert with_3 == with_60 == 8
+
+
+def test_organisation_detail_query_count_is_fixed(staff: User, organisation: Organisation) -> None:
+    client = client_for(staff)
+    url = reverse("crm:organisation_detail", args=[organisation.pk])
+    contacts = ContactFactory.create_batch(3, organisation=organisation)
+    for contact in contacts:
+        InteractionFactory(organisation=organisation, contact=contact, author=staff)
+    with_3 = count_queries(client, url)
+    more = ContactFactory.create_batch(57, organisation=organisation)
+    for contact in more:
+        InteractionFactory(organisation=organisation, contact=contact, author=staff)
+    with_60 = count_queries(client, url)
+
+    assert with_3 == with_60 == 9
+
+
+def test_contact_detail_query_count_is_fixed(staff: User, contact: Contact) -> None:
+    client = client_for(staff)
+    url = reverse("crm:contact_detail", args=[contact.pk])
+    InteractionFactory.create_batch(3, organisation=contact.organisation, contact=contact)
+    with_3 = count_queries(client, url)
+    InteractionFactory.create_batch(57, organisation=contact.organisation, contact=contact)
+    with_60 = count_queries(client, url)
+
+    assert with_3 == with_60 == 8
+
+
+def test_dashboard_query_count_is_fixed(staff: User) -> None:
+    client = client_for(staff)
+    InteractionFactory.create_batch(3, author=staff)
+    with_3 = count_queries(client, reverse("crm:dashboard"))
+    InteractionFactory.create_batch(57)
+    with_60 = count_queries(client, reverse("crm:dashboard"))
+
+    assert with_3 == with_60 == 9
+
+
+# Timeline ----------------------------------------------------------------------------------
+
+
+def test_timeline_is_newest_first_and_paginated(staff: User, organisation: Organisation) -> None:
+    now = timezone.now()
+    for days in range(35):
+        InteractionFactory(
+            organisation=organisation, summary=f"Échange J-{days}",
+            occurred_at=now - timedelta(days=days),
+        )
+    client = client_for(staff)
+    url = reverse("crm:organisation_detail", args=[organisation.pk])
+
+    first = client.get(url).content.decode()
+    older = client.get(url, {"timeline_page": 2}, headers={"HX-Request": "true"}).content.decode()
+
+    assert first.index("Échange J-0<") < first.index("Échange J-1<")
+    assert "Échange J-34" not in first
+    assert "Afficher les plus anciennes" in first
+    assert "Échange J-34" in older
+    assert "Échange J-0<" not in older
+
+
+# Create and edit ---------------------------------------------------------------------------
+
+
+def organisation_data(**overrides: str) -> dict[str, str]:
+    return {
+        "name": "Les Chevrettes du Terril",
+        "kind": "business",
+        "sector": "private",
+        "siret": "",
+        "territory": "",
+        "address": "",
+        "postcode": "62750",
+        "city": "Loos-en-Gohelle",
+        "website": "",
+        "email": "",
+        "phone": "",
+        "notes": "",
+        **overrides,
+    }
+
+
+def test_staff_creates_an_organisation(staff: User) -> None:
+    siret = siret_with_key("7321")
+    spaced = f"{siret[:3]} {siret[3:6]} {siret[6:9]} {siret[9:]}"
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_create"), organisation_data(siret=spaced)
+    )
+
+    organisation = Organisation.objects.get(name="Les Chevrettes du Terril")
+    assert response.status_code == 302
+    assert response["Location"] == organisation.get_absolute_url()
+    assert organisation.siret == siret
+    assert organisation.created_by == staff
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"siret": "12345678901234"}, "clé de contrôle"),
+        ({"siret": "1234"}, "14 chiffres"),
+        ({"name": ""}, "Ce champ est obligatoire"),
+        ({"email": "pas-un-email"}, "adresse de courriel valide"),
+        ({"territory": "999999"}, "Sélectionnez un choix valide"),
+        ({"kind": "spaceship"}, "Sélectionnez un choix valide"),
+        ({"website": "javascript:alert(1)"}, "URL valide"),
+        ({"name": "x" * 500}, "au plus 200 caractères"),
+    ],
+)
+def test_bad_organisation_input_is_explained_and_nothing_saved(
+    staff: User, overrides: dict[str, str], message: str
+) -> None:
+    response = client_for(staff).post(
+        reverse("crm:organisation_create"), organisation_data(**overrides)
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Organisation.objects.exists()
+
+
+def test_duplicate_siret_is_refused(staff: User) -> None:
+    existing = OrganisationFactory()
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_create"), organisation_data(siret=existing.siret)
+    )
+
+    assert "existe déjà" in response.content.decode()
+    assert Organisation.objects.count() == 1
+
+
+def test_officer_edits_an_organisation(officer: User, organisation: Organisation) -> None:
+    response = client_for(officer).post(
+        reverse("crm:organisation_edit", args=[organisation.pk]),
+        organisation_data(name="Office de tourisme Lens-Liévin", siret=organisation.siret),
+    )
+
+    organisation.refresh_from_db()
+    assert response.status_code == 302
+    assert organisation.name == "Office de tourisme Lens-Liévin"
+
+
+def test_designer_cannot_post_to_create(designer: User) -> None:
+    response = client_for(designer).post(reverse("crm:organisation_create"), organisation_data())
+
+    assert response.status_code == 404
+    assert not Organisation.objects.exists()
+
+
+def contact_data(organisation: Organisation, **overrides: str) -> dict[str, str]:
+    return {
+        "organisation": str(organisation.pk),
+        "first_name": "Camille",
+        "last_name": "Exemple",
+        "role": "Directrice",
+        "email": "camille@example.org",
+        "phone": "",
+        "legal_basis": "legitimate_interest",
+        "consent_given_at": "",
+        "notes": "",
+        **overrides,
+    }
+
+
+def test_staff_creates_a_contact(staff: User, organisation: Organisation) -> None:
+    response = client_for(staff).post(reverse("crm:contact_create"), contact_data(organisation))
+
+    contact = Contact.objects.get()
+    assert response.status_code == 302
+    assert contact.organisation == organisation
+    assert contact.created_by == staff
+
+
+def test_contact_form_is_prefilled_from_the_organisation(
+    staff: User, organisation: Organisation
+) -> None:
+    response = client_for(staff).get(
+        reverse("crm:contact_create"), {"organisation": organisation.pk}
+    )
+
+    assert response.context["form"]["organisation"].value() == str(organisation.pk)
+
+
+def test_consent_needs_a_date(staff: User, organisation: Organisation) -> None:
+    response = client_for(staff).post(
+        reverse("crm:contact_create"), contact_data(organisation, legal_basis="consent")
+    )
+
+    assert "date du consentement" in response.content.decode()
+    assert not Contact.objects.exists()
+
+
+def test_contact_cannot_be_attached_to_an_unknown_organisation(staff: User) -> None:
+    response = client_for(staff).post(
+        reverse("crm:contact_create"),
+        {**contact_data(OrganisationFactory.build(pk=424242)), "organisation": "424242"},
+    )
+
+    assert "Sélectionnez un choix valide" in response.content.decode()
+    assert not Contact.objects.exists()
+
+
+# Interactions ------------------------------------------------------------------------------
+
+
+def test_logging_an_interaction_updates_the_contact(staff: User, contact: Contact) -> None:
+    when = timezone.now().replace(microsecond=0) - timedelta(days=2)
+
+    response = client_for(staff).post(
+        reverse("crm:contact_log_interaction", args=[contact.pk]),
+        {
+            "kind": "meeting",
+            "occurred_at": timezone.localtime(when).strftime("%Y-%m-%dT%H:%M"),
+            "contact": contact.pk,
+            "summary": "Visite des gîtes, besoin précis à formaliser.",
+        },
+    )
+
+    interaction = Interaction.objects.get()
+    contact.refresh_from_db()
+    assert response.status_code == 302
+    assert interaction.author == staff
+    assert interaction.organisation == contact.organisation
+    assert contact.last_interaction_at == interaction.occurred_at
+    page = client_for(staff).get(contact.get_absolute_url()).content.decode()
+    assert "Visite des gîtes" in page
+
+
+def test_an_older_interaction_does_not_move_the_date_back(staff: User, contact: Contact) -> None:
+    recent = timezone.now() - timedelta(days=1)
+    Contact.objects.filter(pk=contact.pk).update(last_interaction_at=recent)
+
+    client_for(staff).post(
+        reverse("crm:organisation_log_interaction", args=[contact.organisation.pk]),
+        {"kind": "call", "occurred_at": "2024-01-15T10:00", "contact": contact.pk, "summary": "x"},
+    )
+
+    contact.refresh_from_db()
+    assert Interaction.objects.count() == 1
+    assert contact.last_interaction_at == recent
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"occurred_at": "2999-01-01T10:00"}, "dans le futur"),
+        ({"occurred_at": "demain"}, "date et une heure valides"),
+        ({"summary": ""}, "Ce champ est obligatoire"),
+        ({"kind": "telepathy"}, "Sélectionnez un choix valide"),
+    ],
+)
+def test_bad_interaction_input(
+    staff: User, contact: Contact, overrides: dict[str, str], message: str
+) -> None:
+    data = {"kind": "call", "occurred_at": "2024-01-15T10:00", "summary": "Appel", **overrides}
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_log_interaction", args=[contact.organisation.pk]), data
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Interaction.objects.exists()
+
+
+def test_interaction_refuses_a_contact_of_another_organisation(
+    staff: User, organisation: Organisation
+) -> None:
+    stranger = ContactFactory()
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_log_interaction", args=[organisation.pk]),
+        {"kind": "call", "occurred_at": "2024-01-15T10:00", "contact": stranger.pk, "summary": "x"},
+    )
+
+    assert "Sélectionnez un choix valide" in response.content.decode()
+    assert not Interaction.objects.exists()
+
+
+def test_designer_cannot_log_on_an_organisation_they_cannot_see(
+    designer: User, organisation: Organisation
+) -> None:
+    response = client_for(designer).post(
+        reverse("crm:organisation_log_interaction", args=[organisation.pk]),
+        {"kind": "call", "occurred_at": "2024-01-15T10:00", "summary": "x"},
+    )
+
+    assert response.status_code == 404
+    assert not Interaction.objects.exists()
+
+
+# Language ----------------------------------------------------------------------------------
+
+
+def test_french_by_default_and_english_on_request(staff: User) -> None:
+    client = client_for(staff)
+
+    french = client.get(reverse("crm:organisation_list"))
+    client.post(reverse("set_language"), {"language": "en", "next": "/organisations/"})
+    english = client.get(reverse("crm:organisation_list"))
+
+    assert french["Content-Language"] == "fr"
+    assert "Nouvelle organisation" in french.content.decode()
+    assert english["Content-Language"] == "en"
+    assert "New organisation" in english.content.decode()
+    assert '<html lang="en">' in english.content.decode()
+
+
+def test_login_page_is_public_and_in_french() -> None:
+    response = Client().get(reverse("login"))
+
+    assert response.status_code == 200
+    assert "Connexion" in response.content.decode()
+
+
+def test_login_with_bad_password_explains(staff: User) -> None:
+    response = Client().post(reverse("login"), {"username": "staff", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert "Saisissez un nom d’utilisateur et un mot de passe valides" in response.content.decode()

@@ -1,0 +1,99 @@
+"""Factories for test data. `fixtures/` holds demo data, never test data."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
+
+PASSWORD = "carreau-test-password"  # noqa: S105
+
+
+def siret_with_key(prefix: str) -> str:
+    """A valid SIRET: 13 digits of `prefix` (zero-padded) and the Luhn key that completes them."""
+    body = prefix.zfill(13)[:13]
+    for key in range(10):
+        candidate = f"{body}{key}"
+        total = 0
+        for index, digit in enumerate(reversed(candidate)):
+            number = int(digit) * (2 if index % 2 else 1)
+            total += number - 9 if number > 9 else number
+        if total % 10 == 0:
+            return candidate
+    raise AssertionError("unreachable")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Faker("last_name", locale="fr_FR")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: Role | str | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=str(extracted)))
+            if str(extracted) == Role.STAFF:
+                self.is_staff = True
+                self.save(update_fields=["is_staff"])
+
+
+class TerritoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Territory
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Territoire {n}")
+    slug = factory.Sequence(lambda n: f"territoire-{n}")
+
+
+class ThematicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Thematic
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Thématique {n}")
+    slug = factory.Sequence(lambda n: f"thematique-{n}")
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    kind = Organisation.Kind.BUSINESS
+    sector = Organisation.Sector.PRIVATE
+    siret = factory.Sequence(lambda n: siret_with_key(str(100_000 + n)))
+    city = "Lens"
+    territory = factory.SubFactory(TerritoryFactory)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Sequence(lambda n: f"Nom{n}")
+    email = factory.Sequence(lambda n: f"contact{n}@example.org")
+    role = "Gérant·e"
+
+
+class InteractionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Interaction
+
+    kind = Interaction.Kind.CALL
+    occurred_at = factory.LazyFunction(timezone.now)
+    summary = factory.Sequence(lambda n: f"Échange numéro {n}")
+    author = factory.SubFactory(UserFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    contact = None
