@@ -208,7 +208,7 @@ class Organisation(models.Model):
     website = models.URLField(_("site web"), blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), max_length=10_000, blank=True)
     logo = models.ImageField(_("logo"), upload_to="organisations/logos/", blank=True)
     is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
     search_text = models.TextField(editable=False, default="")
@@ -305,7 +305,7 @@ class Contact(models.Model):
         default=LegalBasis.LEGITIMATE_INTEREST,
     )
     consent_given_at = models.DateTimeField(_("consentement recueilli le"), null=True, blank=True)
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), max_length=10_000, blank=True)
     last_interaction_at = models.DateTimeField(
         _("dernière interaction"), null=True, blank=True, editable=False
     )
@@ -388,7 +388,7 @@ class Interaction(models.Model):
 
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField(_("date"), default=timezone.now)
-    summary = models.TextField(_("résumé"))
+    summary = models.TextField(_("résumé"), max_length=10_000)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("auteur"),

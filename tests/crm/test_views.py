@@ -328,6 +328,8 @@ def test_staff_creates_an_organisation(staff: User) -> None:
         ({"kind": "spaceship"}, "Sélectionnez un choix valide"),
         ({"website": "javascript:alert(1)"}, "URL valide"),
         ({"name": "x" * 500}, "au plus 200 caractères"),
+        ({"notes": "mot " * 5000}, "au plus 10000 caractères"),
+        ({"name": "Nul\x00Part"}, "caractère nul"),
     ],
 )
 def test_bad_organisation_input_is_explained_and_nothing_saved(
@@ -339,6 +341,20 @@ def test_bad_organisation_input_is_explained_and_nothing_saved(
 
     assert response.status_code == 200
     assert message in response.content.decode()
+    assert not Organisation.objects.exists()
+
+
+def test_non_utf8_form_data_is_explained_not_a_crash(staff: User) -> None:
+    body = b"name=Caf%E9+du+Terril&kind=business&sector=private&siret=%FF%FE"
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_create"),
+        body,
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert "14 chiffres" in response.content.decode()
     assert not Organisation.objects.exists()
 
 
