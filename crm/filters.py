@@ -33,9 +33,7 @@ class OrganisationFilter(SearchFilterSet):
     territory = django_filters.ModelChoiceFilter(
         label=_("Territoire"), queryset=Territory.objects.all()
     )
-    has_siret = django_filters.BooleanFilter(
-        label=_("SIRET renseigné"), method="filter_has_siret"
-    )
+    has_siret = django_filters.BooleanFilter(label=_("SIRET renseigné"), method="filter_has_siret")
     ordering = StableOrderingFilter(
         label=_("Trier par"),
         fields=(("name", "name"), ("city", "city"), ("created_at", "created_at")),

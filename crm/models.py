@@ -62,7 +62,9 @@ def validate_siret(value: str) -> None:
     # La Poste's establishments (SIREN 356000000) use a digit-sum rule instead of Luhn.
     if value.startswith("356000000"):
         if sum(int(digit) for digit in value) % 5 != 0:
-            raise ValidationError(_("Ce SIRET n'est pas valide (clé de contrôle)."), code="siret_key")
+            raise ValidationError(
+                _("Ce SIRET n'est pas valide (clé de contrôle)."), code="siret_key"
+            )
         return
     total = 0
     for index, digit in enumerate(reversed(value)):
@@ -255,11 +257,11 @@ class Organisation(models.Model):
         self.refresh_search_text()
         super().save(*args, **kwargs)
 
-    def refresh_search_text(self) -> None:
-        self.search_text = fold(f"{self.name} {self.city} {self.email}")
-
     def get_absolute_url(self) -> str:
         return reverse("crm:organisation_detail", args=[self.pk])
+
+    def refresh_search_text(self) -> None:
+        self.search_text = fold(f"{self.name} {self.city} {self.email}")
 
 
 class ContactQuerySet(models.QuerySet["Contact"]):
@@ -353,15 +355,15 @@ class Contact(models.Model):
         self.refresh_search_text()
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        return reverse("crm:contact_detail", args=[self.pk])
+
     def refresh_search_text(self) -> None:
         self.search_text = fold(f"{self.first_name} {self.last_name} {self.email} {self.role}")
 
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
-
-    def get_absolute_url(self) -> str:
-        return reverse("crm:contact_detail", args=[self.pk])
 
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):
@@ -428,8 +430,10 @@ class Interaction(models.Model):
         return f"{self.get_kind_display()} — {self.organisation}"
 
     def clean(self) -> None:
-        if self.contact_id and self.organisation_id and (
-            self.contact.organisation_id != self.organisation_id
+        if (
+            self.contact_id
+            and self.organisation_id
+            and (self.contact.organisation_id != self.organisation_id)
         ):
             raise ValidationError(
                 {"contact": _("Ce contact n'appartient pas à cette organisation.")}

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from crm import actions
+from crm import actions, exports
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import ContactForm, InteractionForm, OrganisationForm
 from crm.listing import filter_for, list_context
@@ -27,12 +27,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if user.has_perm("crm.view_organisation"):
         since = timezone.now() - timezone.timedelta(days=30)
         interactions = Interaction.objects.visible_to(user)
-        context["crm_counts"] = Organisation.objects.visible_to(user).aggregate(
-            organisations=Count("pk", distinct=True),
-        ) | Contact.objects.visible_to(user).aggregate(contacts=Count("pk")) | (
-            interactions.aggregate(
-                recent=Count("pk", filter=Q(occurred_at__gte=since)),
-                mine=Count("pk", filter=Q(occurred_at__gte=since, author=user)),
+        context["crm_counts"] = (
+            Organisation.objects.visible_to(user).aggregate(
+                organisations=Count("pk", distinct=True),
+            )
+            | Contact.objects.visible_to(user).aggregate(contacts=Count("pk"))
+            | (
+                interactions.aggregate(
+                    recent=Count("pk", filter=Q(occurred_at__gte=since)),
+                    mine=Count("pk", filter=Q(occurred_at__gte=since, author=user)),
+                )
             )
         )
         context["recent_interactions"] = interactions.for_timeline()[:8]
@@ -56,8 +60,6 @@ def organisation_export(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.view_organisation")
     queryset = Organisation.objects.visible_to(request.user).for_list()
     filterset = filter_for(request, OrganisationFilter, queryset)
-    from crm import exports
-
     return exports.organisations_xlsx(filterset.qs)
 
 
@@ -125,8 +127,6 @@ def contact_export(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.view_contact")
     queryset = Contact.objects.visible_to(request.user).for_list()
     filterset = filter_for(request, ContactFilter, queryset)
-    from crm import exports
-
     return exports.contacts_xlsx(filterset.qs)
 
 
@@ -149,10 +149,9 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def contact_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.add_contact")
-    initial = {}
-    if organisation_id := request.GET.get("organisation", "").strip():
-        if organisation_id.isdigit():
-            initial["organisation"] = organisation_id
+    # Prefilled from an organisation page; the form's queryset still scopes the choice.
+    organisation_id = request.GET.get("organisation", "").strip()
+    initial = {"organisation": organisation_id} if organisation_id.isdigit() else {}
     form = ContactForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         form.instance.created_by = request.user
@@ -176,7 +175,9 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_visible_or_404(Contact.objects.select_related("organisation"), request.user, pk=pk)
+    contact = get_visible_or_404(
+        Contact.objects.select_related("organisation"), request.user, pk=pk
+    )
     return _log_interaction(request, organisation=contact.organisation, contact=contact)
 
 

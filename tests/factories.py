@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
 
-PASSWORD = "carreau-test-password"  # noqa: S105
+PASSWORD = "carreau-test-password"
 
 
 def siret_with_key(prefix: str) -> str:

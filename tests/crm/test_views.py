@@ -62,8 +62,13 @@ PAGES = [
 ALLOWED = {
     "staff": {name for name, _ in PAGES},
     "officer": {name for name, _ in PAGES},
-    "designer": {"crm:dashboard", "crm:organisation_list", "crm:organisation_export",
-                 "crm:contact_list", "crm:contact_export"},
+    "designer": {
+        "crm:dashboard",
+        "crm:organisation_list",
+        "crm:organisation_export",
+        "crm:contact_list",
+        "crm:contact_export",
+    },
     "holder": {"crm:dashboard"},
 }
 
@@ -265,7 +270,8 @@ def test_timeline_is_newest_first_and_paginated(staff: User, organisation: Organ
     now = timezone.now()
     for days in range(35):
         InteractionFactory(
-            organisation=organisation, summary=f"Échange J-{days}",
+            organisation=organisation,
+            summary=f"Échange J-{days}",
             occurred_at=now - timedelta(days=days),
         )
     client = client_for(staff)
@@ -558,3 +564,67 @@ def test_login_with_bad_password_explains(staff: User) -> None:
 
     assert response.status_code == 200
     assert "Saisissez un nom d’utilisateur et un mot de passe valides" in response.content.decode()
+
+
+# Excel exports -----------------------------------------------------------------------------
+
+
+def open_export(response) -> list[tuple]:
+    import io
+
+    import openpyxl
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in response["Content-Disposition"]
+    workbook = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    sheet = workbook.active
+    return [tuple(cell.value for cell in row) for row in sheet.iter_rows()], sheet
+
+
+def test_organisation_export_holds_exactly_the_filtered_rows(staff: User) -> None:
+    arras = TerritoryFactory(name="Arras", slug="arras")
+    kept = OrganisationFactory(name="Les Béthunoises", territory=arras)
+    ContactFactory.create_batch(2, organisation=kept)
+    OrganisationFactory(name="Hors filtre")
+
+    rows, sheet = open_export(
+        client_for(staff).get(reverse("crm:organisation_export"), {"territory": arras.pk})
+    )
+
+    assert rows[0][:3] == ("Nom", "Type", "Statut")
+    assert [row[0] for row in rows[1:]] == ["Les Béthunoises"]
+    assert rows[1][7] == "Arras"
+    assert rows[1][11] == 2
+    assert sheet.freeze_panes == "A2"
+
+
+def test_export_neutralises_formulas(staff: User) -> None:
+    OrganisationFactory(name='=HYPERLINK("http://x","y")')
+
+    rows, sheet = open_export(client_for(staff).get(reverse("crm:organisation_export")))
+
+    assert rows[1][0] == '=HYPERLINK("http://x","y")'
+    assert sheet["A2"].data_type == "s"
+
+
+def test_contact_export_is_scoped_and_typed(staff: User, designer: User) -> None:
+    contact = ContactFactory(last_name="Exemple")
+    when = timezone.now() - timedelta(days=3)
+    Contact.objects.filter(pk=contact.pk).update(last_interaction_at=when)
+
+    staff_rows, _ = open_export(client_for(staff).get(reverse("crm:contact_export")))
+    designer_rows, _ = open_export(client_for(designer).get(reverse("crm:contact_export")))
+
+    assert staff_rows[1][0] == "Exemple"
+    assert staff_rows[1][9].date() == timezone.localtime(when).date()
+    assert len(designer_rows) == 1  # the header only
+
+
+def test_export_in_english_has_english_headers(staff: User) -> None:
+    client = client_for(staff)
+    client.post(reverse("set_language"), {"language": "en"})
+
+    rows, _ = open_export(client.get(reverse("crm:organisation_export")))
+
+    assert rows[0][:2] == ("Name", "Type")

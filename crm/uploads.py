@@ -1,0 +1,539 @@
+"""Uploaded files: checked by content, cleaned, stored under server names, served privately.
+
+DESIGN §3: types are checked by content, not by name; size is bounded; images lose their
+metadata and get their orientation fixed; files are served only through a permission-checked
+view. The flow in a view or action:
+
+    checked = check_upload(request.FILES["file"], allowed=DOCUMENT_KINDS | IMAGE_KINDS)
+    version.file.save(checked.storage_name("deliverables"), checked.content, save=False)
+    version.original_name = checked.original_name
+    ...
+    return serve_private_file(version.file, filename=version.original_name)
+
+Forms can use `CheckedFileField(allowed=...)`, whose cleaned value is the `CheckedUpload`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+import re
+import unicodedata
+import warnings
+import zipfile
+import zlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db.models import TextChoices
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, Http404
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageOps
+
+logger = logging.getLogger(__name__)
+
+
+class UploadKind(TextChoices):
+    """The file types Carreau accepts, recognised by their content (magic bytes)."""
+
+    JPEG = "jpeg", _("image JPEG")
+    PNG = "png", _("image PNG")
+    WEBP = "webp", _("image WebP")
+    PDF = "pdf", _("PDF")
+    DOCX = "docx", _("Word (.docx)")
+    XLSX = "xlsx", _("Excel (.xlsx)")
+    PPTX = "pptx", _("PowerPoint (.pptx)")
+    ODT = "odt", _("texte OpenDocument (.odt)")
+    ODS = "ods", _("classeur OpenDocument (.ods)")
+    ODP = "odp", _("présentation OpenDocument (.odp)")
+
+
+IMAGE_KINDS: frozenset[UploadKind] = frozenset({UploadKind.JPEG, UploadKind.PNG, UploadKind.WEBP})
+DOCUMENT_KINDS: frozenset[UploadKind] = frozenset(
+    {
+        UploadKind.PDF,
+        UploadKind.DOCX,
+        UploadKind.XLSX,
+        UploadKind.PPTX,
+        UploadKind.ODT,
+        UploadKind.ODS,
+        UploadKind.ODP,
+    }
+)
+
+CONTENT_TYPES: dict[UploadKind, str] = {
+    UploadKind.JPEG: "image/jpeg",
+    UploadKind.PNG: "image/png",
+    UploadKind.WEBP: "image/webp",
+    UploadKind.PDF: "application/pdf",
+    UploadKind.DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    UploadKind.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    UploadKind.PPTX: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    UploadKind.ODT: "application/vnd.oasis.opendocument.text",
+    UploadKind.ODS: "application/vnd.oasis.opendocument.spreadsheet",
+    UploadKind.ODP: "application/vnd.oasis.opendocument.presentation",
+}
+EXTENSIONS: dict[UploadKind, str] = {
+    UploadKind.JPEG: "jpg",
+    **{kind: kind.value for kind in UploadKind if kind is not UploadKind.JPEG},
+}
+# Other extensions users give these types, kept as they are in the display name.
+_EXTENSION_ALIASES: dict[UploadKind, frozenset[str]] = {UploadKind.JPEG: frozenset({"jpeg"})}
+
+# Browsers display these themselves; anything else is always downloaded (serve_private_file).
+INLINE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "application/pdf"})
+PRIVATE_MAX_AGE = 300
+
+MAX_NAME_LENGTH = 150
+JPEG_QUALITY = 90
+WEBP_QUALITY = 90
+THUMBNAIL_QUALITY = 85
+
+_PIL_FORMATS: dict[UploadKind, str] = {
+    UploadKind.JPEG: "JPEG",
+    UploadKind.PNG: "PNG",
+    UploadKind.WEBP: "WEBP",
+}
+_OOXML: dict[UploadKind, tuple[str, bytes]] = {
+    UploadKind.DOCX: (
+        "word/",
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    ),
+    UploadKind.XLSX: (
+        "xl/",
+        b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    ),
+    UploadKind.PPTX: (
+        "ppt/",
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+    ),
+}
+_ODF: dict[bytes, UploadKind] = {
+    b"application/vnd.oasis.opendocument.text": UploadKind.ODT,
+    b"application/vnd.oasis.opendocument.spreadsheet": UploadKind.ODS,
+    b"application/vnd.oasis.opendocument.presentation": UploadKind.ODP,
+}
+_ZIP_KINDS = frozenset(_OOXML) | frozenset(_ODF.values())
+# Only small manifest entries are ever decompressed, so a zip bomb costs nothing here.
+_MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload whose type, size and (for images) pixels have been checked and cleaned.
+
+    `content` holds the bytes to store: re-encoded without metadata for images, the original
+    bytes for documents. Store it under `storage_name(prefix)`, never under the user's name.
+    """
+
+    content: ContentFile
+    kind: UploadKind
+    content_type: str
+    extension: str
+    original_name: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+
+    def storage_name(self, prefix: str) -> str:
+        """A fresh server-side name such as "deliverables/3f2a….jpg", unrelated to the user's."""
+        clean_prefix = prefix.strip("/")
+        if not clean_prefix or any(part in ("", ".", "..") for part in clean_prefix.split("/")):
+            raise ValueError(f"Invalid storage prefix: {prefix!r}")
+        return f"{clean_prefix}/{uuid4().hex}.{self.extension}"
+
+
+def check_upload(
+    file: File,
+    *,
+    allowed: Collection[UploadKind],
+    max_bytes: int | None = None,
+) -> CheckedUpload:
+    """Check an uploaded file by its content and return what may be stored.
+
+    Raises ValidationError (French message) when the file is empty, larger than `max_bytes`
+    (default `settings.UPLOAD_MAX_BYTES`), not one of the `allowed` kinds, or, for images,
+    larger than `settings.UPLOAD_MAX_MEGAPIXELS` or undecodable. The name and the content
+    type the browser sent are ignored.
+    """
+    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
+    # Cheap refusal from the declared size, before reading anything.
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    file.seek(0)
+    data = file.read(limit + 1)  # Never more than the limit, whatever size was declared.
+    file.seek(0)
+    if len(data) > limit:
+        raise _too_large(limit)
+    if not data:
+        raise ValidationError(_("Le fichier est vide."), code="empty")
+
+    kind = detect_kind(data)
+    if kind is None or kind not in allowed:
+        raise _unsupported(allowed)
+    if kind in _ZIP_KINDS and _has_macros(data):
+        raise ValidationError(
+            _("Les documents contenant des macros ne sont pas acceptés."),
+            code="unsupported_type",
+        )
+
+    width = height = None
+    if kind in IMAGE_KINDS:
+        data, width, height = _clean_image(data, kind)
+
+    extension = EXTENSIONS[kind]
+    return CheckedUpload(
+        content=ContentFile(data, name=f"{uuid4().hex}.{extension}"),
+        kind=kind,
+        content_type=CONTENT_TYPES[kind],
+        extension=extension,
+        original_name=_display_name(getattr(file, "name", None) or "", kind),
+        size=len(data),
+        width=width,
+        height=height,
+    )
+
+
+def detect_kind(data: bytes) -> UploadKind | None:
+    """The kind of `data` according to its magic bytes (and zip manifest), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return UploadKind.JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return UploadKind.PNG
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return UploadKind.WEBP
+    # Strict: a header further in is how HTML/PDF polyglots get accepted.
+    if data.startswith(b"%PDF-"):
+        return UploadKind.PDF
+    if data.startswith(b"PK\x03\x04"):
+        return _zip_kind(data)
+    return None
+
+
+def make_thumbnail(image_bytes: bytes, *, size: tuple[int, int] = (480, 480)) -> ContentFile:
+    """A JPEG thumbnail that fits in `size`, upright, transparency flattened on white.
+
+    Meant for bytes that went through `check_upload`; raises ValidationError otherwise.
+    """
+    image, source = _open_image(image_bytes, formats=list(_PIL_FORMATS.values()))
+    try:
+        # JPEG can decode straight at a reduced scale: much faster for large photos.
+        image.draft("RGB", size)
+    except Exception as error:
+        raise _corrupt() from error
+    _decode(image, source)
+    image = _upright(image)
+    out = io.BytesIO()
+    try:
+        image.thumbnail(size)
+        if image.mode != "RGB":
+            rgba = image.convert("RGBA")
+            image = Image.new("RGB", rgba.size, (255, 255, 255))
+            image.paste(rgba, mask=rgba.getchannel("A"))
+        image.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    except Exception as error:
+        raise _corrupt() from error
+    return ContentFile(out.getvalue(), name=f"{uuid4().hex}.jpg")
+
+
+def serve_private_file(
+    field_file: FieldFile,
+    *,
+    filename: str,
+    content_type: str | None = None,
+    as_attachment: bool = False,
+) -> FileResponse:
+    """Stream a stored file to a user who may see it, under the download name `filename`.
+
+    The caller (a view) has ALREADY checked permission: fetch the owning object through its
+    scoped helper first (a user who may not see it gets 404). Works with any storage
+    (file system, in-memory, S3). Only images and PDFs may open in the browser; every other
+    type is an attachment, and `nosniff` stops browsers from guessing a more dangerous type.
+    """
+    if not field_file or not field_file.name:
+        raise Http404
+    name = clean_filename(filename)
+    if content_type is None:
+        content_type = mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
+    if content_type not in INLINE_CONTENT_TYPES:
+        as_attachment = True
+    try:
+        handle = field_file.storage.open(field_file.name, "rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle, as_attachment=as_attachment, filename=name, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    # Private: shared caches must not keep it; short: a revoked permission soon takes effect.
+    response["Cache-Control"] = f"private, max-age={PRIVATE_MAX_AGE}"
+    return response
+
+
+def clean_filename(
+    name: str, *, default: str = "fichier", max_length: int = MAX_NAME_LENGTH
+) -> str:
+    """A display/download name safe to show and to put in a header.
+
+    Keeps the base name only (no directory), drops control and bidi-override characters,
+    collapses whitespace and cuts to `max_length` characters, keeping the extension.
+    """
+    name = unicodedata.normalize("NFC", str(name))
+    name = re.split(r"[/\\]", name)[-1].replace("\t", " ")
+    # Category C: control (\r\n…), format (U+202E right-to-left override…), unassigned, private.
+    name = "".join(char for char in name if not unicodedata.category(char).startswith("C"))
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > max_length:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and 0 < len(extension) <= 10:
+            name = f"{stem[: max_length - len(extension) - 1].rstrip()}.{extension}"
+        else:
+            name = name[:max_length].rstrip()
+    return name or default
+
+
+class CheckedFileField(forms.FileField):
+    """A form file field whose cleaned value is a `CheckedUpload` (or None when left empty).
+
+    Errors from `check_upload` show next to the field. Not for a ModelForm's model field:
+    the model expects a file, so store `checked.content` in the action.
+    """
+
+    def __init__(
+        self,
+        *,
+        allowed: Collection[UploadKind],
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.allowed = frozenset(allowed)
+        self.max_bytes = max_bytes
+        super().__init__(**kwargs)
+
+    def to_python(self, data: Any) -> CheckedUpload | None:
+        upload = super().to_python(data)
+        if upload is None:
+            return None
+        return check_upload(upload, allowed=self.allowed, max_bytes=self.max_bytes)
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        # Only a hint for the browser's file picker; the server decides by content.
+        accept = sorted(
+            {f".{EXTENSIONS[kind]}" for kind in self.allowed}
+            | {f".{alias}" for kind in self.allowed for alias in _EXTENSION_ALIASES.get(kind, ())}
+            | {CONTENT_TYPES[kind] for kind in self.allowed}
+        )
+        attrs.setdefault("accept", ",".join(accept))
+        return attrs
+
+
+def _too_large(limit: int) -> ValidationError:
+    return ValidationError(
+        _("Le fichier dépasse la taille maximale autorisée (%(limit)s)."),
+        code="too_large",
+        params={"limit": filesizeformat(limit)},
+    )
+
+
+def _unsupported(allowed: Collection[UploadKind]) -> ValidationError:
+    labels = ", ".join(str(kind.label) for kind in UploadKind if kind in allowed)
+    return ValidationError(
+        _("Ce type de fichier n'est pas accepté. Types acceptés : %(allowed)s."),
+        code="unsupported_type",
+        params={"allowed": labels},
+    )
+
+
+def _image_too_large() -> ValidationError:
+    return ValidationError(
+        _("Cette image est trop grande : %(limit)s mégapixels au maximum."),
+        code="image_too_large",
+        params={"limit": settings.UPLOAD_MAX_MEGAPIXELS},
+    )
+
+
+def _corrupt() -> ValidationError:
+    return ValidationError(
+        _("Cette image est illisible ou incomplète."),
+        code="corrupt_image",
+    )
+
+
+def _zip_kind(data: bytes) -> UploadKind | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "mimetype" in names:
+                mimetype = _read_small(archive, "mimetype")
+                if mimetype is not None and "META-INF/manifest.xml" in names:
+                    return _ODF.get(mimetype.strip())
+                return None
+            if "[Content_Types].xml" in names:
+                content_types = _read_small(archive, "[Content_Types].xml")
+                if content_types is None:
+                    return None
+                for kind, (folder, main_type) in _OOXML.items():
+                    if main_type in content_types and any(n.startswith(folder) for n in names):
+                        return kind
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return None
+    return None
+
+
+def _read_small(archive: zipfile.ZipFile, name: str) -> bytes | None:
+    info = archive.getinfo(name)
+    if info.file_size > _MAX_MANIFEST_BYTES:
+        return None
+    with archive.open(info) as entry:
+        return entry.read(_MAX_MANIFEST_BYTES + 1)[:_MAX_MANIFEST_BYTES]
+
+
+def _has_macros(data: bytes) -> bool:
+    # VBA projects in Office files, Basic/script libraries in OpenDocument files.
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for name in archive.namelist():
+                lowered = name.lower()
+                if lowered.endswith("vbaproject.bin") or lowered.startswith(("basic/", "scripts/")):
+                    return True
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return True
+    return False
+
+
+class _WatchedBytes(io.BytesIO):
+    """Image bytes that note when a decoder asks for data past their end.
+
+    Importing WeasyPrint sets `PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True` for the whole
+    process (weasyprint/images.py): Pillow then pads a truncated JPEG with a fake end marker
+    instead of raising. Watching the reads tells a truncated upload apart without touching
+    that global, which PDF rendering relies on.
+    """
+
+    ran_out = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        if not data and size != 0:
+            self.ran_out = True
+        return data
+
+
+def _open_image(data: bytes, *, formats: list[str]) -> tuple[Image.Image, _WatchedBytes]:
+    """Open an image and check its declared size BEFORE any pixel is decoded."""
+    source = _WatchedBytes(data)
+    try:
+        # Local only: the global Image.MAX_IMAGE_PIXELS stays untouched. The explicit
+        # megapixel check below is the real bound; this turns Pillow's bomb warning into a
+        # refusal instead of a log line.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _image_too_large() from None
+    except Exception as error:  # Pillow raises many types on hostile input.
+        raise _corrupt() from error
+    if image.width * image.height > settings.UPLOAD_MAX_MEGAPIXELS * 1_000_000:
+        raise _image_too_large()
+    source.ran_out = False  # Only reads made while decoding pixels count.
+    return image, source
+
+
+def _decode(image: Image.Image, source: _WatchedBytes) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()  # Corrupt data fails here (truncated data too, by default).
+    except Exception as error:
+        raise _corrupt() from error
+    if source.ran_out:
+        raise _corrupt()
+
+
+def _png_is_complete(data: bytes) -> bool:
+    """Every chunk is whole with a valid CRC, up to IEND: no truncation, no bit rot."""
+    view = memoryview(data)
+    position = 8
+    while position + 12 <= len(data):
+        length = int.from_bytes(view[position : position + 4], "big")
+        end = position + 12 + length
+        if end > len(data):
+            return False
+        if zlib.crc32(view[position + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
+            return False
+        if view[position + 4 : position + 8] == b"IEND":
+            return True
+        position = end
+    return False
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        # Broken EXIF on a readable photo: keep the pixels as they are rather than refuse it.
+        logger.info("Ignoring unreadable EXIF orientation", exc_info=True)
+        return image
+
+
+def _clean_image(data: bytes, kind: UploadKind) -> tuple[bytes, int, int]:
+    """Decode the image fully, turn it upright and re-encode it without any metadata."""
+    image, source = _open_image(data, formats=[_PIL_FORMATS[kind]])
+    if kind is UploadKind.PNG and not _png_is_complete(data):
+        raise _corrupt()
+    _decode(image, source)
+    image = _upright(image)
+    icc_profile = image.info.get("icc_profile")
+    transparency = image.info.get("transparency")
+    # Dropping `info` drops EXIF (GPS, camera serial), XMP, comments and PNG text chunks:
+    # the encoders below write only what they are explicitly given.
+    image.info = {}
+    out = io.BytesIO()
+    try:
+        if kind is UploadKind.JPEG:
+            if image.mode not in ("RGB", "L"):
+                # CMYK/YCCK: the colour profile no longer matches the converted pixels.
+                image, icc_profile = image.convert("RGB"), None
+            image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=icc_profile)
+        elif kind is UploadKind.PNG:
+            params: dict[str, Any] = {"optimize": True}
+            if icc_profile:
+                params["icc_profile"] = icc_profile
+            if transparency is not None:
+                params["transparency"] = transparency
+            try:
+                image.save(out, "PNG", **params)
+            except (OSError, ValueError):
+                # A mode PNG cannot write back as is (e.g. 16-bit variants): keep it visible.
+                out = io.BytesIO()
+                image.convert("RGBA").save(out, "PNG", optimize=True)
+        else:
+            if image.mode not in ("RGB", "RGBA"):
+                image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+            image.save(out, "WEBP", quality=WEBP_QUALITY, icc_profile=icc_profile or "")
+    except Exception as error:
+        raise _corrupt() from error
+    return out.getvalue(), image.width, image.height
+
+
+def _display_name(name: str, kind: UploadKind) -> str:
+    extension = EXTENSIONS[kind]
+    cleaned = clean_filename(name, default=f"fichier.{extension}")
+    stem, dot, current = cleaned.rpartition(".")
+    known = {extension} | _EXTENSION_ALIASES.get(kind, frozenset())
+    if dot and stem and current.lower() in known:
+        return cleaned
+    # The name lied about the type (or had no extension): show the real one.
+    return clean_filename(f"{cleaned}.{extension}")
