@@ -8,6 +8,38 @@ from django.db import transaction
 from django.db.models import Q
 
 from crm.models import Contact, Interaction, Organisation, User
+from crm.uploads import CheckedUpload
+
+
+@transaction.atomic
+def save_organisation(
+    *,
+    organisation: Organisation,
+    by: User,
+    new_logo: CheckedUpload | None = None,
+    remove_logo: bool = False,
+) -> Organisation:
+    """Save an organisation from its form, storing a new logo under a server-made name.
+
+    The replaced logo file is deleted only once the transaction has committed, so a failed
+    save never leaves the record pointing at a deleted file.
+    """
+    if organisation.pk is None:
+        organisation.created_by = by
+    old_name = organisation.logo.name if organisation.logo else ""
+    if new_logo is not None:
+        storage = organisation.logo.storage
+        organisation.logo.name = storage.save(
+            new_logo.storage_name("organisations/logos"), new_logo.content
+        )
+    elif remove_logo:
+        organisation.logo.name = ""
+    organisation.full_clean()
+    organisation.save()
+    if old_name and old_name != organisation.logo.name:
+        storage = organisation.logo.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return organisation
 
 
 @transaction.atomic

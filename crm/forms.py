@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Interaction, Organisation, User
+from crm.uploads import IMAGE_KINDS, CheckedFileField
 
 
 def formfield(field: Any, **kwargs: Any) -> Any:
@@ -26,6 +27,15 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 
 class OrganisationForm(forms.ModelForm):
+    # The stored logo is set by `actions.save_organisation` from the checked, cleaned image.
+    new_logo = CheckedFileField(
+        label=_("Logo"),
+        allowed=IMAGE_KINDS,
+        required=False,
+        help_text=_("JPEG, PNG ou WebP. Les métadonnées (EXIF, GPS) sont retirées."),
+    )
+    remove_logo = forms.BooleanField(label=_("Retirer le logo actuel"), required=False)
+
     class Meta:
         model = Organisation
         formfield_callback = formfield
@@ -52,6 +62,8 @@ class OrganisationForm(forms.ModelForm):
         siret.max_length = 20
         siret.validators = []
         siret.widget.attrs.update(maxlength="20", inputmode="numeric", autocomplete="off")
+        if not self.instance.logo:
+            del self.fields["remove_logo"]
 
     def clean_siret(self) -> str:
         # People paste SIRETs as "123 456 789 00012": accept the spaces, store the digits.

@@ -17,6 +17,7 @@ crm_patterns = [
     path("organisations/new/", views.organisation_create, name="organisation_create"),
     path("organisations/<int:pk>/", views.organisation_detail, name="organisation_detail"),
     path("organisations/<int:pk>/edit/", views.organisation_edit, name="organisation_edit"),
+    path("organisations/<int:pk>/logo/", views.organisation_logo, name="organisation_logo"),
     path(
         "organisations/<int:pk>/interactions/new/",
         views.organisation_log_interaction,

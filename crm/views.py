@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -17,6 +18,7 @@ from crm.listing import filter_for, list_context
 from crm.models import Contact, Interaction, Organisation, User
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import interaction_entries, merge
+from crm.uploads import serve_private_file
 
 TIMELINE_PAGE = 30
 
@@ -81,10 +83,13 @@ def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def organisation_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.add_organisation")
-    form = OrganisationForm(request.POST or None)
+    form = OrganisationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        form.instance.created_by = request.user
-        organisation = form.save()
+        organisation = actions.save_organisation(
+            organisation=form.instance,
+            by=request.user,
+            new_logo=form.cleaned_data["new_logo"],
+        )
         messages.success(request, _("Organisation « %s » créée.") % organisation)
         return redirect(organisation)
     return render(request, "crm/organisation_form.html", {"form": form})
@@ -94,13 +99,27 @@ def organisation_create(request: HttpRequest) -> HttpResponse:
 def organisation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
     require_permission(request.user, "crm.change_organisation")
-    form = OrganisationForm(request.POST or None, instance=organisation)
+    form = OrganisationForm(request.POST or None, request.FILES or None, instance=organisation)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        actions.save_organisation(
+            organisation=form.instance,
+            by=request.user,
+            new_logo=form.cleaned_data["new_logo"],
+            remove_logo=form.cleaned_data.get("remove_logo", False),
+        )
         messages.success(request, _("Organisation « %s » enregistrée.") % organisation)
         return redirect(organisation)
     return render(
         request, "crm/organisation_form.html", {"form": form, "organisation": organisation}
+    )
+
+
+def organisation_logo(request: HttpRequest, pk: int) -> HttpResponse:
+    """The logo, only through this permission-checked view (uploads have no public URL)."""
+    organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
+    extension = organisation.logo.name.rpartition(".")[2] if organisation.logo else ""
+    return serve_private_file(
+        organisation.logo, filename=f"{slugify(organisation.name) or 'logo'}-logo.{extension}"
     )
 
 

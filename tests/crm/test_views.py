@@ -628,3 +628,88 @@ def test_export_in_english_has_english_headers(staff: User) -> None:
     rows, _ = open_export(client.get(reverse("crm:organisation_export")))
 
     assert rows[0][:2] == ("Name", "Type")
+
+
+# Logo upload and private serving -----------------------------------------------------------
+
+
+def image_upload(name: str = "logo.jpg", *, gps: bool = False):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if gps:
+        exif[0x8825] = {2: (50.0, 25.0, 0.0), 4: (2.0, 49.0, 0.0)}
+    Image.new("RGB", (60, 40), "black").save(buffer, "JPEG", exif=exif.tobytes())
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+def test_logo_is_stored_cleaned_and_served_only_to_who_may_see(staff: User, designer: User) -> None:
+    from PIL import Image
+
+    client_for(staff).post(
+        reverse("crm:organisation_create"),
+        {**organisation_data(), "new_logo": image_upload("../../etc/passwd.jpg", gps=True)},
+    )
+    organisation = Organisation.objects.get()
+    url = reverse("crm:organisation_logo", args=[organisation.pk])
+
+    served = client_for(staff).get(url)
+    outsider = client_for(designer).get(url)
+
+    assert organisation.logo.name.startswith("organisations/logos/")
+    assert "passwd" not in organisation.logo.name
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/jpeg"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    import io
+
+    stored = Image.open(io.BytesIO(b"".join(served.streaming_content)))
+    assert 0x8825 not in stored.getexif()
+    assert outsider.status_code == 404
+
+
+def test_html_disguised_as_png_is_refused(staff: User) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    fake = SimpleUploadedFile("logo.png", b"<html><script>alert(1)</script></html>", "image/png")
+
+    response = client_for(staff).post(
+        reverse("crm:organisation_create"), {**organisation_data(), "new_logo": fake}
+    )
+
+    assert response.status_code == 200
+    assert "Types acceptés : image JPEG, image PNG, image WebP" in response.content.decode()
+    assert not Organisation.objects.exists()
+
+
+def test_replacing_and_removing_the_logo(staff: User) -> None:
+    client = client_for(staff)
+    client.post(
+        reverse("crm:organisation_create"), {**organisation_data(), "new_logo": image_upload()}
+    )
+    organisation = Organisation.objects.get()
+    first = organisation.logo.name
+    edit = reverse("crm:organisation_edit", args=[organisation.pk])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django.db.transaction.on_commit", lambda fn, **kw: fn())
+        client.post(edit, {**organisation_data(), "new_logo": image_upload()})
+        organisation.refresh_from_db()
+        second = organisation.logo.name
+        client.post(edit, {**organisation_data(), "remove_logo": "on"})
+    organisation.refresh_from_db()
+
+    assert second != first
+    assert not organisation.logo.storage.exists(first)
+    assert not organisation.logo
+    assert client.get(reverse("crm:organisation_logo", args=[organisation.pk])).status_code == 404
+
+
+def test_organisation_without_logo_has_no_logo_url(staff: User, organisation: Organisation) -> None:
+    response = client_for(staff).get(reverse("crm:organisation_logo", args=[organisation.pk]))
+
+    assert response.status_code == 404
