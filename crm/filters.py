@@ -33,7 +33,11 @@ class OrganisationFilter(SearchFilterSet):
     territory = django_filters.ModelChoiceFilter(
         label=_("Territoire"), queryset=Territory.objects.all()
     )
-    has_siret = django_filters.BooleanFilter(label=_("SIRET renseigné"), method="filter_has_siret")
+    has_siret = django_filters.ChoiceFilter(
+        label=_("SIRET renseigné"),
+        choices=[("yes", _("Oui")), ("no", _("Non"))],
+        method="filter_has_siret",
+    )
     ordering = StableOrderingFilter(
         label=_("Trier par"),
         fields=(("name", "name"), ("city", "city"), ("created_at", "created_at")),
@@ -44,10 +48,8 @@ class OrganisationFilter(SearchFilterSet):
         model = Organisation
         fields = ["q", "kind", "sector", "territory", "has_siret"]
 
-    def filter_has_siret(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        if value is None:
-            return queryset
-        return queryset.exclude(siret="") if value else queryset.filter(siret="")
+    def filter_has_siret(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.exclude(siret="") if value == "yes" else queryset.filter(siret="")
 
 
 class ContactFilter(SearchFilterSet):

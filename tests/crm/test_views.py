@@ -137,6 +137,18 @@ def test_organisation_list_search_and_filters(staff: User) -> None:
     assert [o.name for o in by_kind.context["object_list"]] == ["Parc d'Olhain"]
 
 
+def test_organisation_list_filters_on_siret_presence(staff: User) -> None:
+    OrganisationFactory(name="Avec SIRET")
+    OrganisationFactory(name="Sans SIRET", siret="")
+    client = client_for(staff)
+
+    with_siret = client.get(reverse("crm:organisation_list"), {"has_siret": "yes"})
+    without = client.get(reverse("crm:organisation_list"), {"has_siret": "no"})
+
+    assert [o.name for o in with_siret.context["object_list"]] == ["Avec SIRET"]
+    assert [o.name for o in without.context["object_list"]] == ["Sans SIRET"]
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -550,6 +562,24 @@ def test_french_by_default_and_english_on_request(staff: User) -> None:
     assert english["Content-Language"] == "en"
     assert "New organisation" in english.content.decode()
     assert '<html lang="en">' in english.content.decode()
+
+
+def test_an_english_browser_still_gets_french_until_switching(staff: User) -> None:
+    client = client_for(staff)
+
+    response = client.get(reverse("crm:dashboard"), headers={"Accept-Language": "en-GB,en"})
+
+    assert response["Content-Language"] == "fr"
+
+
+def test_a_forged_language_cookie_falls_back_to_french(staff: User) -> None:
+    client = client_for(staff)
+    client.cookies["django_language"] = "xx-evil"
+
+    response = client.get(reverse("crm:dashboard"))
+
+    assert response.status_code == 200
+    assert response["Content-Language"] == "fr"
 
 
 def test_login_page_is_public_and_in_french() -> None:
