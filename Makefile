@@ -49,3 +49,10 @@ messages: setup
 
 clean:
 	rm -rf $(VENV) var
+
+# Server time of the list pages on a generated data set, in its own database (var/bench.sqlite3,
+# or BENCH_DATABASE_URL for PostgreSQL). Writes docs/benchmarks.md.
+BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/var/bench.sqlite3
+bench: setup
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py bench $(BENCH_ARGS)

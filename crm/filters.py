@@ -1,21 +1,43 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_filters.constants import EMPTY_VALUES
 
 from crm.models import Contact, Organisation, Territory
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """Ordering with the primary key as the last key, so pagination never repeats a row."""
+    """Ordering with the primary key as the last key, so pagination never repeats a row.
+
+    `then_by` adds secondary keys to a field ({"last_name": ["first_name"]}), so the ORDER BY
+    matches the composite index and the database reads rows in order instead of sorting.
+    """
+
+    def __init__(
+        self, *args: object, then_by: dict[str, list[str]] | None = None, **kwargs: object
+    ):
+        self.then_by = then_by or {}
+        super().__init__(*args, **kwargs)
 
     def filter(self, qs: QuerySet, value: list[str] | None) -> QuerySet:
-        qs = super().filter(qs, value)
-        if value:
-            qs = qs.order_by(*qs.query.order_by, "pk")
-        return qs
+        if not value:
+            return qs
+        keys: list[str] = []
+        for param in value:
+            if param in EMPTY_VALUES:
+                continue
+            key = self.get_ordering_value(param)
+            keys.append(key)
+            descending = key.startswith("-")
+            for extra in self.then_by.get(key.lstrip("-"), []):
+                keys.append(f"-{extra}" if descending else extra)
+        return qs.order_by(*keys, "-pk" if keys and keys[0].startswith("-") else "pk")
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -73,6 +95,7 @@ class ContactFilter(SearchFilterSet):
     )
     ordering = StableOrderingFilter(
         label=_("Trier par"),
+        then_by={"last_name": ["first_name"]},
         fields=(
             ("last_name", "name"),
             ("organisation__name", "organisation"),
@@ -89,7 +112,10 @@ class ContactFilter(SearchFilterSet):
         model = Contact
         fields = ["q", "organisation_kind", "territory", "legal_basis", "no_interaction_since"]
 
-    def filter_no_interaction_since(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+    def filter_no_interaction_since(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
+        # Compare with the start of that day in the user's time zone rather than applying a
+        # date function to the column, so the database can use the index.
+        start = timezone.make_aware(datetime.combine(value, time.min))
         return queryset.filter(
-            Q(last_interaction_at__isnull=True) | Q(last_interaction_at__date__lt=value)
+            Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=start)
         )

@@ -35,7 +35,7 @@ def list_context(request: HttpRequest, filterset: FilterSet, **extra: Any) -> di
     return {
         "filter": filterset,
         "page": page,
-        "object_list": page.object_list,
+        "object_list": list(page.object_list),
         "querystring": querystring_without_page(request),
         **extra,
     }

@@ -1,0 +1,233 @@
+"""`make bench`: server time of the list pages at production-like volume (DESIGN §8).
+
+Fills the database named by DATABASE_URL (the Makefile points it at var/bench.sqlite3, never
+at the working database) with generated rows, then requests each page through Django's test
+client and reports the median server time. Later issues add their pages to PAGES.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Contact, Interaction, Organisation, Role, Territory, User
+
+MARKER = "bench-"
+PAGES: list[tuple[str, str, dict[str, str]]] = [
+    ("Organisations, page 1", "crm:organisation_list", {}),
+    ("Organisations, page 200", "crm:organisation_list", {"page": "200"}),
+    ("Organisations, search", "crm:organisation_list", {"q": "terril"}),
+    (
+        "Organisations, territory + sort",
+        "crm:organisation_list",
+        {"territory": "{territory}", "ordering": "-created_at"},
+    ),
+    ("Contacts, page 1", "crm:contact_list", {}),
+    ("Contacts, search", "crm:contact_list", {"q": "martin"}),
+    ("Contacts, silent since a year", "crm:contact_list", {"no_interaction_since": "{year_ago}"}),
+    ("Organisation detail", "crm:organisation_detail", {}),
+    ("Dashboard", "crm:dashboard", {}),
+]
+WORDS = [
+    "terril",
+    "gîte",
+    "brasserie",
+    "musée",
+    "cité",
+    "carreau",
+    "parc",
+    "fosse",
+    "hôtel",
+    "estaminet",
+    "vélo",
+    "trail",
+    "atelier",
+    "ferme",
+    "coron",
+    "chevalement",
+]
+NAMES = [
+    "Martin",
+    "Lefebvre",
+    "Dubois",
+    "Leroy",
+    "Moreau",
+    "Lemaire",
+    "Petit",
+    "Dupont",
+    "Bernard",
+    "Delattre",
+    "Fontaine",
+    "Duhamel",
+    "Caron",
+    "Lambert",
+    "Vasseur",
+]
+
+
+class Command(BaseCommand):
+    help = "Generate a large data set and time the list pages (median server time)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--organisations", type=int, default=100_000)
+        parser.add_argument("--contacts", type=int, default=100_000)
+        parser.add_argument("--interactions", type=int, default=500_000)
+        parser.add_argument("--repeat", type=int, default=15)
+        parser.add_argument(
+            "--output", default=str(Path(settings.BASE_DIR, "docs", "benchmarks.md"))
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = self._bench_user()
+        if Organisation.objects.exclude(name__startswith=MARKER).exists():
+            raise CommandError(
+                "This database holds real data; run the benchmark on its own database "
+                "(make bench uses var/bench.sqlite3)."
+            )
+        self._fill(user, options["organisations"], options["contacts"], options["interactions"])
+        rows = self._measure(user, options["repeat"])
+        self._report(rows, options)
+
+    # Data -------------------------------------------------------------------------------------
+
+    def _bench_user(self) -> User:
+        from django.contrib.auth.models import Group
+
+        user, created = User.objects.get_or_create(username="bench-staff")
+        if created:
+            user.set_unusable_password()
+            user.save()
+            user.groups.add(Group.objects.get(name=Role.STAFF))
+        return user
+
+    def _fill(self, user: User, organisations: int, contacts: int, interactions: int) -> None:
+        rng = random.Random(42)  # noqa: S311 - reproducible fake data
+        territories = [
+            Territory.objects.get_or_create(slug=f"bench-{n}", defaults={"name": f"Bench {n}"})[0]
+            for n in range(8)
+        ]
+        now = timezone.now()
+        started = time.perf_counter()
+        with transaction.atomic():
+            missing = organisations - Organisation.objects.count()
+            batch: list[Organisation] = []
+            for n in range(max(0, missing)):
+                organisation = Organisation(
+                    name=f"{MARKER}{rng.choice(WORDS)} {rng.choice(WORDS)} {n}",
+                    kind=rng.choice(Organisation.Kind.values),
+                    sector=rng.choice(Organisation.Sector.values),
+                    city=rng.choice(["Lens", "Liévin", "Arras", "Douai", "Béthune", "Oignies"]),
+                    territory=rng.choice(territories),
+                )
+                organisation.refresh_search_text()
+                batch.append(organisation)
+            Organisation.objects.bulk_create(batch, batch_size=5000)
+            org_ids = list(Organisation.objects.values_list("pk", flat=True))
+
+            missing = contacts - Contact.objects.count()
+            contact_batch: list[Contact] = []
+            for n in range(max(0, missing)):
+                contact = Contact(
+                    organisation_id=rng.choice(org_ids),
+                    first_name=rng.choice(["Jeanne", "Paul", "Inès", "Hugo", "Léa", "Marc"]),
+                    last_name=f"{rng.choice(NAMES)}{n}",
+                    email=f"bench{n}@example.org",
+                    last_interaction_at=now - timedelta(days=rng.randint(0, 2000)),
+                )
+                contact.refresh_search_text()
+                contact_batch.append(contact)
+            Contact.objects.bulk_create(contact_batch, batch_size=5000)
+            contact_pairs = list(Contact.objects.values_list("pk", "organisation_id"))
+
+            missing = interactions - Interaction.objects.count()
+            interaction_batch: list[Interaction] = []
+            for _n in range(max(0, missing)):
+                contact_id, organisation_id = rng.choice(contact_pairs)
+                interaction_batch.append(
+                    Interaction(
+                        kind=rng.choice(Interaction.Kind.values),
+                        occurred_at=now - timedelta(minutes=rng.randint(0, 3_000_000)),
+                        summary="Échange de suivi.",
+                        author=user,
+                        organisation_id=organisation_id,
+                        contact_id=contact_id,
+                    )
+                )
+                if len(interaction_batch) == 20_000:
+                    Interaction.objects.bulk_create(interaction_batch, batch_size=5000)
+                    interaction_batch = []
+            Interaction.objects.bulk_create(interaction_batch, batch_size=5000)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        self.stdout.write(f"Data ready in {time.perf_counter() - started:.1f} s")
+
+    # Measures ---------------------------------------------------------------------------------
+
+    def _measure(self, user: User, repeat: int) -> list[tuple[str, float, float, int]]:
+        client = Client(SERVER_NAME="localhost")
+        client.force_login(user)
+        busiest = (Interaction.objects.values("organisation").order_by().first() or {}).get(
+            "organisation"
+        )
+        replacements = {
+            "territory": str(Territory.objects.filter(slug__startswith="bench-").first().pk),
+            "year_ago": (timezone.localdate() - timedelta(days=365)).isoformat(),
+        }
+        rows = []
+        for label, url_name, params in PAGES:
+            args = [busiest] if url_name.endswith("_detail") else []
+            url = reverse(url_name, args=args)
+            query = {key: value.format(**replacements) for key, value in params.items()}
+            client.get(url, query)  # warm caches
+            timings = []
+            for _ in range(repeat):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.get(url, query)
+                    timings.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise CommandError(f"{label}: HTTP {response.status_code}")
+            rows.append((label, statistics.median(timings), max(timings), len(queries)))
+            self.stdout.write(f"{label:<36} median {rows[-1][1]:7.1f} ms")
+        return rows
+
+    def _report(self, rows: list[tuple[str, float, float, int]], options: dict[str, Any]) -> None:
+        import platform
+
+        counts = (
+            f"{Organisation.objects.count():,} organisations, {Contact.objects.count():,} "
+            f"contacts, {Interaction.objects.count():,} interactions"
+        )
+        lines = [
+            "# Benchmarks",
+            "",
+            f"Measured {timezone.localtime():%Y-%m-%d %H:%M} on {platform.machine()}, "
+            f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{connection.vendor} — {counts}. Server time through Django's test client, "
+            f"median of {options['repeat']} requests. Goal: list pages < 100 ms (DESIGN §8).",
+            "",
+            "| page | median (ms) | max (ms) | queries | goal |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for label, median, worst, queries in rows:
+            verdict = "✓" if median < 100 else "✗ over 100 ms"
+            lines.append(f"| {label} | {median:.1f} | {worst:.1f} | {queries} | {verdict} |")
+        text = "\n".join(lines) + "\n"
+        Path(options["output"]).write_text(text, encoding="utf-8")
+        self.stdout.write("\n" + text)
