@@ -19,6 +19,14 @@ def formfield(field: Any, **kwargs: Any) -> Any:
     return field.formfield(**kwargs)
 
 
+class CarreauModelForm(forms.ModelForm):
+    """Labels without the trailing colon: the layout puts them above their input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -26,7 +34,7 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
-class OrganisationForm(forms.ModelForm):
+class OrganisationForm(CarreauModelForm):
     # The stored logo is set by `actions.save_organisation` from the checked, cleaned image.
     new_logo = CheckedFileField(
         label=_("Logo"),
@@ -70,7 +78,7 @@ class OrganisationForm(forms.ModelForm):
         return "".join(self.cleaned_data["siret"].split())
 
 
-class ContactForm(forms.ModelForm):
+class ContactForm(CarreauModelForm):
     class Meta:
         model = Contact
         fields = [
@@ -97,7 +105,7 @@ class ContactForm(forms.ModelForm):
         )
 
 
-class InteractionForm(forms.ModelForm):
+class InteractionForm(CarreauModelForm):
     class Meta:
         model = Interaction
         fields = ["kind", "occurred_at", "contact", "summary"]
@@ -113,6 +121,8 @@ class InteractionForm(forms.ModelForm):
             "pk", "first_name", "last_name", "organisation_id"
         )
         self.fields["occurred_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
+        self.fields["kind"].choices = [("", _("Choisir…")), *Interaction.Kind.choices]
+        self.fields["contact"].empty_label = _("Aucun contact en particulier")
 
     def clean_occurred_at(self) -> Any:
         occurred_at = self.cleaned_data["occurred_at"]
