@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django_filters import FilterSet
 
 
@@ -39,3 +41,23 @@ def list_context(request: HttpRequest, filterset: FilterSet, **extra: Any) -> di
         "querystring": querystring_without_page(request),
         **extra,
     }
+
+
+def render_list(
+    request: HttpRequest,
+    template: str,
+    filterset: FilterSet,
+    *,
+    on_page: Callable[[list[Any]], None] | None = None,
+    **extra: Any,
+) -> TemplateResponse:
+    """A filtered, paginated list page; an htmx request gets only its `results` partial.
+
+    `on_page` completes the page's rows in bulk (e.g. counts) once pagination has cut them.
+    """
+    context = list_context(request, filterset, **extra)
+    if on_page is not None:
+        on_page(context["object_list"])
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return TemplateResponse(request, template, context)

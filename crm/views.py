@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from crm import actions, exports
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import ContactForm, InteractionForm, OrganisationForm
-from crm.listing import filter_for, list_context
+from crm.listing import filter_for, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import interaction_entries, merge
@@ -49,12 +49,7 @@ def organisation_list(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.view_organisation")
     queryset = Organisation.objects.visible_to(request.user).for_list()
     filterset = filter_for(request, OrganisationFilter, queryset)
-    context = list_context(request, filterset)
-    count_contacts(context["object_list"])
-    template = "crm/organisation_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return TemplateResponse(request, template, context)
+    return render_list(request, "crm/organisation_list.html", filterset, on_page=count_contacts)
 
 
 def organisation_export(request: HttpRequest) -> HttpResponse:
@@ -135,10 +130,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "crm.view_contact")
     queryset = Contact.objects.visible_to(request.user).for_list()
     filterset = filter_for(request, ContactFilter, queryset)
-    template = "crm/contact_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return TemplateResponse(request, template, list_context(request, filterset))
+    return render_list(request, "crm/contact_list.html", filterset)
 
 
 def contact_export(request: HttpRequest) -> HttpResponse:
