@@ -1,1 +1,642 @@
-"""Design-support projects: models arrive with the projects issue."""
+"""Design-support projects: three phases, nine steps, as a guarded state machine (DESIGN §3).
+
+The transition graph below is the domain logic: who may move a project, from which step,
+to which step, on what conditions. `projects.actions.run_transition` runs a transition with
+its log row in one database transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from crm.models import Contact, Organisation, Role, Territory, Thematic, User, fold, search_filter
+
+
+class Step(models.TextChoices):
+    """The state values of a project: exactly those of DESIGN §3."""
+
+    INTAKE = "intake", _("Demande reçue")
+    LISTEN = "listen", _("Écouter")
+    IMPULSE = "impulse", _("Impulser")
+    INVOLVE = "involve", _("Impliquer")
+    ORIENT = "orient", _("Orienter")
+    STEER = "steer", _("Piloter")
+    CREATE = "create", _("Créer")
+    EXPERIMENT = "experiment", _("Expérimenter")
+    EVALUATE = "evaluate", _("Évaluer")
+    IMPLEMENT = "implement", _("Implémenter")
+    DELIVERED = "delivered", _("Livré (sur le marché)")
+    ABANDONED = "abandoned", _("Abandonné")
+    DECLINED = "declined", _("Décliné")
+    SUSPENDED = "suspended", _("Suspendu")
+
+
+class Phase(models.TextChoices):
+    INTAKE = "intake", _("Demande")
+    WATCH = "watch", _("1 · Veille")
+    CONCEPT = "concept", _("2 · Conceptualisation")
+    IMPLEMENTATION = "implementation", _("3 · Mise en œuvre")
+    ENDED = "ended", _("Terminé")
+    SUSPENDED = "suspended", _("En pause")
+
+
+# The nine steps in order, and the phase each belongs to. The phase is derived, never stored.
+PHASE_STEPS: dict[str, list[str]] = {
+    Phase.WATCH: [Step.LISTEN, Step.IMPULSE, Step.INVOLVE],
+    Phase.CONCEPT: [Step.ORIENT, Step.STEER, Step.CREATE],
+    Phase.IMPLEMENTATION: [Step.EXPERIMENT, Step.EVALUATE, Step.IMPLEMENT],
+}
+WORKING_STEPS: list[str] = [step for steps in PHASE_STEPS.values() for step in steps]
+PHASE_OF_STEP: dict[str, str] = {
+    Step.INTAKE: Phase.INTAKE,
+    Step.SUSPENDED: Phase.SUSPENDED,
+    Step.DELIVERED: Phase.ENDED,
+    Step.ABANDONED: Phase.ENDED,
+    Step.DECLINED: Phase.ENDED,
+    **{step: phase for phase, steps in PHASE_STEPS.items() for step in steps},
+}
+# Moving on inside a phase (the last step of a phase crosses a gate instead).
+NEXT_IN_PHASE: dict[str, str] = {
+    steps[index]: steps[index + 1]
+    for steps in PHASE_STEPS.values()
+    for index in range(len(steps) - 1)
+}
+# Rework goes back one step; from the first step of phase 2 or 3 it crosses a gate backwards.
+PREVIOUS_STEP: dict[str, str] = {
+    WORKING_STEPS[index]: WORKING_STEPS[index - 1] for index in range(1, len(WORKING_STEPS))
+}
+GATE_BACKWARDS = {Step.ORIENT, Step.EXPERIMENT}
+OPEN_STEPS = [Step.INTAKE, *WORKING_STEPS, Step.SUSPENDED]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A transition condition that can say, in words, what is missing when it fails."""
+
+    message: str | Promise
+    check: Callable[[Project], bool]
+
+    def __call__(self, project: Project) -> bool:
+        return self.check(project)
+
+
+def _is_staff(project: Project, user: User) -> bool:
+    return user.is_mission_staff
+
+
+def _is_staff_or_team_designer(project: Project, user: User) -> bool:
+    return user.is_mission_staff or project.has_designer(user)
+
+
+def _may_rework(project: Project, user: User) -> bool:
+    # Going back over a phase gate is the mission's decision; inside a phase the team may.
+    if project.state in GATE_BACKWARDS:
+        return user.is_mission_staff
+    return _is_staff_or_team_designer(project, user)
+
+
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def visible_to(self, user: User) -> ProjectQuerySet:
+        """Staff and officers see every project (officers read only); designers see the
+        projects whose team they are on; holders will see their own (specification issue)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_mission_staff or user.has_role(Role.OFFICER):
+            return self.all()
+        if user.has_role(Role.DESIGNER):
+            return self.filter(
+                Exists(ProjectMember.objects.filter(project=OuterRef("pk"), user=user))
+            )
+        return self.none()
+
+    def in_phase(self, phase: str) -> ProjectQuerySet:
+        return self.filter(state__in=[s for s, p in PHASE_OF_STEP.items() if p == phase])
+
+    def overdue(self) -> ProjectQuerySet:
+        """Open projects past their target date."""
+        return self.filter(target_date__lt=timezone.localdate(), state__in=OPEN_STEPS)
+
+    def search(self, text: str) -> ProjectQuerySet:
+        reference = text.strip().upper()
+        if reference.startswith("DS-"):
+            return self.filter(reference__startswith=reference)
+        return self.filter(search_filter("search_text", text))
+
+    def for_list(self) -> ProjectQuerySet:
+        return self.select_related("holder", "territory").defer(
+            "need", "description", "search_text", "holder__notes", "holder__search_text"
+        )
+
+    def for_board(self) -> ProjectQuerySet:
+        return self.for_list().filter(state__in=OPEN_STEPS).order_by("target_date", "reference")
+
+    def for_detail(self) -> ProjectQuerySet:
+        return self.select_related("holder", "holder_contact", "territory", "created_by")
+
+
+class Project(ConcurrentTransitionMixin, models.Model):
+    """A design-support project: holder, need, team, and its step in the three phases."""
+
+    reference = models.CharField(_("référence"), max_length=20, unique=True, editable=False)
+    title = models.CharField(_("intitulé"), max_length=200)
+    holder = models.ForeignKey(
+        Organisation,
+        verbose_name=_("porteur"),
+        on_delete=models.PROTECT,
+        related_name="projects",
+    )
+    holder_contact = models.ForeignKey(
+        Contact,
+        verbose_name=_("contact du porteur"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="projects",
+    )
+    territory = models.ForeignKey(
+        Territory,
+        verbose_name=_("territoire"),
+        on_delete=models.PROTECT,
+        related_name="projects",
+    )
+    thematics = models.ManyToManyField(
+        Thematic, verbose_name=_("thématiques"), related_name="projects", blank=True
+    )
+    need = models.TextField(_("besoin précis"), max_length=10_000)
+    description = models.TextField(_("description"), max_length=20_000, blank=True)
+    start_date = models.DateField(_("date de début"), null=True, blank=True)
+    target_date = models.DateField(_("échéance visée"), null=True, blank=True)
+    budget = models.DecimalField(
+        _("budget (€)"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    state = FSMField(
+        _("étape"), max_length=20, choices=Step.choices, default=Step.INTAKE, protected=True
+    )
+    # Where a suspended project resumes.
+    suspended_from = models.CharField(
+        max_length=20, choices=Step.choices, blank=True, editable=False
+    )
+    team = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="ProjectMember",
+        related_name="projects",
+        verbose_name=_("équipe"),
+    )
+    search_text = models.TextField(editable=False, default="")
+    is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("créé par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("projet")
+        verbose_name_plural = _("projets")
+        indexes = [
+            models.Index(fields=["state", "target_date"], name="projects_state_idx"),
+            models.Index(fields=["territory", "state"], name="projects_territory_idx"),
+            models.Index(fields=["holder"], name="projects_holder_idx"),
+            models.Index(fields=["target_date"], name="projects_target_idx"),
+            models.Index(fields=["-created_at", "-id"], name="projects_created_idx"),
+            models.Index(fields=["title", "id", "search_text"], name="projects_title_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=Step.values), name="projects_project_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(target_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(target_date__gte=models.F("start_date")),
+                name="projects_project_dates_ordered",
+                violation_error_message=_("L'échéance ne peut pas précéder la date de début."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} — {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Derived copy for accent-insensitive search, as for organisations.
+        self.search_text = fold(
+            f"{self.reference} {self.title} {self.holder.name if self.holder_id else ''}"
+        )
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("projects:project_detail", args=[self.pk])
+
+    # Derived facts ------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> str:
+        return PHASE_OF_STEP[self.state]
+
+    def get_phase_display(self) -> str:
+        return Phase(self.phase).label
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STEPS
+
+    @property
+    def is_overdue(self) -> bool:
+        return bool(self.target_date and self.is_open and self.target_date < timezone.localdate())
+
+    def has_designer(self, user: User) -> bool:
+        members = getattr(self, "_prefetched_objects_cache", {}).get("memberships")
+        if members is not None:
+            return any(
+                m.user_id == user.pk and m.role == ProjectMember.Role.DESIGNER for m in members
+            )
+        return self.memberships.filter(user=user, role=ProjectMember.Role.DESIGNER).exists()
+
+    def has_approved_deliverable(self, kinds: Iterable[str]) -> bool:
+        """A deliverable of one of `kinds` whose latest version is approved."""
+        latest_state = (
+            DeliverableVersion.objects.filter(deliverable=OuterRef("pk"))
+            .order_by("-number")
+            .values("review_state")[:1]
+        )
+        return (
+            self.deliverables.filter(kind__in=list(kinds))
+            .annotate(latest_state=Subquery(latest_state))
+            .filter(latest_state=DeliverableVersion.Review.APPROVED)
+            .exists()
+        )
+
+    # Transitions --------------------------------------------------------------------------
+    # Each carries `custom` metadata for the pages: its label, whether it needs a comment.
+
+    @transition(
+        field=state,
+        source=Step.INTAKE,
+        target=Step.LISTEN,
+        permission=_is_staff,
+        custom={"label": _("Accepter en phase 1 (Veille)")},
+    )
+    def accept_watch(self) -> None:
+        """Accept the request into the first step of phase 1."""
+
+    @transition(
+        field=state,
+        source=Step.INTAKE,
+        target=Step.ORIENT,
+        permission=_is_staff,
+        custom={"label": _("Accepter en phase 2 (Conceptualisation)")},
+    )
+    def accept_concept(self) -> None:
+        """Accept a mature request straight into the first step of phase 2."""
+
+    @transition(
+        field=state,
+        source=Step.INTAKE,
+        target=Step.EXPERIMENT,
+        permission=_is_staff,
+        custom={"label": _("Accepter en phase 3 (Mise en œuvre)")},
+    )
+    def accept_implementation(self) -> None:
+        """Accept a request ready to test straight into the first step of phase 3."""
+
+    @transition(
+        field=state,
+        source=list(NEXT_IN_PHASE),
+        target=RETURN_VALUE(*NEXT_IN_PHASE.values()),
+        permission=_is_staff_or_team_designer,
+        custom={"label": _("Passer à l'étape suivante")},
+    )
+    def advance(self) -> str:
+        """Move to the next step inside the current phase (staff or a designer of the team)."""
+        return NEXT_IN_PHASE[self.state]
+
+    @transition(
+        field=state,
+        source=Step.INVOLVE,
+        target=Step.ORIENT,
+        permission=_is_staff,
+        conditions=[
+            # The specification issue adds: Condition(_("Le cahier des charges n'est pas
+            # encore émis."), lambda p: p.has_issued_specification()).
+            Condition(
+                _("Il manque une planche de tendances approuvée."),
+                lambda project: project.has_approved_deliverable([Deliverable.Kind.TREND_BOARD]),
+            ),
+        ],
+        custom={"label": _("Passer en phase 2 (Conceptualisation)"), "gate": True},
+    )
+    def enter_conceptualisation(self) -> None:
+        """Gate 1 → 2 (staff only)."""
+
+    @transition(
+        field=state,
+        source=Step.CREATE,
+        target=Step.EXPERIMENT,
+        permission=_is_staff,
+        conditions=[
+            Condition(
+                _("Il manque un carnet d'idées ou une esquisse de concept approuvé."),
+                lambda project: project.has_approved_deliverable(
+                    [Deliverable.Kind.IDEA_NOTEBOOK, Deliverable.Kind.CONCEPT_SKETCH]
+                ),
+            ),
+        ],
+        custom={"label": _("Passer en phase 3 (Mise en œuvre)"), "gate": True},
+    )
+    def enter_implementation(self) -> None:
+        """Gate 2 → 3 (staff only)."""
+
+    @transition(
+        field=state,
+        source=Step.IMPLEMENT,
+        target=Step.DELIVERED,
+        permission=_is_staff,
+        conditions=[
+            Condition(
+                _("Il manque un rapport d'évaluation approuvé."),
+                lambda project: project.has_approved_deliverable(
+                    [Deliverable.Kind.EVALUATION_REPORT]
+                ),
+            ),
+        ],
+        custom={"label": _("Déclarer livré (sur le marché)"), "gate": True},
+    )
+    def deliver(self) -> None:
+        """The offer is on the market (staff only)."""
+
+    @transition(
+        field=state,
+        source=list(PREVIOUS_STEP),
+        target=RETURN_VALUE(*PREVIOUS_STEP.values()),
+        permission=_may_rework,
+        custom={"label": _("Revenir à l'étape précédente"), "needs_comment": True},
+    )
+    def rework(self) -> str:
+        """Back one step for rework; a comment says why."""
+        return PREVIOUS_STEP[self.state]
+
+    @transition(
+        field=state,
+        source=WORKING_STEPS,
+        target=Step.SUSPENDED,
+        permission=_is_staff,
+        custom={"label": _("Suspendre")},
+    )
+    def suspend(self) -> None:
+        """Pause the project; it resumes at the step it left."""
+        self.suspended_from = self.state
+
+    @transition(
+        field=state,
+        source=Step.SUSPENDED,
+        target=RETURN_VALUE(*WORKING_STEPS),
+        permission=_is_staff,
+        custom={"label": _("Reprendre")},
+    )
+    def resume(self) -> str:
+        """Back to the step the project was suspended at."""
+        step, self.suspended_from = self.suspended_from, ""
+        return step
+
+    @transition(
+        field=state,
+        source=[*WORKING_STEPS, Step.SUSPENDED],
+        target=Step.ABANDONED,
+        permission=_is_staff,
+        custom={"label": _("Abandonner"), "needs_comment": True, "danger": True},
+    )
+    def abandon(self) -> None:
+        """Stop the project for good; a reason is required."""
+        self.suspended_from = ""
+
+    @transition(
+        field=state,
+        source=Step.INTAKE,
+        target=Step.DECLINED,
+        permission=_is_staff,
+        custom={"label": _("Décliner la demande"), "needs_comment": True, "danger": True},
+    )
+    def decline(self) -> None:
+        """Turn the request down; a reason is required."""
+
+
+TRANSITIONS: list[str] = [
+    "accept_watch",
+    "accept_concept",
+    "accept_implementation",
+    "advance",
+    "enter_conceptualisation",
+    "enter_implementation",
+    "deliver",
+    "rework",
+    "suspend",
+    "resume",
+    "abandon",
+    "decline",
+]
+
+
+class ProjectMember(models.Model):
+    class Role(models.TextChoices):
+        DESIGNER = "designer", _("Designer")
+        LEAD = "lead", _("Chargé·e de mission référent·e")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("membre de l'équipe")
+        verbose_name_plural = _("membres de l'équipe")
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="projects_member_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "project"], name="projects_member_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+
+class FundingLine(models.Model):
+    """One line of the budget's co-financing: who pays how much."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="funding_lines")
+    funder = models.CharField(_("financeur"), max_length=200)
+    amount = models.DecimalField(
+        _("montant (€)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("ligne de cofinancement")
+        verbose_name_plural = _("lignes de cofinancement")
+
+    def __str__(self) -> str:
+        return f"{self.funder}: {self.amount} €"
+
+
+class ProjectTransition(models.Model):
+    """The log of every move: who, when, from, to, and why."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="transitions")
+    name = models.CharField(_("transition"), max_length=40)
+    source = models.CharField(_("de"), max_length=20, choices=Step.choices)
+    target = models.CharField(_("vers"), max_length=20, choices=Step.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("par"), on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(_("le"), default=timezone.now)
+    comment = models.TextField(_("commentaire"), max_length=5_000, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("changement d'étape")
+        verbose_name_plural = _("changements d'étape")
+        indexes = [
+            models.Index(fields=["project", "-at", "-id"], name="projects_transition_idx"),
+            models.Index(fields=["target", "at"], name="projects_transition_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.source} → {self.target}"
+
+
+class Deliverable(models.Model):
+    """A deliverable of a project (a trend board, a concept sketch...), in versions."""
+
+    class Kind(models.TextChoices):
+        TREND_BOARD = "trend_board", _("Planche de tendances")
+        WATCH_NOTE = "watch_note", _("Note de veille")
+        IDEA_NOTEBOOK = "idea_notebook", _("Carnet d'idées")
+        CONCEPT_SKETCH = "concept_sketch", _("Esquisse de concept")
+        PLAN = "plan", _("Plan")
+        PROTOTYPE_PHOTO = "prototype_photo", _("Photo de prototype")
+        EVALUATION_REPORT = "evaluation_report", _("Rapport d'évaluation")
+        OTHER = "other", _("Autre")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliverables")
+    kind = models.CharField(_("type"), max_length=30, choices=Kind.choices)
+    title = models.CharField(_("titre"), max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "title", "pk"]
+        verbose_name = _("livrable")
+        verbose_name_plural = _("livrables")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind", "title"], name="projects_deliverable_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DeliverableVersion(ConcurrentTransitionMixin, models.Model):
+    """One uploaded file of a deliverable, reviewed by the mission."""
+
+    class Review(models.TextChoices):
+        SUBMITTED = "submitted", _("Soumis")
+        APPROVED = "approved", _("Approuvé")
+        CHANGES_REQUESTED = "changes_requested", _("Modifications demandées")
+
+    deliverable = models.ForeignKey(Deliverable, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    file = models.FileField(_("fichier"), upload_to="deliverables/")
+    thumbnail = models.ImageField(_("vignette"), upload_to="deliverables/thumbnails/", blank=True)
+    original_name = models.CharField(_("nom d'origine"), max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("taille"))
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("déposé le"), default=timezone.now)
+    review_state = FSMField(
+        _("revue"),
+        max_length=20,
+        choices=Review.choices,
+        default=Review.SUBMITTED,
+        protected=True,
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(_("commentaire de revue"), max_length=5_000, blank=True)
+
+    class Meta:
+        ordering = ["deliverable", "-number"]
+        verbose_name = _("version de livrable")
+        verbose_name_plural = _("versions de livrable")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deliverable", "number"], name="projects_version_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deliverable", "-number"], name="projects_version_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deliverable} v{self.number}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @transition(
+        field=review_state,
+        source=Review.SUBMITTED,
+        target=Review.APPROVED,
+        permission=lambda version, user: user.is_mission_staff,
+        custom={"label": _("Approuver")},
+    )
+    def approve(self) -> None:
+        """The mission accepts this version."""
+
+    @transition(
+        field=review_state,
+        source=Review.SUBMITTED,
+        target=Review.CHANGES_REQUESTED,
+        permission=lambda version, user: user.is_mission_staff,
+        custom={"label": _("Demander des modifications"), "needs_comment": True},
+    )
+    def request_changes(self) -> None:
+        """The mission asks for a new version; the comment says what to change."""

@@ -97,3 +97,49 @@ class InteractionFactory(factory.django.DjangoModelFactory):
     author = factory.SubFactory(UserFactory)
     organisation = factory.SubFactory(OrganisationFactory)
     contact = None
+
+
+# Projects ------------------------------------------------------------------------------------
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "projects.Project"
+        skip_postgeneration_save = True
+
+    reference = factory.Sequence(lambda n: f"DS-2026-{n + 1:03d}")
+    title = factory.Sequence(lambda n: f"Projet {n}")
+    holder = factory.SubFactory(OrganisationFactory)
+    territory = factory.SubFactory(TerritoryFactory)
+    need = "Créer une offre d'hébergement insolite dans d'anciens corons."
+
+    @factory.post_generation
+    def designers(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
+        from projects.models import ProjectMember
+
+        for user in extracted or []:
+            ProjectMember.objects.create(project=self, user=user, role=ProjectMember.Role.DESIGNER)
+
+
+def approved_deliverable(project, kind: str, *, by: User | None = None):
+    """A deliverable of `kind` whose only version is approved (files stay in memory)."""
+    from django.core.files.base import ContentFile
+
+    from projects.models import Deliverable, DeliverableVersion
+
+    author = by or UserFactory()
+    deliverable = Deliverable.objects.create(
+        project=project, kind=kind, title=f"{kind} de test", created_by=author
+    )
+    version = DeliverableVersion(
+        deliverable=deliverable,
+        number=1,
+        original_name="planche.pdf",
+        content_type="application/pdf",
+        size=8,
+        uploaded_by=author,
+        review_state=DeliverableVersion.Review.APPROVED,
+    )
+    version.file.save("test.pdf", ContentFile(b"%PDF-1.4"), save=False)
+    version.save()
+    return deliverable

@@ -1,0 +1,215 @@
+"""Project actions: multi-model work with side effects, each in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
+
+from crm.models import User
+from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
+from projects.models import (
+    TRANSITIONS,
+    Condition,
+    Deliverable,
+    DeliverableVersion,
+    Project,
+    ProjectTransition,
+    Step,
+)
+
+
+class TransitionRefused(Exception):
+    """A transition that may not run now; `reasons` say why, in the user's language."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(" ".join(reasons))
+        self.reasons = reasons
+
+
+class ProjectChanged(Exception):
+    """Someone else moved the project first; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class TransitionOption:
+    name: str
+    label: str
+    needs_comment: bool
+    danger: bool
+    allowed: bool
+    reasons: list[str]
+
+
+def _meta(project: Project, name: str) -> FSMMeta:
+    return getattr(project, name)._django_fsm
+
+
+def refusal_reasons(project: Project, name: str, user: User) -> list[str]:
+    """Why `user` may not run transition `name` on `project` now; empty when they may."""
+    if name not in TRANSITIONS:
+        return [_("Cette action n'existe pas.")]
+    meta = _meta(project, name)
+    step = Step(project.state).label
+    if not meta.has_transition(project.state):
+        return [_("Cette action n'est pas possible à l'étape « %(step)s ».") % {"step": step}]
+    if not meta.has_transition_perm(project, project.state, user):
+        return [_("Votre rôle ne permet pas cette action sur ce projet.")]
+    conditions = meta.get_transition(project.state).conditions or []
+    return [
+        str(condition.message) if isinstance(condition, Condition) else _("Condition non remplie.")
+        for condition in conditions
+        if not condition(project)
+    ]
+
+
+def transition_options(project: Project, user: User) -> list[TransitionOption]:
+    """The transitions from the project's step that the user's role allows, with what blocks
+    each one (a gate whose conditions fail is shown with its reasons, not hidden)."""
+    options = []
+    for name in TRANSITIONS:
+        meta = _meta(project, name)
+        if not meta.has_transition(project.state):
+            continue
+        if not meta.has_transition_perm(project, project.state, user):
+            continue
+        custom = meta.get_transition(project.state).custom
+        reasons = refusal_reasons(project, name, user)
+        options.append(
+            TransitionOption(
+                name=name,
+                label=str(custom.get("label", name)),
+                needs_comment=bool(custom.get("needs_comment")),
+                danger=bool(custom.get("danger")),
+                allowed=not reasons,
+                reasons=reasons,
+            )
+        )
+    return options
+
+
+def run_transition(
+    *, project: Project, name: str, by: User, comment: str = ""
+) -> ProjectTransition:
+    """Run transition `name` and log it, in one transaction.
+
+    Refused transitions raise `TransitionRefused` with the reasons; if someone else changed
+    the project since it was read, `ProjectChanged` is raised and nothing (log included) is
+    written.
+    """
+    comment = comment.strip()
+    reasons = refusal_reasons(project, name, by)
+    if (
+        not reasons
+        and _meta(project, name).get_transition(project.state).custom.get("needs_comment")
+        and not comment
+    ):
+        reasons = [_("Un commentaire est nécessaire pour cette action : dites pourquoi.")]
+    if reasons:
+        raise TransitionRefused(reasons)
+    source = project.state
+    try:
+        with transaction.atomic():
+            getattr(project, name)()
+            project.save()
+            return ProjectTransition.objects.create(
+                project=project,
+                name=name,
+                source=source,
+                target=project.state,
+                by=by,
+                comment=comment,
+            )
+    except (ConcurrentTransition, TransitionNotAllowed) as error:
+        raise ProjectChanged from error
+
+
+@transaction.atomic
+def create_project(*, project: Project, by: User, thematics: list | None = None) -> Project:
+    """Save a new project with the next reference of the year (DS-2026-014)."""
+    project.created_by = by
+    year = timezone.localdate().year
+    prefix = f"DS-{year}-"
+    for _attempt in range(5):
+        last = Project.objects.filter(reference__startswith=prefix).aggregate(
+            last=Max("reference")
+        )["last"]
+        number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+        project.reference = f"{prefix}{number:03d}"
+        try:
+            with transaction.atomic():
+                project.save()
+        except IntegrityError:
+            continue  # someone took that number a moment ago: take the next one
+        if thematics is not None:
+            project.thematics.set(thematics)
+        return project
+    raise IntegrityError("Could not allocate a project reference.")
+
+
+@transaction.atomic
+def add_deliverable_version(
+    *,
+    project: Project,
+    kind: str,
+    title: str,
+    upload: CheckedUpload,
+    by: User,
+) -> DeliverableVersion:
+    """Store an upload as the next version of the project's deliverable (created if new)."""
+    deliverable, _created = Deliverable.objects.get_or_create(
+        project=project, kind=kind, title=title.strip(), defaults={"created_by": by}
+    )
+    # Lock the deliverable so two uploads at once get versions n and n+1, not two n.
+    Deliverable.objects.select_for_update().filter(pk=deliverable.pk).first()
+    number = (deliverable.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+    version = DeliverableVersion(
+        deliverable=deliverable,
+        number=number,
+        original_name=upload.original_name,
+        content_type=upload.content_type,
+        size=upload.size,
+        width=upload.width,
+        height=upload.height,
+        uploaded_by=by,
+    )
+    storage = version.file.storage
+    version.file.name = storage.save(upload.storage_name("deliverables"), upload.content)
+    if upload.kind in IMAGE_KINDS:
+        upload.content.seek(0)
+        thumbnail = make_thumbnail(upload.content.read())
+        version.thumbnail.name = storage.save(
+            f"deliverables/thumbnails/{version.file.name.rsplit('/', 1)[1]}.jpg", thumbnail
+        )
+    version.save()
+    return version
+
+
+def review_version(
+    *, version: DeliverableVersion, approve: bool, by: User, comment: str = ""
+) -> DeliverableVersion:
+    """Approve a version, or ask for changes (a comment is then required)."""
+    comment = comment.strip()
+    method = version.approve if approve else version.request_changes
+    meta = method._django_fsm
+    if not meta.has_transition(version.review_state):
+        raise TransitionRefused([_("Cette version a déjà été revue.")])
+    if not meta.has_transition_perm(version, version.review_state, by):
+        raise PermissionDenied
+    if not approve and not comment:
+        raise TransitionRefused([_("Dites ce qu'il faut modifier dans un commentaire.")])
+    try:
+        with transaction.atomic():
+            method()
+            version.reviewed_by = by
+            version.reviewed_at = timezone.now()
+            version.review_comment = comment
+            version.save()
+    except ConcurrentTransition as error:
+        raise ProjectChanged from error
+    return version
