@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
@@ -11,14 +12,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
-from crm.models import User
+from crm.models import Thematic, User
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
 from projects.models import (
+    NEXT_IN_PHASE,
+    PREVIOUS_STEP,
     TRANSITIONS,
     Condition,
     Deliverable,
     DeliverableVersion,
     Project,
+    ProjectMember,
     ProjectTransition,
     Step,
 )
@@ -39,6 +43,7 @@ class ProjectChanged(Exception):
 @dataclass(frozen=True)
 class TransitionOption:
     name: str
+    target: str
     label: str
     needs_comment: bool
     danger: bool
@@ -48,6 +53,17 @@ class TransitionOption:
 
 def _meta(project: Project, name: str) -> FSMMeta:
     return getattr(project, name)._django_fsm
+
+
+def target_of(project: Project, name: str) -> str:
+    """The step transition `name` would lead to from the project's current step."""
+    if name == "advance":
+        return NEXT_IN_PHASE[project.state]
+    if name == "rework":
+        return PREVIOUS_STEP[project.state]
+    if name == "resume":
+        return project.suspended_from
+    return str(_meta(project, name).get_transition(project.state).target)
 
 
 def refusal_reasons(project: Project, name: str, user: User) -> list[str]:
@@ -83,6 +99,7 @@ def transition_options(project: Project, user: User) -> list[TransitionOption]:
         options.append(
             TransitionOption(
                 name=name,
+                target=target_of(project, name),
                 label=str(custom.get("label", name)),
                 needs_comment=bool(custom.get("needs_comment")),
                 danger=bool(custom.get("danger")),
@@ -127,6 +144,35 @@ def run_transition(
             )
     except (ConcurrentTransition, TransitionNotAllowed) as error:
         raise ProjectChanged from error
+
+
+@transaction.atomic
+def save_project(
+    *,
+    project: Project,
+    by: User,
+    thematics: Iterable[Thematic],
+    designers: Iterable[User],
+    lead: User | None,
+) -> Project:
+    """Create or update a project with its thematics and team (designers and a lead)."""
+    try:
+        if project.pk is None:
+            create_project(project=project, by=by)
+        else:
+            project.save()
+    except ConcurrentTransition as error:
+        raise ProjectChanged from error
+    project.thematics.set(thematics)
+    wanted = {user.pk: ProjectMember.Role.DESIGNER for user in designers}
+    if lead is not None:
+        wanted[lead.pk] = ProjectMember.Role.LEAD
+    project.memberships.exclude(user_id__in=wanted).delete()
+    for user_id, role in wanted.items():
+        ProjectMember.objects.update_or_create(
+            project=project, user_id=user_id, defaults={"role": role}
+        )
+    return project
 
 
 @transaction.atomic

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import factory
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -121,6 +123,9 @@ class ProjectFactory(factory.django.DjangoModelFactory):
             ProjectMember.objects.create(project=self, user=user, role=ProjectMember.Role.DESIGNER)
 
 
+_deliverable_numbers = itertools.count(1)
+
+
 def approved_deliverable(project, kind: str, *, by: User | None = None):
     """A deliverable of `kind` whose only version is approved (files stay in memory)."""
     from django.core.files.base import ContentFile
@@ -129,7 +134,10 @@ def approved_deliverable(project, kind: str, *, by: User | None = None):
 
     author = by or UserFactory()
     deliverable = Deliverable.objects.create(
-        project=project, kind=kind, title=f"{kind} de test", created_by=author
+        project=project,
+        kind=kind,
+        title=f"{kind} de test {next(_deliverable_numbers)}",
+        created_by=author,
     )
     version = DeliverableVersion(
         deliverable=deliverable,

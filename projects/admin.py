@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django_fsm.admin import FSMAdminMixin
+
+from projects.models import (
+    Deliverable,
+    DeliverableVersion,
+    FundingLine,
+    Project,
+    ProjectMember,
+    ProjectTransition,
+)
+
+
+class MemberInline(admin.TabularInline):
+    model = ProjectMember
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class FundingInline(admin.TabularInline):
+    model = FundingLine
+    extra = 0
+
+
+class TransitionInline(admin.TabularInline):
+    model = ProjectTransition
+    extra = 0
+    can_delete = False
+    readonly_fields = ["name", "source", "target", "by", "at", "comment"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Project)
+class ProjectAdmin(FSMAdminMixin, admin.ModelAdmin):
+    # Transitions from the admin go through django-fsm's buttons; the log row is written by
+    # projects.actions only, so prefer the project page for day-to-day moves.
+    fsm_fields = ["state"]
+    list_display = ["reference", "title", "holder", "territory", "state", "target_date"]
+    list_filter = ["state", "territory", "thematics"]
+    list_select_related = ["holder", "territory"]
+    search_fields = ["reference", "title", "holder__name"]
+    autocomplete_fields = ["holder", "holder_contact"]
+    readonly_fields = ["reference", "suspended_from", "created_by", "created_at", "updated_at"]
+    inlines = [MemberInline, FundingInline, TransitionInline]
+
+
+class VersionInline(admin.TabularInline):
+    model = DeliverableVersion
+    extra = 0
+    fields = ["number", "original_name", "review_state", "uploaded_by", "uploaded_at"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Deliverable)
+class DeliverableAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "project", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["project"]
+    search_fields = ["title", "project__reference", "project__title"]
+    inlines = [VersionInline]
+
+
+@admin.register(DeliverableVersion)
+class DeliverableVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["review_state"]
+    list_display = ["deliverable", "number", "review_state", "uploaded_by", "uploaded_at"]
+    list_filter = ["review_state"]
+    list_select_related = ["deliverable", "uploaded_by"]
+    readonly_fields = ["file", "thumbnail", "original_name", "content_type", "size"]
+
+
+@admin.register(ProjectTransition)
+class ProjectTransitionAdmin(admin.ModelAdmin):
+    list_display = ["project", "source", "target", "by", "at"]
+    list_filter = ["target"]
+    list_select_related = ["project", "by"]
+    date_hierarchy = "at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

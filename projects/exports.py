@@ -1,0 +1,42 @@
+"""Excel export of the project list (the shared writer lives in crm.exports)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.exports import Column, xlsx_response
+from projects.models import Project, ProjectMember
+
+
+def _designers(project: Project) -> str:
+    return ", ".join(
+        str(m.user) for m in project.memberships.all() if m.role == ProjectMember.Role.DESIGNER
+    )
+
+
+COLUMNS = [
+    Column(_("Référence"), lambda p: p.reference, width=14),
+    Column(_("Intitulé"), lambda p: p.title, width=40),
+    Column(_("Porteur"), lambda p: p.holder.name, width=32),
+    Column(_("Territoire"), lambda p: p.territory.name, width=20),
+    Column(_("Thématiques"), lambda p: ", ".join(t.name for t in p.thematics.all())),
+    Column(_("Phase"), lambda p: p.get_phase_display(), width=22),
+    Column(_("Étape"), lambda p: p.get_state_display(), width=18),
+    Column(_("Designers"), _designers),
+    Column(_("Date de début"), lambda p: p.start_date, kind="date"),
+    Column(_("Échéance"), lambda p: p.target_date, kind="date"),
+    Column(_("Budget"), lambda p: p.budget, kind="money"),
+    Column(_("Créé le"), lambda p: p.created_at, kind="datetime"),
+]
+
+
+def projects_xlsx(queryset: QuerySet[Project]) -> FileResponse:
+    """The filtered, permitted projects (the view scopes the queryset)."""
+    rows = queryset.prefetch_related(
+        Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
+        "thematics",
+    ).iterator(chunk_size=2000)
+    return xlsx_response(rows, COLUMNS, filename="projets", sheet_title=gettext("Projets"))

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from crm.filters import SearchFilterSet, StableOrderingFilter
+from crm.models import Organisation, Role, Territory, Thematic, User
+from projects.models import Phase, Project, ProjectMember, Step
+
+
+class ProjectFilter(SearchFilterSet):
+    state = django_filters.ChoiceFilter(label=_("Étape"), choices=Step.choices)
+    phase = django_filters.ChoiceFilter(
+        label=_("Phase"), choices=Phase.choices, method="filter_phase"
+    )
+    territory = django_filters.ModelChoiceFilter(
+        label=_("Territoire"), queryset=Territory.objects.all()
+    )
+    thematic = django_filters.ModelChoiceFilter(
+        label=_("Thématique"), field_name="thematics", queryset=Thematic.objects.all()
+    )
+    designer = django_filters.ModelChoiceFilter(
+        label=_("Designer"),
+        queryset=User.objects.filter(groups__name=Role.DESIGNER).order_by("last_name"),
+        method="filter_designer",
+    )
+    holder = django_filters.ModelChoiceFilter(
+        label=_("Porteur"),
+        queryset=Organisation.objects.filter(
+            Exists(Project.objects.filter(holder=OuterRef("pk")))
+        ).only("pk", "name"),
+    )
+    overdue = django_filters.ChoiceFilter(
+        label=_("En retard"),
+        choices=[("yes", _("Oui")), ("no", _("Non"))],
+        method="filter_overdue",
+    )
+    ordering = StableOrderingFilter(
+        label=_("Trier par"),
+        fields=(
+            ("created_at", "created"),
+            ("reference", "reference"),
+            ("title", "title"),
+            ("target_date", "target"),
+        ),
+        field_labels={
+            "created": _("Date de création"),
+            "reference": _("Référence"),
+            "title": _("Intitulé"),
+            "target": _("Échéance"),
+        },
+    )
+
+    class Meta:
+        model = Project
+        fields = ["q", "phase", "state", "territory", "thematic", "designer", "holder", "overdue"]
+
+    def filter_phase(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.in_phase(value)
+
+    def filter_designer(self, queryset: QuerySet, name: str, value: User) -> QuerySet:
+        return queryset.filter(
+            Exists(ProjectMember.objects.filter(project=OuterRef("pk"), user=value))
+        )
+
+    def filter_overdue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        overdue = queryset.overdue()
+        return overdue if value == "yes" else queryset.exclude(pk__in=overdue.values("pk"))

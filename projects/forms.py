@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import CarreauModelForm
+from crm.models import Contact, Organisation, Role, User
+from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
+from projects.models import Deliverable, Project, ProjectMember
+
+
+class ProjectForm(CarreauModelForm):
+    designers = forms.ModelMultipleChoiceField(
+        label=_("Designers"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    lead = forms.ModelChoiceField(
+        label=_("Chargé·e de mission référent·e"), queryset=User.objects.none(), required=False
+    )
+
+    class Meta:
+        model = Project
+        fields = [
+            "title",
+            "holder",
+            "holder_contact",
+            "territory",
+            "thematics",
+            "need",
+            "description",
+            "start_date",
+            "target_date",
+            "budget",
+        ]
+        widgets = {
+            "need": forms.Textarea(attrs={"rows": 4}),
+            "description": forms.Textarea(attrs={"rows": 6}),
+            "start_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "target_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "thematics": forms.CheckboxSelectMultiple,
+        }
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["holder"].queryset = Organisation.objects.visible_to(user).only("pk", "name")
+        self.fields["holder_contact"].queryset = (
+            Contact.objects.visible_to(user)
+            .select_related("organisation")
+            .only("pk", "first_name", "last_name", "organisation__name")
+        )
+        self.fields["designers"].queryset = User.objects.filter(
+            groups__name=Role.DESIGNER, is_active=True
+        ).order_by("last_name", "first_name")
+        self.fields["lead"].queryset = User.objects.filter(
+            groups__name=Role.STAFF, is_active=True
+        ).order_by("last_name", "first_name")
+        if self.instance.pk:
+            members = list(self.instance.memberships.all())
+            self.fields["designers"].initial = [
+                m.user_id for m in members if m.role == ProjectMember.Role.DESIGNER
+            ]
+            lead = next((m.user_id for m in members if m.role == ProjectMember.Role.LEAD), None)
+            self.fields["lead"].initial = lead
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        holder, contact = data.get("holder"), data.get("holder_contact")
+        if holder and contact and contact.organisation_id != holder.pk:
+            self.add_error("holder_contact", _("Ce contact n'appartient pas au porteur choisi."))
+        designers, lead = data.get("designers") or [], data.get("lead")
+        if lead and lead in designers:
+            self.add_error("lead", _("Une même personne ne peut pas être designer et référente."))
+        return data
+
+
+class TransitionForm(forms.Form):
+    """A move on the project page or the board. `state` is the step the user saw: if the
+    project has moved since, the move is refused rather than applied to something else."""
+
+    name = forms.CharField(max_length=40)
+    state = forms.CharField(max_length=20)
+    comment = forms.CharField(
+        label=_("Commentaire"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class DeliverableUploadForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Type de livrable"), choices=Deliverable.Kind.choices)
+    title = forms.CharField(
+        label=_("Titre"),
+        max_length=200,
+        help_text=_("Même titre qu'un livrable existant : une nouvelle version en est créée."),
+    )
+    file = CheckedFileField(
+        label=_("Fichier"),
+        allowed=IMAGE_KINDS | DOCUMENT_KINDS,
+        help_text=_("Images (JPEG, PNG, WebP), PDF ou documents Office. 25 Mo au plus."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", _("Approuver")), ("changes", _("Demander des modifications"))]
+    )
+    comment = forms.CharField(
+        label=_("Commentaire"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from projects import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("", views.project_list, name="project_list"),
+    path("export.xlsx", views.project_export, name="project_export"),
+    path("board/", views.project_board, name="project_board"),
+    path("new/", views.project_create, name="project_create"),
+    path("<int:pk>/", views.project_detail, name="project_detail"),
+    path("<int:pk>/edit/", views.project_edit, name="project_edit"),
+    path("<int:pk>/transition/", views.project_transition, name="project_transition"),
+    path("<int:pk>/deliverables/new/", views.deliverable_upload, name="deliverable_upload"),
+    path("<int:pk>/versions/<int:version_pk>/", views.version_file, name="version_file"),
+    path(
+        "<int:pk>/versions/<int:version_pk>/thumbnail/",
+        views.version_thumbnail,
+        name="version_thumbnail",
+    ),
+    path("<int:pk>/versions/<int:version_pk>/review/", views.version_review, name="version_review"),
+]

@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm.listing import filter_for, render_list
+from crm.models import User
+from crm.permissions import get_visible_or_404, require_permission
+from crm.timeline import TimelineEntry, merge
+from crm.uploads import serve_private_file
+from projects import actions, exports
+from projects.filters import ProjectFilter
+from projects.forms import DeliverableUploadForm, ProjectForm, ReviewForm, TransitionForm
+from projects.models import (
+    PHASE_STEPS,
+    Deliverable,
+    DeliverableVersion,
+    Phase,
+    Project,
+    ProjectMember,
+    Step,
+)
+
+BOARD_COLUMN_LIMIT = 30
+TIMELINE_SIZE = 40
+
+
+def _with_team(projects: list[Project]) -> None:
+    """Team members and thematics for a page of projects: two queries, whatever the page."""
+    prefetch_related_objects(
+        projects,
+        Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
+        "thematics",
+    )
+
+
+def project_list(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "projects.view_project")
+    queryset = Project.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, ProjectFilter, queryset)
+    return render_list(request, "projects/project_list.html", filterset, on_page=_with_team)
+
+
+def project_export(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "projects.view_project")
+    queryset = Project.objects.visible_to(request.user).for_list()
+    filterset = filter_for(request, ProjectFilter, queryset)
+    return exports.projects_xlsx(filterset.qs)
+
+
+def project_board(request: HttpRequest) -> HttpResponse:
+    """Open projects in columns by step; each column shows its first cards and its count."""
+    require_permission(request.user, "projects.view_project")
+    visible = Project.objects.visible_to(request.user)
+    counts = dict(visible.order_by().values_list("state").annotate(n=Count("pk")))
+    groups = [
+        (Phase.INTAKE.label, [Step.INTAKE]),
+        *((Phase(phase).label, steps) for phase, steps in PHASE_STEPS.items()),
+        (Phase.SUSPENDED.label, [Step.SUSPENDED]),
+    ]
+    columns = []
+    cards: list[Project] = []
+    for phase_label, steps in groups:
+        for step in steps:
+            projects = list(visible.for_board().filter(state=step)[:BOARD_COLUMN_LIMIT])
+            cards.extend(projects)
+            columns.append(
+                {
+                    "phase": phase_label,
+                    "step": Step(step),
+                    "projects": projects,
+                    "count": counts.get(step, 0),
+                }
+            )
+    _with_team(cards)
+    for project in cards:
+        project.options = actions.transition_options(project, request.user)
+    return render(request, "projects/project_board.html", {"columns": columns})
+
+
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_visible_or_404(
+        Project.objects.for_detail().prefetch_related(
+            Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
+            "thematics",
+            "funding_lines",
+            Prefetch(
+                "deliverables",
+                queryset=Deliverable.objects.prefetch_related(
+                    Prefetch(
+                        "versions",
+                        queryset=DeliverableVersion.objects.select_related(
+                            "uploaded_by", "reviewed_by"
+                        ),
+                    )
+                ),
+            ),
+        ),
+        request.user,
+        pk=pk,
+    )
+    user: User = request.user
+    context = {
+        "project": project,
+        "options": actions.transition_options(project, user),
+        "timeline": _project_timeline(project),
+        "upload_form": DeliverableUploadForm() if _may_upload(project, user) else None,
+        "may_review": user.has_perm("projects.change_deliverableversion"),
+        "may_edit": user.has_perm("projects.change_project"),
+    }
+    return TemplateResponse(request, "projects/project_detail.html", context)
+
+
+def _project_timeline(project: Project) -> list[TimelineEntry]:
+    transitions = project.transitions.select_related("by")[:TIMELINE_SIZE]
+    moves = (
+        TimelineEntry(
+            when=t.at,
+            kind="transition",
+            label=_("Étape"),
+            text=f"{Step(t.source).label} → {Step(t.target).label}",
+            author=t.by,
+            detail=t.comment,
+        )
+        for t in transitions
+    )
+    versions = sorted(
+        (v for d in project.deliverables.all() for v in d.versions.all()),
+        key=lambda v: v.uploaded_at,
+        reverse=True,
+    )
+    uploads = (
+        TimelineEntry(
+            when=v.uploaded_at,
+            kind="deliverable",
+            label=_("Livrable"),
+            text=_("%(title)s, version %(number)s déposée")
+            % {
+                "title": v.deliverable.title,
+                "number": v.number,
+            },
+            author=v.uploaded_by,
+        )
+        for v in versions
+    )
+    return merge(moves, uploads, limit=TIMELINE_SIZE)
+
+
+def _may_upload(project: Project, user: User) -> bool:
+    if not user.has_perm("projects.add_deliverableversion"):
+        return False
+    return user.is_mission_staff or project.has_designer(user)
+
+
+@require_http_methods(["GET", "POST"])
+def project_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "projects.add_project")
+    form = ProjectForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        project = actions.save_project(
+            project=form.instance,
+            by=request.user,
+            thematics=form.cleaned_data["thematics"],
+            designers=form.cleaned_data["designers"],
+            lead=form.cleaned_data["lead"],
+        )
+        messages.success(request, _("Projet %s enregistré.") % project.reference)
+        return redirect(project)
+    return render(request, "projects/project_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "projects.change_project")
+    form = ProjectForm(request.POST or None, instance=project, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.save_project(
+                project=form.instance,
+                by=request.user,
+                thematics=form.cleaned_data["thematics"],
+                designers=form.cleaned_data["designers"],
+                lead=form.cleaned_data["lead"],
+            )
+        except actions.ProjectChanged:
+            messages.error(request, _("Ce projet vient de changer d'étape : rechargez la page."))
+        else:
+            messages.success(request, _("Projet %s enregistré.") % project.reference)
+            return redirect(project)
+    return render(request, "projects/project_form.html", {"form": form, "project": project})
+
+
+@require_POST
+def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run one transition from the project page or the board, then go back there."""
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    back = _safe_next(request, project.get_absolute_url())
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Action incomplète : rien n'a été modifié."))
+        return redirect(back)
+    name, seen = form.cleaned_data["name"], form.cleaned_data["state"]
+    if seen != project.state:
+        messages.error(
+            request,
+            _(
+                "Ce projet vient de changer (il est maintenant à l'étape « %(step)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"step": project.get_state_display()},
+        )
+        return redirect(back)
+    try:
+        log = actions.run_transition(
+            project=project, name=name, by=request.user, comment=form.cleaned_data["comment"]
+        )
+    except actions.TransitionRefused as refused:
+        messages.error(request, " ".join(refused.reasons))
+    except actions.ProjectChanged:
+        messages.error(
+            request,
+            _(
+                "Quelqu'un d'autre vient de faire avancer ce projet : rien n'a été modifié, "
+                "voici son état actuel."
+            ),
+        )
+    else:
+        messages.success(
+            request,
+            _("%(reference)s : %(source)s → %(target)s.")
+            % {
+                "reference": project.reference,
+                "source": Step(log.source).label,
+                "target": Step(log.target).label,
+            },
+        )
+    return redirect(back)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+# Deliverables ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """One file per request: the page's script sends several files one after another, each
+    with its own progress bar; without JavaScript the form sends one."""
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    if not _may_upload(project, request.user):
+        raise Http404
+    form = DeliverableUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        version = actions.add_deliverable_version(
+            project=project,
+            kind=form.cleaned_data["kind"],
+            title=form.cleaned_data["title"],
+            upload=form.cleaned_data["file"],
+            by=request.user,
+        )
+        message = _("« %(title)s » : version %(number)s déposée.") % {
+            "title": version.deliverable.title,
+            "number": version.number,
+        }
+        if request.htmx:
+            return HttpResponse(message, status=201)
+        messages.success(request, message)
+        return redirect(project)
+    status = 400 if request.method == "POST" else 200
+    if request.htmx and request.method == "POST":
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    return render(
+        request, "projects/deliverable_form.html", {"form": form, "project": project}, status=status
+    )
+
+
+def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableVersion:
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    return get_object_or_404(
+        DeliverableVersion.objects.select_related("deliverable"),
+        pk=version_pk,
+        deliverable__project=project,
+    )
+
+
+def version_file(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    version = _version_for(request, pk, version_pk)
+    extension = version.file.name.rsplit(".", 1)[-1]
+    stem = version.original_name.rsplit(".", 1)[0] or version.deliverable.title
+    return serve_private_file(
+        version.file,
+        filename=f"{stem}-v{version.number}.{extension}",
+        content_type=version.content_type,
+        as_attachment=request.GET.get("download") == "1",
+    )
+
+
+def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    version = _version_for(request, pk, version_pk)
+    return serve_private_file(
+        version.thumbnail, filename=f"vignette-{version.pk}.jpg", content_type="image/jpeg"
+    )
+
+
+@require_POST
+def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    version = _version_for(request, pk, version_pk)
+    require_permission(request.user, "projects.change_deliverableversion")
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Décision manquante : rien n'a été modifié."))
+    else:
+        try:
+            actions.review_version(
+                version=version,
+                approve=form.cleaned_data["decision"] == "approve",
+                by=request.user,
+                comment=form.cleaned_data["comment"],
+            )
+        except actions.TransitionRefused as refused:
+            messages.error(request, " ".join(refused.reasons))
+        except actions.ProjectChanged:
+            messages.error(request, _("Cette version vient d'être revue par quelqu'un d'autre."))
+        else:
+            messages.success(request, _("Revue enregistrée."))
+    return redirect("projects:project_detail", pk=pk)
