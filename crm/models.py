@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -137,12 +138,19 @@ class OrganisationQuerySet(models.QuerySet["Organisation"]):
     def visible_to(self, user: User) -> OrganisationQuerySet:
         """The organisations this user may see; everything else answers 404.
 
-        Staff and officers work the whole CRM (officers record investors and operators).
-        Designers will see the holders of their projects once projects exist; holders see
-        nothing of the CRM yet.
+        Staff and officers work the whole CRM (officers record investors and operators);
+        designers read the holders of their projects; holders see nothing of the CRM.
         """
         if sees_whole_crm(user):
             return self.all()
+        if user.is_authenticated and user.is_active and user.has_role(Role.DESIGNER):
+            # A designer reads the holders of the projects whose team they are on.
+            member = apps.get_model("projects", "ProjectMember")
+            return self.filter(
+                models.Exists(
+                    member.objects.filter(project__holder=models.OuterRef("pk"), user=user)
+                )
+            )
         return self.none()
 
     def search(self, text: str) -> OrganisationQuerySet:

@@ -765,3 +765,20 @@ def test_contact_sort_by_name_uses_first_name_as_second_key(staff: User) -> None
         "Adèle Martin",
         "Bruno Caron",
     ]
+
+
+def test_designer_reads_the_holders_of_their_projects_only(designer: User) -> None:
+    from tests.factories import ProjectFactory
+
+    theirs = ProjectFactory(designers=[designer]).holder
+    contact = ContactFactory(organisation=theirs)
+    other = ProjectFactory().holder
+    client = client_for(designer)
+
+    listing = client.get(reverse("crm:organisation_list"))
+
+    assert [o.name for o in listing.context["object_list"]] == [theirs.name]
+    assert client.get(theirs.get_absolute_url()).status_code == 200
+    assert client.get(contact.get_absolute_url()).status_code == 200
+    assert client.get(other.get_absolute_url()).status_code == 404
+    assert client.get(reverse("crm:organisation_edit", args=[theirs.pk])).status_code == 404
