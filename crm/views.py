@@ -39,6 +39,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "mine": recent.filter(author=user).count(),
         }
         context["recent_interactions"] = Interaction.objects.visible_to(user).for_timeline()[:8]
+    if user.has_perm("projects.view_project"):
+        from projects.views import dashboard_figures
+
+        context["projects"] = dashboard_figures(user)
     return render(request, "crm/dashboard.html", context)
 
 

@@ -134,6 +134,24 @@ class ProjectQuerySet(models.QuerySet["Project"]):
             return self.filter(reference__startswith=reference)
         return self.filter(search_filter("search_text", text))
 
+    def count_by_phase(self) -> list[tuple[str, str, int]]:
+        """(phase, label, count) for every phase, zeros included: one grouped query."""
+        by_step = dict(self.order_by().values_list("state").annotate(n=models.Count("pk")))
+        totals = {phase: 0 for phase in Phase.values}
+        for step, count in by_step.items():
+            totals[PHASE_OF_STEP[step]] += count
+        return [(phase, Phase(phase).label, totals[phase]) for phase in Phase.values]
+
+    def count_open_by_territory(self) -> list[tuple[str, int]]:
+        """(territory, open projects), largest first."""
+        return list(
+            self.filter(state__in=OPEN_STEPS)
+            .order_by()
+            .values_list("territory__name")
+            .annotate(n=models.Count("pk"))
+            .order_by("-n", "territory__name")
+        )
+
     def for_list(self) -> ProjectQuerySet:
         return self.select_related("holder", "territory").defer(
             "need", "description", "search_text", "holder__notes", "holder__search_text"
@@ -502,6 +520,47 @@ class FundingLine(models.Model):
         return f"{self.funder}: {self.amount} €"
 
 
+class EpochDays(models.Func):
+    """A timestamp as a number of days, so durations average the same way on both databases."""
+
+    output_field = models.FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="julianday(%(expressions)s)", **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(EXTRACT(EPOCH FROM %(expressions)s) / 86400.0)",
+            **extra,
+        )
+
+
+class ProjectTransitionQuerySet(models.QuerySet["ProjectTransition"]):
+    def average_days_by_step(self) -> dict[str, float]:
+        """Average days projects spent in each step, from the log: a step is left at a
+        transition's time and was entered at the project's previous transition (or creation).
+        Computed in the database, whatever the size of the log."""
+        entered = Subquery(
+            ProjectTransition.objects.filter(project=OuterRef("project"), at__lt=OuterRef("at"))
+            .order_by("-at")
+            .annotate(days=EpochDays("at"))
+            .values("days")[:1]
+        )
+        rows = (
+            self.order_by()
+            .annotate(
+                spent=EpochDays("at")
+                - models.functions.Coalesce(entered, EpochDays("project__created_at"))
+            )
+            .values("source")
+            .annotate(average=models.Avg("spent"))
+            .values_list("source", "average")
+        )
+        return {step: max(average or 0.0, 0.0) for step, average in rows}
+
+
 class ProjectTransition(models.Model):
     """The log of every move: who, when, from, to, and why."""
 
@@ -514,6 +573,8 @@ class ProjectTransition(models.Model):
     )
     at = models.DateTimeField(_("le"), default=timezone.now)
     comment = models.TextField(_("commentaire"), max_length=5_000, blank=True)
+
+    objects = ProjectTransitionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-pk"]

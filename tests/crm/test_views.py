@@ -274,7 +274,7 @@ def test_dashboard_query_count_is_fixed(staff: User) -> None:
     InteractionFactory.create_batch(57)
     with_60 = count_queries(client, reverse("crm:dashboard"))
 
-    assert with_3 == with_60 == 10
+    assert with_3 == with_60 == 13
 
 
 # Timeline ----------------------------------------------------------------------------------

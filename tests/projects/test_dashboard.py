@@ -1,0 +1,70 @@
+"""Dashboard figures: counts per phase and territory, average days per step from the log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import User
+from projects.models import Project, ProjectTransition
+from tests.factories import ProjectFactory, TerritoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_average_days_by_step_comes_from_the_log(staff: User) -> None:
+    start = timezone.now() - timedelta(days=30)
+    for days_in_listen in (4, 6):
+        project = ProjectFactory(state="impulse")
+        Project.objects.filter(pk=project.pk).update(created_at=start)
+        ProjectTransition.objects.create(
+            project=project,
+            name="accept_watch",
+            source="intake",
+            target="listen",
+            by=staff,
+            at=start + timedelta(days=2),
+        )
+        ProjectTransition.objects.create(
+            project=project,
+            name="advance",
+            source="listen",
+            target="impulse",
+            by=staff,
+            at=start + timedelta(days=2 + days_in_listen),
+        )
+
+    days = ProjectTransition.objects.average_days_by_step()
+
+    assert days["intake"] == pytest.approx(2.0, abs=0.01)
+    assert days["listen"] == pytest.approx(5.0, abs=0.01)
+
+
+def test_counts_by_phase_and_territory(staff: User) -> None:
+    lens = TerritoryFactory(name="Lens-Liévin", slug="lens")
+    for state in ["listen", "involve", "orient", "delivered"]:
+        ProjectFactory(state=state, territory=lens)
+
+    by_phase = dict((phase, n) for phase, _label, n in Project.objects.count_by_phase())
+
+    assert by_phase["watch"] == 2
+    assert by_phase["concept"] == 1
+    assert by_phase["ended"] == 1
+    assert Project.objects.count_open_by_territory() == [("Lens-Liévin", 3)]
+
+
+def test_dashboard_shows_the_charts_with_their_figures(staff: User, designer: User) -> None:
+    ProjectFactory(state="listen", designers=[designer])
+    ProjectFactory(state="orient")
+    client = Client()
+    client.force_login(designer)
+
+    html = client.get(reverse("crm:dashboard")).content.decode()
+
+    assert "Projets par phase" in html
+    assert "1 projet accompagné" in html  # the designer's own project only
+    assert "Durée moyenne par étape" in html
