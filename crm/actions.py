@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
 
 from crm.models import Contact, Interaction, Organisation, User
 from crm.uploads import CheckedUpload
+
+if TYPE_CHECKING:
+    from projects.models import Project
 
 
 @transaction.atomic
@@ -51,6 +55,7 @@ def log_interaction(
     occurred_at: datetime,
     summary: str,
     contact: Contact | None = None,
+    project: Project | None = None,
 ) -> Interaction:
     """Record an interaction and move the contact's `last_interaction_at` forward.
 
@@ -60,6 +65,7 @@ def log_interaction(
     interaction = Interaction(
         organisation=organisation,
         contact=contact,
+        project=project,
         author=by,
         kind=kind,
         occurred_at=occurred_at,

@@ -450,6 +450,14 @@ class Interaction(models.Model):
         blank=True,
         related_name="interactions",
     )
+    project = models.ForeignKey(
+        "projects.Project",
+        verbose_name=_("projet"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
+    )
     created_at = models.DateTimeField(_("enregistrée le"), auto_now_add=True)
 
     objects = InteractionQuerySet.as_manager()
@@ -465,6 +473,7 @@ class Interaction(models.Model):
             models.Index(fields=["contact", "-occurred_at", "-id"], name="crm_int_contact_idx"),
             models.Index(fields=["author", "-occurred_at", "-id"], name="crm_int_author_idx"),
             models.Index(fields=["-occurred_at", "-id"], name="crm_int_date_idx"),
+            models.Index(fields=["project", "-occurred_at", "-id"], name="crm_int_project_idx"),
         ]
 
     def __str__(self) -> str:
@@ -478,4 +487,12 @@ class Interaction(models.Model):
         ):
             raise ValidationError(
                 {"contact": _("Ce contact n'appartient pas à cette organisation.")}
+            )
+        if (
+            self.project_id
+            and self.organisation_id
+            and (self.project.holder_id != self.organisation_id)
+        ):
+            raise ValidationError(
+                {"project": _("Ce projet n'est pas porté par cette organisation.")}
             )

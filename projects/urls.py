@@ -14,6 +14,11 @@ urlpatterns = [
     path("<int:pk>/", views.project_detail, name="project_detail"),
     path("<int:pk>/edit/", views.project_edit, name="project_edit"),
     path("<int:pk>/transition/", views.project_transition, name="project_transition"),
+    path(
+        "<int:pk>/interactions/new/",
+        views.project_log_interaction,
+        name="project_log_interaction",
+    ),
     path("<int:pk>/deliverables/new/", views.deliverable_upload, name="deliverable_upload"),
     path("<int:pk>/versions/<int:version_pk>/", views.version_file, name="version_file"),
     path(

@@ -9,10 +9,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm.actions import log_interaction
+from crm.forms import InteractionForm
 from crm.listing import filter_for, render_list
 from crm.models import User
 from crm.permissions import get_visible_or_404, require_permission
-from crm.timeline import TimelineEntry, merge
+from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from projects import actions, exports
 from projects.filters import ProjectFilter
@@ -107,10 +109,14 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     user: User = request.user
+    may_contribute = user.is_mission_staff or project.has_designer(user)
     context = {
         "project": project,
         "options": actions.transition_options(project, user),
         "timeline": _project_timeline(project),
+        "interaction_form": InteractionForm(organisation=project.holder)
+        if may_contribute and user.has_perm("crm.add_interaction")
+        else None,
         "upload_form": DeliverableUploadForm() if _may_upload(project, user) else None,
         "may_review": user.has_perm("projects.change_deliverableversion"),
         "may_edit": user.has_perm("projects.change_project"),
@@ -150,7 +156,8 @@ def _project_timeline(project: Project) -> list[TimelineEntry]:
         )
         for v in versions
     )
-    return merge(moves, uploads, limit=TIMELINE_SIZE)
+    exchanges = interaction_entries(project.interactions.for_timeline()[:TIMELINE_SIZE])
+    return merge(moves, uploads, exchanges, limit=TIMELINE_SIZE)
 
 
 def _may_upload(project: Project, user: User) -> bool:
@@ -252,6 +259,33 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     ):
         return target
     return default
+
+
+@require_http_methods(["GET", "POST"])
+def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+    """A note or an exchange with the holder, on the project's timeline (staff and team)."""
+    project = get_visible_or_404(Project.objects.select_related("holder"), request.user, pk=pk)
+    require_permission(request.user, "crm.add_interaction")
+    if not (request.user.is_mission_staff or project.has_designer(request.user)):
+        raise Http404
+    form = InteractionForm(request.POST or None, organisation=project.holder)
+    if request.method == "POST" and form.is_valid():
+        log_interaction(
+            organisation=project.holder,
+            project=project,
+            contact=form.cleaned_data["contact"],
+            by=request.user,
+            kind=form.cleaned_data["kind"],
+            occurred_at=form.cleaned_data["occurred_at"],
+            summary=form.cleaned_data["summary"],
+        )
+        messages.success(request, _("Interaction enregistrée."))
+        return redirect(f"{project.get_absolute_url()}#timeline")
+    return render(
+        request,
+        "crm/interaction_form.html",
+        {"form": form, "organisation": project.holder, "back": project},
+    )
 
 
 # Deliverables ----------------------------------------------------------------------------

@@ -534,3 +534,35 @@ def test_references_follow_each_other(staff: User) -> None:
     ]
 
     assert [ref.rsplit("-", 1)[1] for ref in made] == ["001", "002", "003"]
+
+
+# Interactions on the project's timeline ----------------------------------------------------
+
+
+def test_team_designer_notes_an_exchange_on_the_timeline(designer: User, project: Project) -> None:
+    from crm.models import Interaction
+
+    response = client_for(designer).post(
+        reverse("projects:project_log_interaction", args=[project.pk]),
+        {"kind": "note", "occurred_at": "2026-01-15T10:00", "summary": "Atelier avec le porteur."},
+    )
+
+    interaction = Interaction.objects.get()
+    assert response.status_code == 302
+    assert (interaction.project, interaction.organisation) == (project, project.holder)
+    page = client_for(designer).get(project.get_absolute_url()).content.decode()
+    assert "Atelier avec le porteur." in page
+
+
+@pytest.mark.parametrize("role", ["officer", "outsider"])
+def test_others_cannot_note_on_the_project(role: str, personas, outsider, project) -> None:
+    from crm.models import Interaction
+
+    user = outsider if role == "outsider" else personas[role]
+    response = client_for(user).post(
+        reverse("projects:project_log_interaction", args=[project.pk]),
+        {"kind": "note", "occurred_at": "2026-01-15T10:00", "summary": "x"},
+    )
+
+    assert response.status_code == 404
+    assert not Interaction.objects.exists()
