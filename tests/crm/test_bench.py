@@ -21,14 +21,15 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
         organisations=5,
         contacts=8,
         interactions=20,
+        projects=6,
         repeat=1,
         output=str(output),
         stdout=io.StringIO(),
     )
 
     table = output.read_text()
-    assert "5 organisations, 8 contacts, 20 interactions" in table
-    for page in ["Organisations, page 1", "Contacts, search", "Dashboard"]:
+    assert "5 organisations, 8 contacts, 20 interactions, 6 projects" in table
+    for page in ["Organisations, page 1", "Contacts, search", "Projects board", "Dashboard"]:
         assert f"| {page} |" in table
 
 

@@ -38,6 +38,15 @@ PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("Contacts, search", "crm:contact_list", {"q": "martin"}),
     ("Contacts, silent since a year", "crm:contact_list", {"no_interaction_since": "{year_ago}"}),
     ("Organisation detail", "crm:organisation_detail", {}),
+    ("Projects, page 1", "projects:project_list", {}),
+    (
+        "Projects, phase + territory",
+        "projects:project_list",
+        {"phase": "concept", "territory": "{territory}"},
+    ),
+    ("Projects, search", "projects:project_list", {"q": "terril"}),
+    ("Projects board", "projects:project_board", {}),
+    ("Project detail", "projects:project_detail", {}),
     ("Dashboard", "crm:dashboard", {}),
 ]
 WORDS = [
@@ -84,6 +93,7 @@ class Command(BaseCommand):
         parser.add_argument("--organisations", type=int, default=100_000)
         parser.add_argument("--contacts", type=int, default=100_000)
         parser.add_argument("--interactions", type=int, default=500_000)
+        parser.add_argument("--projects", type=int, default=10_000)
         parser.add_argument("--repeat", type=int, default=15)
         parser.add_argument(
             "--output", default=str(Path(settings.BASE_DIR, "docs", "benchmarks.md"))
@@ -97,6 +107,7 @@ class Command(BaseCommand):
                 "(make bench uses var/bench.sqlite3)."
             )
         self._fill(user, options["organisations"], options["contacts"], options["interactions"])
+        self._fill_projects(user, options["projects"])
         rows = self._measure(user, options["repeat"])
         self._report(rows, options)
 
@@ -177,21 +188,74 @@ class Command(BaseCommand):
                 cursor.execute("ANALYZE")
         self.stdout.write(f"Data ready in {time.perf_counter() - started:.1f} s")
 
+    def _fill_projects(self, user: User, count: int) -> None:
+        from projects.models import WORKING_STEPS, Project, ProjectTransition, Step
+
+        missing = count - Project.objects.count()
+        if missing <= 0:
+            return
+        rng = random.Random(7)  # noqa: S311 - reproducible fake data
+        org_ids = list(Organisation.objects.values_list("pk", flat=True)[:20_000])
+        territory_ids = list(
+            Territory.objects.filter(slug__startswith="bench-").values_list("pk", flat=True)
+        )
+        states = [Step.INTAKE, *WORKING_STEPS, Step.DELIVERED, Step.SUSPENDED]
+        now = timezone.now()
+        started = Project.objects.count()
+        with transaction.atomic():
+            projects = []
+            for n in range(started, started + missing):
+                project = Project(
+                    reference=f"DS-BENCH-{n:06d}",
+                    title=f"{MARKER}{rng.choice(WORDS)} {rng.choice(WORDS)} {n}",
+                    holder_id=rng.choice(org_ids),
+                    territory_id=rng.choice(territory_ids),
+                    need="Projet généré pour la mesure.",
+                    state=rng.choice(states),
+                    target_date=(now + timedelta(days=rng.randint(-200, 400))).date(),
+                )
+                project.search_text = f"{project.reference} {project.title}".lower()
+                projects.append(project)
+            Project.objects.bulk_create(projects, batch_size=2000)
+            logs = [
+                ProjectTransition(
+                    project_id=pk,
+                    name="advance",
+                    source="listen",
+                    target="impulse",
+                    by=user,
+                    at=now - timedelta(days=rng.randint(1, 900)),
+                )
+                for pk in Project.objects.values_list("pk", flat=True)
+                for _ in range(3)
+            ]
+            ProjectTransition.objects.bulk_create(logs, batch_size=5000)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
     # Measures ---------------------------------------------------------------------------------
 
     def _measure(self, user: User, repeat: int) -> list[tuple[str, float, float, int]]:
         client = Client(SERVER_NAME="localhost")
         client.force_login(user)
+        from projects.models import Project
+
         busiest = (Interaction.objects.values("organisation").order_by().first() or {}).get(
             "organisation"
         )
+        a_project = Project.objects.order_by("pk").values_list("pk", flat=True).first()
         replacements = {
             "territory": str(Territory.objects.filter(slug__startswith="bench-").first().pk),
             "year_ago": (timezone.localdate() - timedelta(days=365)).isoformat(),
         }
         rows = []
         for label, url_name, params in PAGES:
-            args = [busiest] if url_name.endswith("_detail") else []
+            if url_name == "projects:project_detail":
+                args = [a_project]
+            elif url_name.endswith("_detail"):
+                args = [busiest]
+            else:
+                args = []
             url = reverse(url_name, args=args)
             query = {key: value.format(**replacements) for key, value in params.items()}
             client.get(url, query)  # warm caches
@@ -210,9 +274,12 @@ class Command(BaseCommand):
     def _report(self, rows: list[tuple[str, float, float, int]], options: dict[str, Any]) -> None:
         import platform
 
+        from projects.models import Project
+
         counts = (
             f"{Organisation.objects.count():,} organisations, {Contact.objects.count():,} "
-            f"contacts, {Interaction.objects.count():,} interactions"
+            f"contacts, {Interaction.objects.count():,} interactions, "
+            f"{Project.objects.count():,} projects"
         )
         lines = [
             "# Benchmarks",
