@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.filters import SearchFilterSet, StableOrderingFilter
-from crm.models import Organisation, Role, Territory, Thematic, User
+from crm.models import Role, Territory, Thematic, User, search_filter
 from projects.models import Phase, Project, ProjectMember, Step
 
 
@@ -25,12 +25,8 @@ class ProjectFilter(SearchFilterSet):
         queryset=User.objects.filter(groups__name=Role.DESIGNER).order_by("last_name"),
         method="filter_designer",
     )
-    holder = django_filters.ModelChoiceFilter(
-        label=_("Porteur"),
-        queryset=Organisation.objects.filter(
-            Exists(Project.objects.filter(holder=OuterRef("pk")))
-        ).only("pk", "name"),
-    )
+    # A text filter, not a list: thousands of holders would make the page heavy to render.
+    holder = django_filters.CharFilter(label=_("Porteur"), method="filter_holder", max_length=200)
     overdue = django_filters.ChoiceFilter(
         label=_("En retard"),
         choices=[("yes", _("Oui")), ("no", _("Non"))],
@@ -58,6 +54,9 @@ class ProjectFilter(SearchFilterSet):
 
     def filter_phase(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.in_phase(value)
+
+    def filter_holder(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(search_filter("holder__search_text", value))
 
     def filter_designer(self, queryset: QuerySet, name: str, value: User) -> QuerySet:
         return queryset.filter(

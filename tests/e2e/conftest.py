@@ -13,7 +13,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if not Path(CHROMIUM).exists():
         skip = pytest.mark.skip(
