@@ -84,9 +84,14 @@ def refusal_reasons(project: Project, name: str, user: User) -> list[str]:
     ]
 
 
-def transition_options(project: Project, user: User) -> list[TransitionOption]:
+def transition_options(
+    project: Project, user: User, *, check_conditions: bool = True
+) -> list[TransitionOption]:
     """The transitions from the project's step that the user's role allows, with what blocks
-    each one (a gate whose conditions fail is shown with its reasons, not hidden)."""
+    each one (a gate whose conditions fail is shown with its reasons, not hidden).
+
+    Lists of many projects (the board) pass `check_conditions=False`: gate conditions cost a
+    query each, and `run_transition` checks them anyway when the move is made."""
     options = []
     for name in TRANSITIONS:
         meta = _meta(project, name)
@@ -95,7 +100,7 @@ def transition_options(project: Project, user: User) -> list[TransitionOption]:
         if not meta.has_transition_perm(project, project.state, user):
             continue
         custom = meta.get_transition(project.state).custom
-        reasons = refusal_reasons(project, name, user)
+        reasons = refusal_reasons(project, name, user) if check_conditions else []
         options.append(
             TransitionOption(
                 name=name,

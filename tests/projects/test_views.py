@@ -131,7 +131,7 @@ def test_list_and_board_query_counts_are_fixed(
     staff: User, designer: User, url_name: str, expected: int
 ) -> None:
     client = client_for(staff)
-    steps = ["intake", "listen", "orient", "experiment", "suspended", "delivered"]
+    steps = ["intake", "listen", "involve", "create", "implement", "suspended", "delivered"]
     for n in range(3):
         ProjectFactory(state=steps[n % len(steps)], designers=[designer])
     with_3 = count_queries(client, reverse(url_name))
