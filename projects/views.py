@@ -30,7 +30,8 @@ from projects.models import (
     Step,
 )
 
-BOARD_COLUMN_LIMIT = 30
+# A column shows its first cards and links to the filtered list for the rest.
+BOARD_COLUMN_LIMIT = 15
 TIMELINE_SIZE = 40
 
 

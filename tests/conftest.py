@@ -46,3 +46,22 @@ def holder(db: None) -> User:
 @pytest.fixture
 def personas(staff: User, designer: User, officer: User, holder: User) -> dict[str, User]:
     return {"staff": staff, "designer": designer, "officer": officer, "holder": holder}
+
+
+@pytest.fixture
+def role_groups(transactional_db: None) -> None:
+    """The role groups and their permissions, after a transactional test's flush.
+
+    Transactional tests (browser, concurrency) empty every table when they end, including
+    what the data migrations created; this re-runs those migrations' functions."""
+    import importlib
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if Group.objects.filter(name=Role.STAFF).exists():
+        return
+    state_apps = MigrationExecutor(connection).loader.project_state().apps
+    importlib.import_module("crm.migrations.0002_roles").create_roles(state_apps, None)
+    importlib.import_module("projects.migrations.0002_roles").grant(state_apps, None)

@@ -37,20 +37,21 @@
     event.preventDefault();
     const step = column.dataset.step;
     if (step === dragged.dataset.state) return;
-    const form = dragged.querySelector(`form[data-target="${step}"]`);
-    if (!form) {
+    const button = dragged.querySelector(`button[data-target="${step}"]`);
+    if (!button) {
       live.textContent = board.dataset.refused || "Ce déplacement n'est pas possible depuis cette étape.";
       dragged.querySelector("details")?.setAttribute("open", "");
       return;
     }
+    const form = button.form;
     const comment = form.querySelector("input[name=comment]");
-    if (comment && !comment.value.trim()) {
+    if (button.hasAttribute("data-needs-comment") && comment && !comment.value.trim()) {
       // A rework or an abandon needs its reason: open the card's moves on that field.
       dragged.querySelector("details")?.setAttribute("open", "");
       comment.focus();
-      live.textContent = comment.placeholder;
+      live.textContent = comment.labels[0]?.textContent || "";
       return;
     }
-    form.requestSubmit();
+    form.requestSubmit(button);
   });
 })();

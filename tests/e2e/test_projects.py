@@ -11,7 +11,7 @@ from crm.models import Role
 from projects.models import DeliverableVersion, Project
 from tests.factories import PASSWORD, ProjectFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("role_groups")]
 
 
 def log_in(page, live_server, username: str) -> None:
@@ -59,7 +59,7 @@ def test_a_card_moves_with_the_keyboard(page, live_server) -> None:
     card = page.locator(f"[data-project='{project.pk}']")
     card.locator("summary").focus()
     page.keyboard.press("Enter")
-    card.locator("form[data-target='steer'] button").focus()
+    card.locator("button[data-target='steer']").focus()
     page.keyboard.press("Enter")
     page.wait_for_load_state("networkidle")
 

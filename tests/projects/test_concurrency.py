@@ -16,8 +16,8 @@ from projects.models import Project, ProjectTransition
 from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = [
-    # serialized_rollback restores the role groups of the data migrations after each flush.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("role_groups"),
     pytest.mark.skipif(
         connection.vendor != "postgresql", reason="needs PostgreSQL's row locks and threads"
     ),

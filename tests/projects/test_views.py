@@ -285,7 +285,7 @@ def test_outsider_cannot_move_a_project(outsider: User, project: Project) -> Non
 def test_board_offers_the_moves_and_the_next_url(staff: User, project: Project) -> None:
     html = client_for(staff).get(reverse("projects:project_board")).content.decode()
 
-    assert 'data-target="impulse"' in html
+    assert 'value="advance" data-target="impulse"' in html
     assert 'name="next" value="/projects/board/"' in html
 
 
