@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/", views.project_detail, name="project_detail"),
     path("<int:pk>/edit/", views.project_edit, name="project_edit"),
     path("<int:pk>/transition/", views.project_transition, name="project_transition"),
+    path("<int:pk>/moves/", views.board_card_moves, name="board_card_moves"),
     path(
         "<int:pk>/interactions/new/",
         views.project_log_interaction,

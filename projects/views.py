@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,6 +22,7 @@ from projects import actions, exports
 from projects.filters import ProjectFilter
 from projects.forms import DeliverableUploadForm, ProjectForm, ReviewForm, TransitionForm
 from projects.models import (
+    OPEN_STEPS,
     PHASE_STEPS,
     Deliverable,
     DeliverableVersion,
@@ -31,7 +34,7 @@ from projects.models import (
 )
 
 # A column shows its first cards and links to the filtered list for the rest.
-BOARD_COLUMN_LIMIT = 15
+BOARD_COLUMN_LIMIT = 12
 TIMELINE_SIZE = 40
 
 
@@ -68,24 +71,50 @@ def project_board(request: HttpRequest) -> HttpResponse:
         *((Phase(phase).label, steps) for phase, steps in PHASE_STEPS.items()),
         (Phase.SUSPENDED.label, [Step.SUSPENDED]),
     ]
-    columns = []
-    cards: list[Project] = []
-    for phase_label, steps in groups:
-        for step in steps:
-            projects = list(visible.for_board().filter(state=step)[:BOARD_COLUMN_LIMIT])
-            cards.extend(projects)
-            columns.append(
-                {
-                    "phase": phase_label,
-                    "step": Step(step),
-                    "projects": projects,
-                    "count": counts.get(step, 0),
-                }
+    # The first cards of every column: rows numbered within each step on a lean query (no
+    # joins), then those cards fetched with what they show.
+    first_ids = (
+        visible.filter(state__in=OPEN_STEPS)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("state")],
+                order_by=[F("target_date").asc(nulls_last=True), F("reference").asc()],
             )
-    _with_team(cards)
+        )
+        .filter(rank__lte=BOARD_COLUMN_LIMIT)
+        .values_list("pk", flat=True)
+    )
+    cards = list(visible.for_board().filter(pk__in=list(first_ids)))
+    by_step: dict[str, list[Project]] = {}
     for project in cards:
-        project.options = actions.transition_options(project, request.user, check_conditions=False)
+        by_step.setdefault(project.state, []).append(project)
+    columns = [
+        {
+            "phase": phase_label,
+            "step": Step(step),
+            "projects": by_step.get(step, []),
+            "count": counts.get(step, 0),
+        }
+        for phase_label, steps in groups
+        for step in steps
+    ]
+    _with_team(cards)
     return render(request, "projects/project_board.html", {"columns": columns})
+
+
+def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
+    """A card's moves, loaded when its "Déplacer" button is opened (htmx); without
+    JavaScript that button is a link to the project page and its transition buttons."""
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    options = actions.transition_options(project, request.user, check_conditions=False)
+    context = {
+        "project": project,
+        "options": options,
+        "needs_comment": any(option.needs_comment for option in options),
+        "next": reverse("projects:project_board"),
+    }
+    return render(request, "projects/includes/_board_card_moves.html", context)
 
 
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -216,6 +245,14 @@ def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Action incomplète : rien n'a été modifié."))
         return redirect(back)
     name, seen = form.cleaned_data["name"], form.cleaned_data["state"]
+    if seen == project.state and not name:
+        # Dropped on a board column: the move is the one that leads to that step.
+        options = actions.transition_options(project, request.user, check_conditions=False)
+        target = form.cleaned_data["target"]
+        name = next((option.name for option in options if option.target == target), "")
+        if not name:
+            messages.error(request, _("Ce déplacement n'est pas possible depuis cette étape."))
+            return redirect(back)
     if seen != project.state:
         messages.error(
             request,
@@ -382,7 +419,7 @@ def dashboard_figures(user: User) -> dict[str, object]:
     visible = Project.objects.visible_to(user)
     by_phase = visible.count_by_phase()
     by_territory = visible.count_open_by_territory()[:10]
-    days = ProjectTransition.objects.filter(project__in=visible).average_days_by_step()
+    days = ProjectTransition.objects.visible_to(user).average_days_by_step()
     steps = [step for steps in PHASE_STEPS.values() for step in steps]
     by_step = [(Step(step).label, round(days.get(step, 0.0), 1)) for step in [Step.INTAKE, *steps]]
     return {

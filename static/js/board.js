@@ -5,10 +5,6 @@
   "use strict";
   const board = document.querySelector("[data-board]");
   if (!board) return;
-  const live = document.createElement("p");
-  live.className = "visually-hidden";
-  live.setAttribute("aria-live", "assertive");
-  board.before(live);
   let dragged = null;
 
   board.addEventListener("dragstart", (event) => {
@@ -37,21 +33,25 @@
     event.preventDefault();
     const step = column.dataset.step;
     if (step === dragged.dataset.state) return;
-    const button = dragged.querySelector(`button[data-target="${step}"]`);
-    if (!button) {
-      live.textContent = board.dataset.refused || "Ce déplacement n'est pas possible depuis cette étape.";
-      dragged.querySelector("details")?.setAttribute("open", "");
-      return;
+    // The same transition view as the buttons, told the column rather than the move: the
+    // server finds the move that leads there, runs it, and explains a refusal.
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = board.dataset.moveUrl.replace("/0/", `/${dragged.dataset.project}/`);
+    const fields = {
+      csrfmiddlewaretoken: board.querySelector("[name=csrfmiddlewaretoken]").value,
+      state: dragged.dataset.state,
+      target: step,
+      next: window.location.pathname + window.location.search,
+    };
+    for (const [name, value] of Object.entries(fields)) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.append(input);
     }
-    const form = button.form;
-    const comment = form.querySelector("input[name=comment]");
-    if (button.hasAttribute("data-needs-comment") && comment && !comment.value.trim()) {
-      // A rework or an abandon needs its reason: open the card's moves on that field.
-      dragged.querySelector("details")?.setAttribute("open", "");
-      comment.focus();
-      live.textContent = comment.labels[0]?.textContent || "";
-      return;
-    }
-    form.requestSubmit(button);
+    document.body.append(form);
+    form.submit();
   });
 })();

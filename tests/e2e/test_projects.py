@@ -57,7 +57,7 @@ def test_a_card_moves_with_the_keyboard(page, live_server) -> None:
     page.goto(f"{live_server.url}/projects/board/")
 
     card = page.locator(f"[data-project='{project.pk}']")
-    card.locator("summary").focus()
+    card.locator(".board__moves-link").focus()
     page.keyboard.press("Enter")
     card.locator("button[data-target='steer']").focus()
     page.keyboard.press("Enter")

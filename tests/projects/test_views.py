@@ -125,7 +125,7 @@ def count_queries(client: Client, url: str) -> int:
 
 @pytest.mark.parametrize(
     ("url_name", "expected"),
-    [("projects:project_list", 12), ("projects:project_board", 19)],
+    [("projects:project_list", 12), ("projects:project_board", 10)],
 )
 def test_list_and_board_query_counts_are_fixed(
     staff: User, designer: User, url_name: str, expected: int
@@ -282,11 +282,44 @@ def test_outsider_cannot_move_a_project(outsider: User, project: Project) -> Non
     assert response.status_code == 404
 
 
-def test_board_offers_the_moves_and_the_next_url(staff: User, project: Project) -> None:
-    html = client_for(staff).get(reverse("projects:project_board")).content.decode()
+def test_board_card_moves_load_on_demand(staff: User, project: Project) -> None:
+    client = client_for(staff)
 
-    assert 'value="advance" data-target="impulse"' in html
-    assert 'name="next" value="/projects/board/"' in html
+    board = client.get(reverse("projects:project_board")).content.decode()
+    moves = client.get(reverse("projects:board_card_moves", args=[project.pk])).content.decode()
+
+    assert f"{project.get_absolute_url()}moves/" in board
+    assert 'value="advance" data-target="impulse"' in moves
+    assert 'name="next" value="/projects/board/"' in moves
+
+
+def test_board_card_moves_are_scoped(outsider: User, project: Project) -> None:
+    response = client_for(outsider).get(reverse("projects:board_card_moves", args=[project.pk]))
+
+    assert response.status_code == 404
+
+
+def test_dropping_on_a_column_runs_the_move_that_leads_there(staff: User, project) -> None:
+    response = client_for(staff).post(
+        reverse("projects:project_transition", args=[project.pk]),
+        {"target": "impulse", "state": "listen", "next": "/projects/board/"},
+    )
+
+    project.refresh_from_db()
+    assert response["Location"] == "/projects/board/"
+    assert project.state == "impulse"
+
+
+def test_dropping_on_an_unreachable_column_says_so(staff: User, project) -> None:
+    response = client_for(staff).post(
+        reverse("projects:project_transition", args=[project.pk]),
+        {"target": "implement", "state": "listen"},
+        follow=True,
+    )
+
+    project.refresh_from_db()
+    assert project.state == "listen"
+    assert "pas possible depuis cette étape" in response.content.decode()
 
 
 def test_next_cannot_redirect_elsewhere(staff: User, project: Project) -> None:
