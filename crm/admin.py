@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
 from crm.models import Contact, Interaction, Organisation, Territory, Thematic, User
 
@@ -28,6 +29,8 @@ class ContactInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
+    # Django 6 makes https the default scheme of URL fields; say it now, as the app's forms do.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "sector", "siret", "city", "territory", "is_demo"]
     list_filter = ["kind", "sector", "territory", "is_demo"]
     list_select_related = ["territory"]

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_fsm",  # its admin templates (transition buttons on change forms)
     "django_filters",
     "django_htmx",
     "template_partials",

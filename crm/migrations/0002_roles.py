@@ -42,6 +42,14 @@ def create_roles(apps, schema_editor):
         group.permissions.add(
             *Permission.objects.filter(content_type__app_label="crm", codename__in=codenames)
         )
+    # Staff manage accounts in the admin: they must see the groups to give a user a role.
+    auth = apps.get_app_config("auth")
+    auth.models_module = True
+    create_permissions(auth, apps=apps, verbosity=0)
+    auth.models_module = None
+    Group.objects.get(name="staff").permissions.add(
+        *Permission.objects.filter(content_type__app_label="auth", codename="view_group")
+    )
 
 
 def remove_roles(apps, schema_editor):
