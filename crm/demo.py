@@ -32,9 +32,10 @@ from crm.models import Contact, Interaction, Organisation, Role, Territory, Them
 CRM_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_crm.json"
 
 # Dotted paths rather than functions: crm is imported by every app, so importing their seeders
-# here would be circular. A new app appends its seeder, e.g. "projects.demo.seed_projects".
+# here would be circular. A new app appends its seeder, e.g. "projects.demo.seed".
 SEEDERS: list[str] = [
     "crm.demo.seed_crm",
+    "projects.demo.seed",
 ]
 
 M = TypeVar("M", bound=models.Model)
