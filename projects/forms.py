@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.forms import CarreauModelForm
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
-from projects.models import Deliverable, Project, ProjectMember
+from projects.models import Deliverable, FundingLine, Project, ProjectMember
 
 
 class ProjectForm(CarreauModelForm):
@@ -75,6 +75,23 @@ class ProjectForm(CarreauModelForm):
         if lead and lead in designers:
             self.add_error("lead", _("Une même personne ne peut pas être designer et référente."))
         return data
+
+
+class FundingLineForm(CarreauModelForm):
+    class Meta:
+        model = FundingLine
+        fields = ["funder", "amount"]
+
+
+FundingLineFormSet = forms.inlineformset_factory(
+    Project,
+    FundingLine,
+    form=FundingLineForm,
+    extra=2,
+    can_delete=True,
+    max_num=20,
+    validate_max=True,
+)
 
 
 class TransitionForm(forms.Form):

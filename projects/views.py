@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,7 +21,13 @@ from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from projects import actions, exports
 from projects.filters import ProjectFilter
-from projects.forms import DeliverableUploadForm, ProjectForm, ReviewForm, TransitionForm
+from projects.forms import (
+    DeliverableUploadForm,
+    FundingLineFormSet,
+    ProjectForm,
+    ReviewForm,
+    TransitionForm,
+)
 from projects.models import (
     OPEN_STEPS,
     PHASE_STEPS,
@@ -199,40 +206,40 @@ def _may_upload(project: Project, user: User) -> bool:
 @require_http_methods(["GET", "POST"])
 def project_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
-    form = ProjectForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        project = actions.save_project(
-            project=form.instance,
-            by=request.user,
-            thematics=form.cleaned_data["thematics"],
-            designers=form.cleaned_data["designers"],
-            lead=form.cleaned_data["lead"],
-        )
-        messages.success(request, _("Projet %s enregistré.") % project.reference)
-        return redirect(project)
-    return render(request, "projects/project_form.html", {"form": form})
+    return _project_form(request, Project())
 
 
 @require_http_methods(["GET", "POST"])
 def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
     require_permission(request.user, "projects.change_project")
+    return _project_form(request, project)
+
+
+def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
+    """Create or edit a project with its team and co-financing lines, all or nothing."""
+    editing = project.pk is not None
     form = ProjectForm(request.POST or None, instance=project, user=request.user)
-    if request.method == "POST" and form.is_valid():
+    funding = FundingLineFormSet(request.POST or None, instance=project, prefix="funding")
+    if request.method == "POST" and form.is_valid() and funding.is_valid():
         try:
-            actions.save_project(
-                project=form.instance,
-                by=request.user,
-                thematics=form.cleaned_data["thematics"],
-                designers=form.cleaned_data["designers"],
-                lead=form.cleaned_data["lead"],
-            )
+            with transaction.atomic():
+                saved = actions.save_project(
+                    project=form.instance,
+                    by=request.user,
+                    thematics=form.cleaned_data["thematics"],
+                    designers=form.cleaned_data["designers"],
+                    lead=form.cleaned_data["lead"],
+                )
+                funding.instance = saved
+                funding.save()
         except actions.ProjectChanged:
             messages.error(request, _("Ce projet vient de changer d'étape : rechargez la page."))
         else:
-            messages.success(request, _("Projet %s enregistré.") % project.reference)
-            return redirect(project)
-    return render(request, "projects/project_form.html", {"form": form, "project": project})
+            messages.success(request, _("Projet %s enregistré.") % saved.reference)
+            return redirect(saved)
+    context = {"form": form, "funding": funding, "project": project if editing else None}
+    return render(request, "projects/project_form.html", context)
 
 
 @require_POST

@@ -516,6 +516,12 @@ def test_staff_registers_a_request(staff: User, designer: User) -> None:
             "designers": [designer.pk],
             "lead": staff.pk,
             "budget": "15000",
+            "funding-TOTAL_FORMS": "2",
+            "funding-INITIAL_FORMS": "0",
+            "funding-0-funder": "Région Hauts-de-France",
+            "funding-0-amount": "5000",
+            "funding-1-funder": "",
+            "funding-1-amount": "",
         },
     )
 
@@ -525,6 +531,9 @@ def test_staff_registers_a_request(staff: User, designer: User) -> None:
     assert project.reference.startswith("DS-")
     assert project.has_designer(designer)
     assert project.memberships.get(user=staff).role == "lead"
+    assert [(line.funder, line.amount) for line in project.funding_lines.all()] == [
+        ("Région Hauts-de-France", 5000)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -534,6 +543,8 @@ def test_staff_registers_a_request(staff: User, designer: User) -> None:
         ({"holder": "999999"}, "Sélectionnez un choix valide"),
         ({"title": ""}, "Ce champ est obligatoire"),
         ({"start_date": "2026-05-01", "target_date": "2026-01-01"}, "ne peut pas précéder"),
+        ({"funding-0-funder": "Région", "funding-0-amount": "-1"}, "supérieure ou égale à 0"),
+        ({"funding-TOTAL_FORMS": "5000"}, "Veuillez soumettre au plus 20 formulaires"),
     ],
 )
 def test_bad_project_input(staff: User, overrides: dict[str, str], message: str) -> None:
@@ -544,6 +555,8 @@ def test_bad_project_input(staff: User, overrides: dict[str, str], message: str)
         "holder": OrganisationFactory().pk,
         "territory": TerritoryFactory().pk,
         "need": "Besoin",
+        "funding-TOTAL_FORMS": "1",
+        "funding-INITIAL_FORMS": "0",
         **overrides,
     }
 
