@@ -237,7 +237,8 @@ class Project(ConcurrentTransitionMixin, models.Model):
         verbose_name = _("projet")
         verbose_name_plural = _("projets")
         indexes = [
-            models.Index(fields=["state", "target_date"], name="projects_state_idx"),
+            # Also the board's ranking: partition by step, order by target date and reference.
+            models.Index(fields=["state", "target_date", "reference"], name="projects_state_idx"),
             models.Index(fields=["territory", "state"], name="projects_territory_idx"),
             models.Index(fields=["holder"], name="projects_holder_idx"),
             models.Index(fields=["target_date"], name="projects_target_idx"),

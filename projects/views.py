@@ -41,7 +41,7 @@ from projects.models import (
 )
 
 # A column shows its first cards and links to the filtered list for the rest.
-BOARD_COLUMN_LIMIT = 12
+BOARD_COLUMN_LIMIT = 10
 TIMELINE_SIZE = 40
 
 
@@ -86,7 +86,7 @@ def project_board(request: HttpRequest) -> HttpResponse:
             rank=Window(
                 RowNumber(),
                 partition_by=[F("state")],
-                order_by=[F("target_date").asc(nulls_last=True), F("reference").asc()],
+                order_by=[F("target_date").asc(), F("reference").asc()],
             )
         )
         .filter(rank__lte=BOARD_COLUMN_LIMIT)
