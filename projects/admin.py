@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
+from projects.actions import ProjectChanged, TransitionRefused, run_transition
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -37,8 +39,6 @@ class TransitionInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(FSMAdminMixin, admin.ModelAdmin):
-    # Transitions from the admin go through django-fsm's buttons; the log row is written by
-    # projects.actions only, so prefer the project page for day-to-day moves.
     fsm_fields = ["state"]
     list_display = ["reference", "title", "holder", "territory", "state", "target_date"]
     list_filter = ["state", "territory", "thematics"]
@@ -47,6 +47,35 @@ class ProjectAdmin(FSMAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["holder", "holder_contact"]
     readonly_fields = ["reference", "suspended_from", "created_by", "created_at", "updated_at"]
     inlines = [MemberInline, FundingInline, TransitionInline]
+
+    def _apply_fsm_transition(
+        self,
+        *,
+        obj: Project,
+        transition_name: str,
+        request: HttpRequest,
+        kwargs: dict | None = None,
+    ) -> bool:
+        # django-fsm's admin button would change the step without the log row, the checks and
+        # the concurrency guard of the pages: route it through the same action.
+        try:
+            run_transition(
+                project=obj,
+                name=transition_name,
+                by=request.user,
+                comment=gettext("Depuis l'administration."),
+            )
+        except TransitionRefused as refused:
+            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
+            return False
+        except ProjectChanged:
+            self.message_user(
+                request,
+                gettext("Ce projet vient de changer : rien n'a été modifié."),
+                messages.ERROR,
+            )
+            return False
+        return True
 
 
 class VersionInline(admin.TabularInline):

@@ -50,3 +50,30 @@ def test_project_admin_offers_the_transitions(admin_client_with_data: Client) ->
     ).content.decode()
 
     assert "Passer à l&#x27;étape suivante" in html or "advance" in html
+
+
+def test_admin_transition_buttons_go_through_the_logged_action(staff: User) -> None:
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
+    from projects.models import Project, ProjectTransition
+
+    project = ProjectFactory(state="listen")
+    request = RequestFactory().post("/admin/")
+    request.user = staff
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    project_admin = admin.site._registry[Project]
+
+    moved = project_admin._apply_fsm_transition(
+        obj=project, transition_name="advance", request=request
+    )
+    refused = project_admin._apply_fsm_transition(
+        obj=project, transition_name="deliver", request=request
+    )
+
+    project.refresh_from_db()
+    assert (moved, refused) == (True, False)
+    assert project.state == "impulse"
+    log = ProjectTransition.objects.get()
+    assert (log.source, log.target, log.by) == ("listen", "impulse", staff)
