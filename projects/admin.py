@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
-from projects.actions import ProjectChanged, TransitionRefused, run_transition
+from projects.actions import ProjectChanged, TransitionRefused, review_version, run_transition
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -102,6 +102,27 @@ class DeliverableVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     list_filter = ["review_state"]
     list_select_related = ["deliverable", "uploaded_by"]
     readonly_fields = ["file", "thumbnail", "original_name", "content_type", "size"]
+
+    def _apply_fsm_transition(
+        self,
+        *,
+        obj: DeliverableVersion,
+        transition_name: str,
+        request: HttpRequest,
+        kwargs: dict | None = None,
+    ) -> bool:
+        # As for projects: the review records who and when, through the same action.
+        try:
+            review_version(
+                version=obj,
+                approve=transition_name == "approve",
+                by=request.user,
+                comment=gettext("Depuis l'administration."),
+            )
+        except (TransitionRefused, ProjectChanged) as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return False
+        return True
 
 
 @admin.register(ProjectTransition)

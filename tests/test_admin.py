@@ -77,3 +77,25 @@ def test_admin_transition_buttons_go_through_the_logged_action(staff: User) -> N
     assert project.state == "impulse"
     log = ProjectTransition.objects.get()
     assert (log.source, log.target, log.by) == ("listen", "impulse", staff)
+
+
+def test_admin_review_buttons_record_the_reviewer(staff: User) -> None:
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
+    from projects.models import DeliverableVersion
+
+    version = approved_deliverable(ProjectFactory(), "trend_board").versions.get()
+    DeliverableVersion.objects.filter(pk=version.pk).update(review_state="submitted")
+    version.refresh_from_db()
+    request = RequestFactory().post("/admin/")
+    request.user = staff
+    request.session = {}
+    request._messages = FallbackStorage(request)
+
+    admin.site._registry[DeliverableVersion]._apply_fsm_transition(
+        obj=version, transition_name="approve", request=request
+    )
+
+    version.refresh_from_db()
+    assert (version.review_state, version.reviewed_by) == ("approved", staff)
