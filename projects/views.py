@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.listing import filter_for, render_list
-from crm.models import User
+from crm.models import Role, User
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
@@ -43,6 +44,7 @@ from projects.models import (
 # A column shows its first cards and links to the filtered list for the rest.
 BOARD_COLUMN_LIMIT = 10
 TIMELINE_SIZE = 40
+DASHBOARD_CACHE_SECONDS = 300
 
 
 def _with_team(projects: list[Project]) -> None:
@@ -426,7 +428,13 @@ def dashboard_figures(user: User) -> dict[str, object]:
     visible = Project.objects.visible_to(user)
     by_phase = visible.count_by_phase()
     by_territory = visible.count_open_by_territory()[:10]
-    days = ProjectTransition.objects.visible_to(user).average_days_by_step()
+    # Averages over the whole log move slowly: computed at most every few minutes per scope.
+    scope = "all" if user.is_mission_staff or user.has_role(Role.OFFICER) else f"user-{user.pk}"
+    days = cache.get_or_set(
+        f"projects:days-by-step:{scope}",
+        lambda: ProjectTransition.objects.visible_to(user).average_days_by_step(),
+        timeout=DASHBOARD_CACHE_SECONDS,
+    )
     steps = [step for steps in PHASE_STEPS.values() for step in steps]
     by_step = [(Step(step).label, round(days.get(step, 0.0), 1)) for step in [Step.INTAKE, *steps]]
     return {

@@ -18,6 +18,14 @@ def pytest_configure(config: pytest.Config) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Cached figures must not leak from one test's data into another's.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def staff(db: None) -> User:
     return UserFactory(username="staff", role=Role.STAFF)

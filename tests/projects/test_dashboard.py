@@ -68,3 +68,16 @@ def test_dashboard_shows_the_charts_with_their_figures(staff: User, designer: Us
     assert "Projets par phase" in html
     assert "1 projet accompagné" in html  # the designer's own project only
     assert "Durée moyenne par étape" in html
+
+
+def test_durations_are_cached_per_scope(staff: User, designer: User) -> None:
+    from django.core.cache import cache
+
+    from projects.views import dashboard_figures
+
+    ProjectFactory(state="listen", designers=[designer])
+    dashboard_figures(staff)
+    dashboard_figures(designer)
+
+    assert cache.get("projects:days-by-step:all") is not None
+    assert cache.get(f"projects:days-by-step:user-{designer.pk}") is not None
