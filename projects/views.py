@@ -108,7 +108,6 @@ def project_board(request: HttpRequest) -> HttpResponse:
         for phase_label, steps in groups
         for step in steps
     ]
-    _with_team(cards)
     return render(request, "projects/project_board.html", {"columns": columns})
 
 
