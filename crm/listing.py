@@ -12,12 +12,23 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django_filters import FilterSet
 
+from crm.permissions import require_permission
+
 
 def filter_for(
     request: HttpRequest, filterset_class: type[FilterSet], queryset: QuerySet
 ) -> FilterSet:
     """The FilterSet bound to the query string. Invalid values are ignored and reported."""
     return filterset_class(request.GET or None, queryset=queryset, request=request)
+
+
+def filter_visible(
+    request: HttpRequest, filterset_class: type[FilterSet], queryset: QuerySet, *, perm: str
+) -> FilterSet:
+    """A list's FilterSet over what the user may see: the role needs `perm` (else 404) and
+    rows go through the model's `visible_to(user)`. Lists and their exports share it."""
+    require_permission(request.user, perm)
+    return filter_for(request, filterset_class, queryset.visible_to(request.user))
 
 
 def paginate(request: HttpRequest, queryset: QuerySet, *, per_page: int | None = None) -> Page:

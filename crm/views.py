@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from crm import actions, exports
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import ContactForm, InteractionForm, OrganisationForm
-from crm.listing import filter_for, render_list
+from crm.listing import filter_visible, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import interaction_entries, merge
@@ -50,16 +50,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def organisation_list(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "crm.view_organisation")
-    queryset = Organisation.objects.visible_to(request.user).for_list()
-    filterset = filter_for(request, OrganisationFilter, queryset)
+    filterset = filter_visible(
+        request, OrganisationFilter, Organisation.objects.for_list(), perm="crm.view_organisation"
+    )
     return render_list(request, "crm/organisation_list.html", filterset, on_page=count_contacts)
 
 
 def organisation_export(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "crm.view_organisation")
-    queryset = Organisation.objects.visible_to(request.user).for_export()
-    filterset = filter_for(request, OrganisationFilter, queryset)
+    filterset = filter_visible(
+        request, OrganisationFilter, Organisation.objects.for_export(), perm="crm.view_organisation"
+    )
     return exports.organisations_xlsx(filterset.qs)
 
 
@@ -131,16 +131,16 @@ def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def contact_list(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "crm.view_contact")
-    queryset = Contact.objects.visible_to(request.user).for_list()
-    filterset = filter_for(request, ContactFilter, queryset)
+    filterset = filter_visible(
+        request, ContactFilter, Contact.objects.for_list(), perm="crm.view_contact"
+    )
     return render_list(request, "crm/contact_list.html", filterset)
 
 
 def contact_export(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "crm.view_contact")
-    queryset = Contact.objects.visible_to(request.user).for_list()
-    filterset = filter_for(request, ContactFilter, queryset)
+    filterset = filter_visible(
+        request, ContactFilter, Contact.objects.for_list(), perm="crm.view_contact"
+    )
     return exports.contacts_xlsx(filterset.qs)
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.actions import log_interaction
 from crm.forms import InteractionForm
-from crm.listing import filter_for, render_list
+from crm.listing import filter_visible, render_list
 from crm.models import Role, User
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
@@ -57,16 +57,16 @@ def _with_team(projects: list[Project]) -> None:
 
 
 def project_list(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "projects.view_project")
-    queryset = Project.objects.visible_to(request.user).for_list()
-    filterset = filter_for(request, ProjectFilter, queryset)
+    filterset = filter_visible(
+        request, ProjectFilter, Project.objects.for_list(), perm="projects.view_project"
+    )
     return render_list(request, "projects/project_list.html", filterset, on_page=_with_team)
 
 
 def project_export(request: HttpRequest) -> HttpResponse:
-    require_permission(request.user, "projects.view_project")
-    queryset = Project.objects.visible_to(request.user).for_list()
-    filterset = filter_for(request, ProjectFilter, queryset)
+    filterset = filter_visible(
+        request, ProjectFilter, Project.objects.for_list(), perm="projects.view_project"
+    )
     return exports.projects_xlsx(filterset.qs)
 
 
