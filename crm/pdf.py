@@ -26,6 +26,7 @@ import logging
 import mimetypes
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import SplitResult, unquote, unquote_to_bytes, urljoin, urlsplit
@@ -91,6 +92,22 @@ def media_url(name: str) -> str:
     return f"{MEDIA_SCHEME}:{name}"
 
 
+@dataclass(frozen=True)
+class RenderedPdf:
+    data: bytes
+    page_count: int
+
+
+# What every document of the product asks of WeasyPrint: a tagged PDF that screen readers can
+# read (PDF/UA-1), images no finer than print needs, and fonts subset rather than whole.
+DOCUMENT_OPTIONS: dict[str, Any] = {
+    "pdf_variant": "pdf/ua-1",
+    "dpi": 150,
+    "optimize_images": True,
+    "jpeg_quality": 85,
+}
+
+
 def render_pdf(html: str, *, base_url: str | None = None, **write_options: Any) -> bytes:
     """Render `html` to PDF bytes, fetching only what `ProjectURLFetcher` serves.
 
@@ -100,16 +117,23 @@ def render_pdf(html: str, *, base_url: str | None = None, **write_options: Any) 
     `write_options` go to WeasyPrint's `write_pdf` (e.g. `pdf_variant="pdf/ua-1"`,
     `stylesheets=["/static/css/pdf.css"]`: strings there are URLs resolved like the document's).
     """
+    return render_pdf_document(html, base_url=base_url, **write_options).data
+
+
+def render_pdf_document(
+    html: str, *, base_url: str | None = None, **write_options: Any
+) -> RenderedPdf:
+    """`render_pdf`, also telling how many pages the document has."""
     base = urljoin(INTERNAL_BASE_URL, base_url or "")
     if _static_path(base) is None and not _is_internal_origin(urlsplit(base)):
         raise ValueError(f"base_url must stay inside the project, got {base_url!r}.")
+    if "target" in write_options:
+        raise TypeError("render_pdf returns the PDF; do not pass target=.")
     fetcher = ProjectURLFetcher()
     options = _confine_sources(write_options, base)
-    document = HTML(string=html, base_url=base, url_fetcher=fetcher)
+    document = HTML(string=html, base_url=base, url_fetcher=fetcher).render(**options)
     pdf = document.write_pdf(**options)
-    if not isinstance(pdf, bytes):  # Only when a caller passes `target=`, which is not supported.
-        raise TypeError("render_pdf returns the PDF; do not pass target=.")
-    return pdf
+    return RenderedPdf(data=pdf, page_count=len(document.pages))
 
 
 def pdf_response(pdf: bytes, *, filename: str, inline: bool = True) -> HttpResponse:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -24,6 +27,8 @@ from projects.models import (
     Project,
     ProjectMember,
     ProjectTransition,
+    Specification,
+    SpecificationVersion,
     Step,
 )
 
@@ -159,8 +164,10 @@ def save_project(
     thematics: Iterable[Thematic],
     designers: Iterable[User],
     lead: User | None,
+    holder_accounts: Iterable[User] = (),
 ) -> Project:
-    """Create or update a project with its thematics and team (designers and a lead)."""
+    """Create or update a project with its thematics and team (designers, a lead, and the
+    holder's accounts, who read the project and answer its specification)."""
     try:
         if project.pk is None:
             create_project(project=project, by=by)
@@ -169,7 +176,8 @@ def save_project(
     except ConcurrentTransition as error:
         raise ProjectChanged from error
     project.thematics.set(thematics)
-    wanted = {user.pk: ProjectMember.Role.DESIGNER for user in designers}
+    wanted = {user.pk: ProjectMember.Role.HOLDER for user in holder_accounts}
+    wanted.update({user.pk: ProjectMember.Role.DESIGNER for user in designers})
     if lead is not None:
         wanted[lead.pk] = ProjectMember.Role.LEAD
     project.memberships.exclude(user_id__in=wanted).delete()
@@ -260,6 +268,141 @@ def review_version(
             version.reviewed_by = by
             version.reviewed_at = timezone.now()
             version.review_comment = comment
+            version.save()
+    except ConcurrentTransition as error:
+        raise ProjectChanged from error
+    return version
+
+
+# The specification --------------------------------------------------------------------------
+
+
+class SpecificationChanged(Exception):
+    """Someone saved the specification since this form was opened; nothing was saved."""
+
+
+class NothingToIssue(Exception):
+    """The draft says exactly what the last issued version says."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"Version {number} already says this.")
+        self.number = number
+
+
+def specification_for(project: Project) -> Specification:
+    """The project's specification, started from the project's need when it has none yet."""
+    specification, _created = Specification.objects.get_or_create(
+        project=project, defaults={"need": project.need}
+    )
+    return specification
+
+
+@transaction.atomic
+def save_specification(
+    *, specification: Specification, by: User, seen_revision: int
+) -> Specification:
+    """Save the draft's sections (already set on `specification` by the form), unless someone
+    else saved since revision `seen_revision` was read: then `SpecificationChanged`."""
+    stored = Specification.objects.select_for_update().get(pk=specification.pk)
+    if stored.revision != seen_revision:
+        raise SpecificationChanged
+    specification.revision = stored.revision + 1
+    specification.updated_by = by
+    specification.save()
+    return specification
+
+
+def issue_specification(
+    *, project: Project, by: User, language: str, at: datetime | None = None
+) -> SpecificationVersion:
+    """Freeze the draft as the next version: render the PDF (without the DRAFT mark), store it
+    with its SHA-256 and page count, and keep the snapshot it was rendered from.
+
+    Only staff issue. Issuing what the last version already says raises `NothingToIssue`, so a
+    double click makes one version; two issues at the very same moment are told apart by the
+    (specification, number) constraint and the loser gets `NothingToIssue` too. `at` is the
+    issue time (now; the demo data replays past dates)."""
+    # Imported here: rendering pulls in WeasyPrint, which most requests never need.
+    from projects.pdf import render_specification, specification_snapshot
+
+    if not by.has_perm("projects.add_specificationversion"):
+        raise PermissionDenied
+    specification = specification_for(project)
+    storage = SpecificationVersion._meta.get_field("file").storage
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            specification = Specification.objects.select_for_update().get(pk=specification.pk)
+            latest = specification.versions.order_by("-number").first()
+            content = specification_snapshot(specification)
+            if latest is not None and latest.content == content:
+                raise NothingToIssue(latest.number)
+            number = latest.number + 1 if latest else 1
+            issued_at = at or timezone.now()
+            pdf = render_specification(
+                content,
+                number=number,
+                draft=False,
+                language=language,
+                issued_on=timezone.localdate(issued_at),
+            )
+            digest = hashlib.sha256(pdf.data).hexdigest()
+            stored_name = storage.save(
+                f"specifications/{project.reference}-v{number}-{digest[:12]}.pdf",
+                ContentFile(pdf.data),
+            )
+            return SpecificationVersion.objects.create(
+                specification=specification,
+                number=number,
+                file=stored_name,
+                sha256=digest,
+                size=len(pdf.data),
+                page_count=pdf.page_count,
+                language=language,
+                content=content,
+                issued_by=by,
+                issued_at=issued_at,
+            )
+    except IntegrityError as error:
+        if stored_name:
+            storage.delete(stored_name)
+        latest = specification.versions.order_by("-number").first()
+        raise NothingToIssue(latest.number if latest else 0) from error
+    except BaseException:
+        if stored_name:
+            storage.delete(stored_name)
+        raise
+
+
+def answer_specification(
+    *, version: SpecificationVersion, approve: bool, by: User, comment: str = ""
+) -> SpecificationVersion:
+    """The holder approves the latest issued version, or returns it with a comment."""
+    comment = comment.strip()
+    method = version.approve if approve else version.return_to_mission
+    meta = method._django_fsm
+    if not meta.has_transition_perm(version, version.approval, by):
+        raise PermissionDenied
+    if not meta.has_transition(version.approval):
+        raise TransitionRefused([_("Vous avez déjà répondu sur cette version.")])
+    latest = (
+        SpecificationVersion.objects.filter(specification=version.specification_id)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    if latest != version.number:
+        raise TransitionRefused(
+            [_("Une version plus récente a été émise : répondez sur la version %s.") % latest]
+        )
+    if not approve and not comment:
+        raise TransitionRefused([_("Dites ce qu'il faut changer dans un commentaire.")])
+    try:
+        with transaction.atomic():
+            method()
+            version.answered_by = by
+            version.answered_at = timezone.now()
+            version.answer_comment = comment
             version.save()
     except ConcurrentTransition as error:
         raise ProjectChanged from error

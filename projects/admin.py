@@ -10,9 +10,12 @@ from projects.models import (
     Deliverable,
     DeliverableVersion,
     FundingLine,
+    Milestone,
     Project,
     ProjectMember,
     ProjectTransition,
+    Specification,
+    SpecificationVersion,
 )
 
 
@@ -131,6 +134,50 @@ class ProjectTransitionAdmin(admin.ModelAdmin):
     list_filter = ["target"]
     list_select_related = ["project", "by"]
     date_hierarchy = "at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class MilestoneInline(admin.TabularInline):
+    model = Milestone
+    extra = 0
+
+
+class SpecificationVersionInline(admin.TabularInline):
+    model = SpecificationVersion
+    extra = 0
+    fields = ["number", "issued_by", "issued_at", "page_count", "sha256", "approval"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Specification)
+class SpecificationAdmin(admin.ModelAdmin):
+    """The draft; issuing freezes a PDF and goes through the project's specification page."""
+
+    list_display = ["project", "updated_by", "updated_at"]
+    list_select_related = ["project", "updated_by"]
+    search_fields = ["project__reference", "project__title"]
+    readonly_fields = ["project", "revision", "updated_by", "updated_at"]
+    inlines = [MilestoneInline, SpecificationVersionInline]
+
+
+@admin.register(SpecificationVersion)
+class SpecificationVersionAdmin(admin.ModelAdmin):
+    """Issued versions are frozen: readable here, never edited (the holder answers on the
+    project page)."""
+
+    list_display = ["specification", "number", "issued_by", "issued_at", "approval"]
+    list_filter = ["approval"]
+    list_select_related = ["specification__project", "issued_by"]
+    exclude = ["content"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

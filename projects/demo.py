@@ -42,17 +42,23 @@ from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, check_upload
 from projects.actions import (
     TransitionRefused,
     add_deliverable_version,
+    answer_specification,
     create_project,
+    issue_specification,
     review_version,
     run_transition,
+    specification_for,
 )
 from projects.models import (
+    SECTION_FIELDS,
     Deliverable,
     DeliverableVersion,
     FundingLine,
+    Milestone,
     Project,
     ProjectMember,
     ProjectTransition,
+    SpecificationVersion,
 )
 
 PROJECTS_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_projects.json"
@@ -73,6 +79,8 @@ PROJECT_OTHER_KEYS = {
     "state",
     "history",
     "deliverables",
+    "holder_accounts",
+    "specification",
 }
 
 # The destination's black identity, with its yellow and white.
@@ -113,6 +121,7 @@ def _demo_users(data: dict[str, Any]) -> dict[str, User]:
     wanted = {LEAD_USERNAME}
     for row in rows(data["projects"]):
         wanted.update(row.get("designers", []))
+        wanted.update(row.get("holder_accounts", []))
         wanted.update(event.get("by", LEAD_USERNAME) for event in row.get("history", []))
         wanted.update(
             version["by"]
@@ -156,7 +165,8 @@ def _thematics(row: dict[str, Any]) -> list[Thematic]:
 
 def _team(row: dict[str, Any], users: dict[str, User]) -> dict[int, str]:
     """user id → role: the lead and the designers of the file."""
-    team = {users[name].pk: ProjectMember.Role.DESIGNER for name in row.get("designers", [])}
+    team = {users[name].pk: ProjectMember.Role.HOLDER for name in row.get("holder_accounts", [])}
+    team.update({users[name].pk: ProjectMember.Role.DESIGNER for name in row.get("designers", [])})
     team[users[LEAD_USERNAME].pk] = ProjectMember.Role.LEAD
     return team
 
@@ -246,8 +256,9 @@ def _update(
 
 # The history -----------------------------------------------------------------------------------
 
-# On the same day a file comes before its review, and a review before the gate it opens.
-UPLOAD, REVIEW, TRANSITION = 0, 1, 2
+# On the same day a file comes before its review, a review before the specification is issued
+# and answered, and all of them before the gate they open.
+UPLOAD, REVIEW, ISSUE, ANSWER, TRANSITION = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,8 @@ class _Event:
 HISTORY_KEYS = {"days_ago", "run", "by", "comment"}
 DELIVERABLE_KEYS = {"kind", "title", "format", "versions"}
 VERSION_KEYS = {"days_ago", "review", "comment", "reviewed_days_ago", "by"}
+SPECIFICATION_KEYS = {"sections", "milestones", "issued_days_ago", "answer"}
+ANSWER_KEYS = {"days_ago", "by", "approve", "comment"}
 
 
 def _check_keys(item: dict[str, Any], allowed: set[str], title: str) -> None:
@@ -287,6 +300,17 @@ def _timeline(row: dict[str, Any]) -> list[_Event]:
                 if not 0 <= reviewed <= version["days_ago"]:
                     raise ValueError(f"Review before upload in demo project {row['title']!r}")
                 events.append(_Event(reviewed, REVIEW, version, deliverable, number))
+    specification = row.get("specification")
+    if specification:
+        _check_keys(specification, SPECIFICATION_KEYS, row["title"])
+        if "issued_days_ago" in specification:
+            events.append(_Event(specification["issued_days_ago"], ISSUE, specification))
+        answer = specification.get("answer")
+        if answer:
+            _check_keys(answer, ANSWER_KEYS, row["title"])
+            if answer["days_ago"] > specification["issued_days_ago"]:
+                raise ValueError(f"Answer before issue in demo project {row['title']!r}")
+            events.append(_Event(answer["days_ago"], ANSWER, answer))
     # Oldest first; `sorted` is stable, so same-day events of one kind keep the file's order.
     events = sorted(events, key=lambda event: (-event.days_ago, event.order))
     if events and events[0].days_ago > row["started_days_ago"]:
@@ -316,6 +340,8 @@ def _replay(
     # save after an early `update()` would write "now" back over it.
     stamps: list[tuple[type[models.Model], int, dict[str, datetime]]] = []
     versions: dict[tuple[str, int], DeliverableVersion] = {}
+    _write_specification(project, row.get("specification"), by=lead)
+    spec_version: SpecificationVersion | None = None
     for index, event in enumerate(events, start=1):
         at = moment(event.days_ago, index)
         if event.order == TRANSITION:
@@ -333,6 +359,19 @@ def _replay(
                 ) from error
             stamps.append((ProjectTransition, log.pk, {"at": at}))
             report.record("transitions", Outcome.CREATED)
+        elif event.order == ISSUE:
+            issued = issue_specification(project=project, by=lead, language="fr", at=at)
+            spec_version = issued
+            stamps.append((SpecificationVersion, issued.pk, {"issued_at": at}))
+            report.record("specification versions", Outcome.CREATED)
+        elif event.order == ANSWER:
+            answer_specification(
+                version=spec_version,
+                approve=event.payload["approve"],
+                by=users[event.payload["by"]],
+                comment=event.payload.get("comment", ""),
+            )
+            stamps.append((SpecificationVersion, spec_version.pk, {"answered_at": at}))
         elif event.order == UPLOAD:
             spec = event.deliverable
             version = add_deliverable_version(
@@ -363,6 +402,27 @@ def _replay(
     stamps.append((Project, project.pk, {"created_at": created, "updated_at": last}))
     for model, pk, values in stamps:
         model._default_manager.filter(pk=pk).update(**values)
+
+
+def _write_specification(project: Project, data: dict[str, Any] | None, *, by: User) -> None:
+    """The draft's sections and milestones, as the team would have written them."""
+    if not data:
+        return
+    specification = specification_for(project)
+    for name, text in data.get("sections", {}).items():
+        if name not in SECTION_FIELDS:
+            raise ValueError(f"Unknown section {name!r} in demo project {project.title!r}")
+        setattr(specification, name, text)
+    specification.updated_by = by
+    specification.full_clean()
+    specification.save()
+    start = project.start_date or timezone.localdate()
+    for milestone in data.get("milestones", []):
+        Milestone.objects.create(
+            specification=specification,
+            due_date=start + timedelta(days=milestone["after_days"]),
+            label=milestone["label"],
+        )
 
 
 # Demo files ------------------------------------------------------------------------------------

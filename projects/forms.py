@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -8,7 +9,15 @@ from django.utils.translation import gettext_lazy as _
 from crm.forms import CarreauModelForm
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
-from projects.models import Deliverable, FundingLine, Project, ProjectMember
+from projects.models import (
+    SECTION_FIELDS,
+    Deliverable,
+    FundingLine,
+    Milestone,
+    Project,
+    ProjectMember,
+    Specification,
+)
 
 
 class ProjectForm(CarreauModelForm):
@@ -20,6 +29,16 @@ class ProjectForm(CarreauModelForm):
     )
     lead = forms.ModelChoiceField(
         label=_("Chargé·e de mission référent·e"), queryset=User.objects.none(), required=False
+    )
+    holder_accounts = forms.ModelMultipleChoiceField(
+        label=_("Comptes du porteur"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Ils voient ce projet et son cahier des charges émis, et l'approuvent. "
+            "Tant qu'un compte est lié, le passage en phase 2 attend leur approbation."
+        ),
     )
 
     class Meta:
@@ -58,8 +77,14 @@ class ProjectForm(CarreauModelForm):
         self.fields["lead"].queryset = User.objects.filter(
             groups__name=Role.STAFF, is_active=True
         ).order_by("last_name", "first_name")
+        self.fields["holder_accounts"].queryset = User.objects.filter(
+            groups__name=Role.HOLDER, is_active=True
+        ).order_by("last_name", "first_name", "username")
         if self.instance.pk:
             members = list(self.instance.memberships.all())
+            self.fields["holder_accounts"].initial = [
+                m.user_id for m in members if m.role == ProjectMember.Role.HOLDER
+            ]
             self.fields["designers"].initial = [
                 m.user_id for m in members if m.role == ProjectMember.Role.DESIGNER
             ]
@@ -143,4 +168,70 @@ class ReviewForm(forms.Form):
         required=False,
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class SpecificationForm(CarreauModelForm):
+    """The draft's sections. `revision` is the one the user started from: saving over a newer
+    one is refused rather than silently overwriting someone else's text."""
+
+    revision = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=0,
+        error_messages={
+            key: _("Ce formulaire est incomplet : rechargez la page avant d'enregistrer.")
+            for key in ("required", "invalid", "min_value")
+        },
+    )
+
+    class Meta:
+        model = Specification
+        fields = SECTION_FIELDS
+        widgets = {name: forms.Textarea(attrs={"rows": 5}) for name in SECTION_FIELDS}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["revision"].initial = self.instance.revision
+
+
+# A milestone outside these years is a typo (0226, 9999), not a plan.
+MILESTONE_YEARS = (2000, 2100)
+
+
+class MilestoneForm(CarreauModelForm):
+    class Meta:
+        model = Milestone
+        fields = ["due_date", "label"]
+        widgets = {"due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+    def clean_due_date(self) -> date:
+        due = self.cleaned_data["due_date"]
+        if not MILESTONE_YEARS[0] <= due.year <= MILESTONE_YEARS[1]:
+            raise forms.ValidationError(
+                _("Choisissez une date entre %(first)s et %(last)s.")
+                % {"first": MILESTONE_YEARS[0], "last": MILESTONE_YEARS[1]}
+            )
+        return due
+
+
+MilestoneFormSet = forms.inlineformset_factory(
+    Specification,
+    Milestone,
+    form=MilestoneForm,
+    extra=2,
+    can_delete=True,
+    max_num=40,
+    validate_max=True,
+)
+
+
+class AnswerForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", _("Approuver")), ("return", _("Renvoyer avec un commentaire"))]
+    )
+    comment = forms.CharField(
+        label=_("Commentaire"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )

@@ -110,15 +110,23 @@ def _may_rework(project: Project, user: User) -> bool:
 class ProjectQuerySet(models.QuerySet["Project"]):
     def visible_to(self, user: User) -> ProjectQuerySet:
         """Staff and officers see every project (officers read only); designers see the
-        projects whose team they are on; holders will see their own (specification issue)."""
+        projects whose team they are on; a holder account sees its own projects."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_mission_staff or user.has_role(Role.OFFICER):
             return self.all()
-        if user.has_role(Role.DESIGNER):
-            return self.filter(
-                Exists(ProjectMember.objects.filter(project=OuterRef("pk"), user=user))
-            )
+        for role, member_role in (
+            (Role.DESIGNER, ProjectMember.Role.DESIGNER),
+            (Role.HOLDER, ProjectMember.Role.HOLDER),
+        ):
+            if user.has_role(role):
+                return self.filter(
+                    Exists(
+                        ProjectMember.objects.filter(
+                            project=OuterRef("pk"), user=user, role=member_role
+                        )
+                    )
+                )
         return self.none()
 
     def in_phase(self, phase: str) -> ProjectQuerySet:
@@ -296,6 +304,34 @@ class Project(ConcurrentTransitionMixin, models.Model):
             )
         return self.memberships.filter(user=user, role=ProjectMember.Role.DESIGNER).exists()
 
+    def has_holder_account(self) -> bool:
+        return self.memberships.filter(role=ProjectMember.Role.HOLDER).exists()
+
+    def is_holder_account(self, user: User) -> bool:
+        """Whether `user` is a holder account of this project (role `holder`, DESIGN §1)."""
+        if not user.has_role(Role.HOLDER):
+            return False
+        return self.memberships.filter(user=user, role=ProjectMember.Role.HOLDER).exists()
+
+    def latest_specification_version(self) -> SpecificationVersion | None:
+        """The last issued version of the specification, if any."""
+        return (
+            SpecificationVersion.objects.filter(specification__project=self)
+            .order_by("-number")
+            .first()
+        )
+
+    def specification_approved_if_needed(self) -> bool:
+        """Gate 1 → 2: when the project has a holder account, the holder has approved the
+        last issued specification. Without a holder account, issuing is enough. With nothing
+        issued it holds: the "not issued" condition reports that alone."""
+        latest = self.latest_specification_version()
+        if latest is None:
+            return True  # nothing issued yet: the condition before says so, once
+        return latest.approval == SpecificationVersion.Approval.APPROVED or (
+            not self.has_holder_account()
+        )
+
     def has_approved_deliverable(self, kinds: Iterable[str]) -> bool:
         """A deliverable of one of `kinds` whose latest version is approved."""
         latest_state = (
@@ -360,8 +396,17 @@ class Project(ConcurrentTransitionMixin, models.Model):
         target=Step.ORIENT,
         permission=_is_staff,
         conditions=[
-            # The specification issue adds: Condition(_("Le cahier des charges n'est pas
-            # encore émis."), lambda p: p.has_issued_specification()).
+            Condition(
+                _("Le cahier des charges n'a pas encore été émis."),
+                lambda project: project.latest_specification_version() is not None,
+            ),
+            Condition(
+                _(
+                    "Le porteur n'a pas encore approuvé la dernière version émise du cahier "
+                    "des charges."
+                ),
+                lambda project: project.specification_approved_if_needed(),
+            ),
             Condition(
                 _("Il manque une planche de tendances approuvée."),
                 lambda project: project.has_approved_deliverable([Deliverable.Kind.TREND_BOARD]),
@@ -484,6 +529,7 @@ class ProjectMember(models.Model):
     class Role(models.TextChoices):
         DESIGNER = "designer", _("Designer")
         LEAD = "lead", _("Chargé·e de mission référent·e")
+        HOLDER = "holder", _("Porteur (compte)")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
@@ -712,3 +758,188 @@ class DeliverableVersion(ConcurrentTransitionMixin, models.Model):
     )
     def request_changes(self) -> None:
         """The mission asks for a new version; the comment says what to change."""
+
+
+# The specification ("cahier des charges", DESIGN §3) ----------------------------------------
+
+SECTION_FIELDS: list[str] = [
+    "context",
+    "need",
+    "objectives",
+    "target_visitors",
+    "design_scope",
+    "deliverables_watch",
+    "deliverables_concept",
+    "deliverables_implementation",
+    "budget_notes",
+    "evaluation_criteria",
+    "team_notes",
+]
+
+
+def _section(label: Promise, help_text: Promise | str = "") -> models.TextField:
+    return models.TextField(label, max_length=20_000, blank=True, help_text=help_text)
+
+
+class SpecificationQuerySet(models.QuerySet["Specification"]):
+    def visible_to(self, user: User) -> SpecificationQuerySet:
+        """The specifications of the projects this user may see."""
+        return self.filter(project__in=Project.objects.visible_to(user))
+
+
+class Specification(models.Model):
+    """The current text of a project's specification: the draft of its next version.
+
+    Issuing freezes it as a `SpecificationVersion` (the PDF and its hash); later edits make
+    the draft of the version after. `revision` counts saves, so that two people editing at
+    once can't silently overwrite each other."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="specification")
+    context = _section(_("contexte et porteur"), _("Qui porte le projet, son histoire, son lieu."))
+    need = _section(_("besoin précis"))
+    objectives = _section(_("objectifs"))
+    target_visitors = _section(_("publics visés"))
+    design_scope = _section(
+        _("périmètre design"), _("Ce que couvre la démarche, thématique par thématique.")
+    )
+    deliverables_watch = _section(_("livrables attendus — phase 1 (Veille)"))
+    deliverables_concept = _section(_("livrables attendus — phase 2 (Conceptualisation)"))
+    deliverables_implementation = _section(_("livrables attendus — phase 3 (Mise en œuvre)"))
+    budget_notes = _section(
+        _("budget et cofinancements : précisions"),
+        _("Le budget et les cofinancements du projet sont repris automatiquement."),
+    )
+    evaluation_criteria = _section(_("critères d'évaluation"))
+    team_notes = _section(
+        _("équipe : précisions"), _("L'équipe du projet est reprise automatiquement.")
+    )
+    revision = models.PositiveIntegerField(default=0, editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    objects = SpecificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("cahier des charges")
+        verbose_name_plural = _("cahiers des charges")
+
+    def __str__(self) -> str:
+        return f"{self.project.reference} — {_('cahier des charges')}"
+
+
+class Milestone(models.Model):
+    """A dated milestone of the specification's schedule."""
+
+    specification = models.ForeignKey(
+        Specification, on_delete=models.CASCADE, related_name="milestones"
+    )
+    due_date = models.DateField(_("date"))
+    label = models.CharField(_("jalon"), max_length=300)
+
+    class Meta:
+        ordering = ["due_date", "pk"]
+        verbose_name = _("jalon")
+        verbose_name_plural = _("jalons")
+
+    def __str__(self) -> str:
+        return f"{self.due_date}: {self.label}"
+
+
+def _is_holder_account(version: SpecificationVersion, user: User) -> bool:
+    return version.specification.project.is_holder_account(user)
+
+
+class SpecificationVersionQuerySet(models.QuerySet["SpecificationVersion"]):
+    def visible_to(self, user: User) -> SpecificationVersionQuerySet:
+        """Issued versions of the specifications of the projects this user may see."""
+        return self.filter(specification__project__in=Project.objects.visible_to(user))
+
+
+class SpecificationVersion(ConcurrentTransitionMixin, models.Model):
+    """An issued version of a specification: the frozen PDF, its hash, and the holder's
+    answer. Never edited afterwards, except for that answer."""
+
+    class Approval(models.TextChoices):
+        PENDING = "pending", _("En attente du porteur")
+        APPROVED = "approved", _("Approuvé par le porteur")
+        RETURNED = "returned", _("Renvoyé par le porteur")
+
+    specification = models.ForeignKey(
+        Specification, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField(_("version"))
+    file = models.FileField(_("fichier"), upload_to="specifications/")
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("taille"))
+    page_count = models.PositiveIntegerField(_("pages"))
+    language = models.CharField(_("langue"), max_length=10, choices=settings.LANGUAGES)
+    # What the PDF was rendered from: the sections and the project's facts at issue time.
+    content = models.JSONField(_("contenu"), default=dict)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("émis par"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    issued_at = models.DateTimeField(_("émis le"), default=timezone.now)
+    approval = FSMField(
+        _("avis du porteur"),
+        max_length=20,
+        choices=Approval.choices,
+        default=Approval.PENDING,
+        protected=True,
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("répondu par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField(_("répondu le"), null=True, blank=True)
+    answer_comment = models.TextField(_("commentaire du porteur"), max_length=5_000, blank=True)
+
+    objects = SpecificationVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["specification", "-number"]
+        verbose_name = _("version du cahier des charges")
+        verbose_name_plural = _("versions du cahier des charges")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["specification", "number"], name="projects_specversion_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["specification", "-number"], name="projects_specversion_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.specification.project.reference} — v{self.number}"
+
+    @transition(
+        field=approval,
+        source=Approval.PENDING,
+        target=Approval.APPROVED,
+        permission=_is_holder_account,
+        custom={"label": _("Approuver le cahier des charges")},
+    )
+    def approve(self) -> None:
+        """The holder signs off this version."""
+
+    @transition(
+        field=approval,
+        source=Approval.PENDING,
+        target=Approval.RETURNED,
+        permission=_is_holder_account,
+        custom={"label": _("Renvoyer avec un commentaire"), "needs_comment": True},
+    )
+    def return_to_mission(self) -> None:
+        """The holder sends this version back; the comment says what to change."""

@@ -28,4 +28,22 @@ urlpatterns = [
         name="version_thumbnail",
     ),
     path("<int:pk>/versions/<int:version_pk>/review/", views.version_review, name="version_review"),
+    path("<int:pk>/sheet.pdf", views.project_sheet, name="project_sheet"),
+    path("<int:pk>/specification/", views.specification_edit, name="specification_edit"),
+    path(
+        "<int:pk>/specification/preview.pdf",
+        views.specification_preview,
+        name="specification_preview",
+    ),
+    path("<int:pk>/specification/issue/", views.specification_issue, name="specification_issue"),
+    path(
+        "<int:pk>/specification/v<int:number>.pdf",
+        views.specification_version_file,
+        name="specification_version_file",
+    ),
+    path(
+        "<int:pk>/specification/v<int:number>/answer/",
+        views.specification_answer,
+        name="specification_answer",
+    ),
 ]

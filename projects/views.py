@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,16 +18,20 @@ from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.listing import filter_visible, render_list
 from crm.models import Role, User
+from crm.pdf import pdf_response
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from projects import actions, exports
 from projects.filters import ProjectFilter
 from projects.forms import (
+    AnswerForm,
     DeliverableUploadForm,
     FundingLineFormSet,
+    MilestoneFormSet,
     ProjectForm,
     ReviewForm,
+    SpecificationForm,
     TransitionForm,
 )
 from projects.models import (
@@ -38,6 +43,8 @@ from projects.models import (
     Project,
     ProjectMember,
     ProjectTransition,
+    Specification,
+    SpecificationVersion,
     Step,
 )
 
@@ -148,21 +155,43 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     user: User = request.user
     may_contribute = user.is_mission_staff or project.has_designer(user)
+    versions = list(
+        SpecificationVersion.objects.filter(specification__project=project).select_related(
+            "issued_by", "answered_by"
+        )
+        if user.has_perm("projects.view_specificationversion")
+        else []
+    )
+    latest = versions[0] if versions else None
+    may_answer = (
+        latest is not None
+        and latest.approval == SpecificationVersion.Approval.PENDING
+        and project.is_holder_account(user)
+    )
     context = {
         "project": project,
         "options": actions.transition_options(project, user),
-        "timeline": _project_timeline(project),
+        "timeline": _project_timeline(project, user, versions),
         "interaction_form": InteractionForm(organisation=project.holder)
         if may_contribute and user.has_perm("crm.add_interaction")
         else None,
         "upload_form": DeliverableUploadForm() if _may_upload(project, user) else None,
         "may_review": user.has_perm("projects.change_deliverableversion"),
         "may_edit": user.has_perm("projects.change_project"),
+        "show_deliverables": user.has_perm("projects.view_deliverable"),
+        "show_holder_link": user.has_perm("crm.view_organisation"),
+        "specification_versions": versions,
+        "may_write_specification": _may_write_specification(project, user),
+        "answer_form": AnswerForm() if may_answer else None,
     }
     return TemplateResponse(request, "projects/project_detail.html", context)
 
 
-def _project_timeline(project: Project) -> list[TimelineEntry]:
+def _project_timeline(
+    project: Project, user: User, specification_versions: list[SpecificationVersion]
+) -> list[TimelineEntry]:
+    """What happened to the project, newest first. Holders see the moves and the
+    specification; the team's uploads and exchanges are for those who may read them."""
     transitions = project.transitions.select_related("by")[:TIMELINE_SIZE]
     moves = (
         TimelineEntry(
@@ -194,8 +223,42 @@ def _project_timeline(project: Project) -> list[TimelineEntry]:
         )
         for v in versions
     )
-    exchanges = interaction_entries(project.interactions.for_timeline()[:TIMELINE_SIZE])
-    return merge(moves, uploads, exchanges, limit=TIMELINE_SIZE)
+    if not user.has_perm("projects.view_deliverable"):
+        uploads = iter(())
+    exchanges = (
+        interaction_entries(project.interactions.for_timeline()[:TIMELINE_SIZE])
+        if user.has_perm("crm.view_interaction")
+        else iter(())
+    )
+    issued = _specification_entries(specification_versions)
+    return merge(moves, uploads, issued, exchanges, limit=TIMELINE_SIZE)
+
+
+def _specification_entries(versions: list[SpecificationVersion]) -> list[TimelineEntry]:
+    entries = []
+    for version in versions:
+        entries.append(
+            TimelineEntry(
+                when=version.issued_at,
+                kind="specification",
+                label=_("Cahier des charges"),
+                text=_("Version %(number)s émise") % {"number": version.number},
+                author=version.issued_by,
+            )
+        )
+        if version.answered_at:
+            entries.append(
+                TimelineEntry(
+                    when=version.answered_at,
+                    kind=f"specification specification--{version.approval}",
+                    label=_("Cahier des charges"),
+                    text=_("Version %(number)s : %(answer)s")
+                    % {"number": version.number, "answer": version.get_approval_display()},
+                    author=version.answered_by,
+                    detail=version.answer_comment,
+                )
+            )
+    return sorted(entries, key=lambda entry: entry.when, reverse=True)
 
 
 def _may_upload(project: Project, user: User) -> bool:
@@ -231,6 +294,7 @@ def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
                     thematics=form.cleaned_data["thematics"],
                     designers=form.cleaned_data["designers"],
                     lead=form.cleaned_data["lead"],
+                    holder_accounts=form.cleaned_data["holder_accounts"],
                 )
                 funding.instance = saved
                 funding.save()
@@ -372,6 +436,8 @@ def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableVersion:
     project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    # Holders read their project, not the team's work in progress.
+    require_permission(request.user, "projects.view_deliverableversion")
     return get_object_or_404(
         DeliverableVersion.objects.select_related("deliverable"),
         pk=version_pk,
@@ -451,3 +517,199 @@ def _bars(rows: list[tuple[str, float]]) -> list[dict[str, object]]:
         {"label": label, "value": value, "percent": round(100 * value / longest, 1)}
         for label, value in rows
     ]
+
+
+# The specification ---------------------------------------------------------------------------
+
+
+def _may_write_specification(project: Project, user: User) -> bool:
+    if not user.has_perm("projects.change_specification"):
+        return False
+    return user.is_mission_staff or project.has_designer(user)
+
+
+def _writable_project(request: HttpRequest, pk: int) -> Project:
+    project = get_visible_or_404(Project.objects.select_related("holder"), request.user, pk=pk)
+    if not _may_write_specification(project, request.user):
+        raise Http404
+    return project
+
+
+@require_http_methods(["GET", "POST"])
+def specification_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The draft, section by section, with its milestones; the issued versions beside it."""
+    project = _writable_project(request, pk)
+    specification = actions.specification_for(project)
+    data = request.POST or None
+    form = SpecificationForm(data, instance=specification)
+    milestones = MilestoneFormSet(data, instance=specification, prefix="milestones")
+    conflict = False
+    if request.method == "POST" and form.is_valid() and milestones.is_valid():
+        try:
+            with transaction.atomic():
+                actions.save_specification(
+                    specification=form.instance,
+                    by=request.user,
+                    seen_revision=form.cleaned_data["revision"],
+                )
+                milestones.save()
+        except actions.SpecificationChanged:
+            # Keep what this user typed; saving again (now knowingly) replaces the other text.
+            conflict = True
+            current = Specification.objects.select_related("updated_by").get(pk=specification.pk)
+            posted = request.POST.copy()
+            posted["revision"] = str(current.revision)
+            form = SpecificationForm(posted, instance=current)
+            milestones = MilestoneFormSet(posted, instance=current, prefix="milestones")
+            messages.error(
+                request,
+                _(
+                    "%(who)s a enregistré ce cahier des charges pendant que vous le modifiiez : "
+                    "rien n'a été enregistré. Votre texte est conservé ci-dessous ; "
+                    "enregistrez à nouveau pour remplacer sa version par la vôtre."
+                )
+                % {"who": current.updated_by or _("Quelqu'un")},
+            )
+        else:
+            messages.success(request, _("Brouillon du cahier des charges enregistré."))
+            return redirect("projects:specification_edit", pk=project.pk)
+    versions = list(specification.versions.select_related("issued_by", "answered_by"))
+    unchanged = (
+        bool(versions) and not form.is_bound and _draft_unchanged(specification, versions[0])
+    )
+    context = {
+        "project": project,
+        "specification": specification,
+        "form": form,
+        "milestones": milestones,
+        "versions": versions,
+        "draft_number": (versions[0].number + 1) if versions else 1,
+        "may_issue": request.user.has_perm("projects.add_specificationversion"),
+        "unchanged": unchanged,
+        "conflict": conflict,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "projects/specification_form.html", context, status=status)
+
+
+def _draft_unchanged(specification: Specification, latest: SpecificationVersion) -> bool:
+    """Whether issuing now would say exactly what the latest version says."""
+    from projects.pdf import specification_snapshot
+
+    return specification_snapshot(specification) == latest.content
+
+
+def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The draft as a PDF marked DRAFT on every page, in the user's language."""
+    from projects.pdf import render_specification, specification_snapshot
+
+    project = _writable_project(request, pk)
+    specification = actions.specification_for(project)
+    last = specification.versions.order_by("-number").values_list("number", flat=True).first()
+    number = (last or 0) + 1
+    pdf = render_specification(
+        specification_snapshot(specification),
+        number=number,
+        draft=True,
+        language=translation.get_language(),
+    )
+    filename = _("%(reference)s-cahier-des-charges-v%(number)s-brouillon.pdf") % {
+        "reference": project.reference,
+        "number": number,
+    }
+    return pdf_response(pdf.data, filename=filename)
+
+
+@require_POST
+def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "projects.add_specificationversion")
+    try:
+        version = actions.issue_specification(
+            project=project, by=request.user, language=translation.get_language()
+        )
+    except actions.NothingToIssue as same:
+        messages.info(
+            request,
+            _("La version %(number)s dit déjà exactement cela : aucune nouvelle version émise.")
+            % {"number": same.number},
+        )
+    else:
+        messages.success(
+            request,
+            _("Version %(number)s du cahier des charges émise (%(pages)s pages).")
+            % {"number": version.number, "pages": version.page_count},
+        )
+    return redirect("projects:specification_edit", pk=project.pk)
+
+
+def _specification_version_for(request: HttpRequest, pk: int, number: int) -> SpecificationVersion:
+    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "projects.view_specificationversion")
+    return get_object_or_404(
+        SpecificationVersion.objects.select_related("specification__project"),
+        specification__project=project,
+        number=number,
+    )
+
+
+def specification_version_file(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """An issued version, byte for byte as it was frozen."""
+    version = _specification_version_for(request, pk, number)
+    filename = _("%(reference)s-cahier-des-charges-v%(number)s.pdf") % {
+        "reference": version.specification.project.reference,
+        "number": version.number,
+    }
+    response = serve_private_file(
+        version.file,
+        filename=filename,
+        content_type="application/pdf",
+        as_attachment=request.GET.get("download") == "1",
+    )
+    response["ETag"] = f'"{version.sha256}"'
+    return response
+
+
+@require_POST
+def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """The holder's answer on the latest issued version: approve, or return with a comment."""
+    version = _specification_version_for(request, pk, number)
+    project = version.specification.project
+    if not project.is_holder_account(request.user):
+        raise Http404
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Réponse incomplète : rien n'a été modifié."))
+        return redirect(f"{project.get_absolute_url()}#specification")
+    try:
+        actions.answer_specification(
+            version=version,
+            approve=form.cleaned_data["decision"] == "approve",
+            by=request.user,
+            comment=form.cleaned_data["comment"],
+        )
+    except actions.TransitionRefused as refused:
+        messages.error(request, " ".join(refused.reasons))
+    except actions.ProjectChanged:
+        messages.error(request, _("Cette version vient de recevoir une réponse."))
+    else:
+        messages.success(request, _("Votre réponse sur le cahier des charges est enregistrée."))
+    return redirect(f"{project.get_absolute_url()}#specification")
+
+
+def project_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+    """The project sheet PDF: key facts, team, current step, approved deliverables."""
+    from projects.pdf import render_project_sheet
+
+    project = get_visible_or_404(
+        Project.objects.for_detail().prefetch_related(
+            Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
+            "thematics",
+            "funding_lines",
+        ),
+        request.user,
+        pk=pk,
+    )
+    pdf = render_project_sheet(project, language=translation.get_language())
+    filename = _("%(reference)s-fiche-projet.pdf") % {"reference": project.reference}
+    return pdf_response(pdf.data, filename=filename)

@@ -151,3 +151,31 @@ def approved_deliverable(project, kind: str, *, by: User | None = None):
     version.file.save("test.pdf", ContentFile(b"%PDF-1.4"), save=False)
     version.save()
     return deliverable
+
+
+def issued_specification(project, *, approval: str = "pending", by: User | None = None):
+    """An issued version of the project's specification, without rendering a PDF (the
+    rendering has its own tests): enough for the gate and the pages that list versions."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from projects.models import Specification, SpecificationVersion
+
+    specification, _created = Specification.objects.get_or_create(project=project)
+    number = specification.versions.count() + 1
+    data = f"%PDF-1.7 version {number} of {project.pk}".encode()
+    version = SpecificationVersion(
+        specification=specification,
+        number=number,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        page_count=1,
+        language="fr",
+        content={"number": number},
+        issued_by=by or UserFactory(role=Role.STAFF),
+        approval=approval,
+    )
+    version.file.save(f"spec-{project.pk}-v{number}.pdf", ContentFile(data), save=False)
+    version.save()
+    return version

@@ -31,6 +31,8 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
     assert "5 organisations, 8 contacts, 20 interactions, 6 projects" in table
     for page in ["Organisations, page 1", "Contacts, search", "Projects board", "Dashboard"]:
         assert f"| {page} |" in table
+    assert "## Specification PDF" in table
+    assert "5 images" in table
 
 
 def test_bench_refuses_a_database_with_real_data(tmp_path: Path) -> None:

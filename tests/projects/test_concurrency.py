@@ -72,3 +72,35 @@ def test_suspend_against_advance_one_wins_and_the_log_matches() -> None:
     log = ProjectTransition.objects.get(project=project)
     assert sorted(results) == ["changed", "won"]
     assert (log.source, log.target) == ("steer", project.state)
+
+
+def test_two_issues_of_the_specification_at_once_make_one_version() -> None:
+    from projects.actions import NothingToIssue, issue_specification, specification_for
+    from projects.models import SpecificationVersion
+
+    project = ProjectFactory(state="listen")
+    specification = specification_for(project)
+    specification.objectives = "Ouvrir l'hôtel en 2028."
+    specification.save()
+    staff = [UserFactory(username=f"issuer-{n}", role=Role.STAFF) for n in range(2)]
+    barrier = threading.Barrier(2)
+    results: list[str] = ["", ""]
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            issue_specification(project=project, by=staff[index], language="fr")
+            results[index] = "issued"
+        except NothingToIssue:
+            results[index] = "nothing"
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(results) == ["issued", "nothing"]
+    assert SpecificationVersion.objects.filter(specification__project=project).count() == 1

@@ -15,6 +15,7 @@ from projects.models import (
     WORKING_STEPS,
     DeliverableVersion,
     Project,
+    SpecificationVersion,
     Step,
 )
 
@@ -80,6 +81,7 @@ def code_edges(model: type[models.Model], field_name: str) -> set[Edge]:
     [
         ("projects.Project.state", Project, "state"),
         ("projects.DeliverableVersion.review_state", DeliverableVersion, "review_state"),
+        ("projects.SpecificationVersion.approval", SpecificationVersion, "approval"),
     ],
 )
 def test_the_diagram_matches_the_code(
@@ -102,13 +104,20 @@ def test_the_diagram_draws_every_state_under_its_real_value() -> None:
     assert states("projects.DeliverableVersion.review_state") == set(
         DeliverableVersion.Review.values
     )
+    assert states("projects.SpecificationVersion.approval") == set(
+        SpecificationVersion.Approval.values
+    )
 
 
 def test_every_transition_has_a_row_in_the_tables() -> None:
     documented = set(TABLE_NAME.findall(DOC.read_text(encoding="utf-8")))
     names = {
         name
-        for model, field_name in [(Project, "state"), (DeliverableVersion, "review_state")]
+        for model, field_name in [
+            (Project, "state"),
+            (DeliverableVersion, "review_state"),
+            (SpecificationVersion, "approval"),
+        ]
         for _source, _target, name in code_edges(model, field_name)
     }
 
