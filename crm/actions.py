@@ -13,6 +13,7 @@ from crm.uploads import CheckedUpload
 
 if TYPE_CHECKING:
     from projects.models import Project
+    from prospects.models import Lead
 
 
 @transaction.atomic
@@ -56,16 +57,19 @@ def log_interaction(
     summary: str,
     contact: Contact | None = None,
     project: Project | None = None,
+    lead: Lead | None = None,
 ) -> Interaction:
-    """Record an interaction and move the contact's `last_interaction_at` forward.
+    """Record an interaction and move the contact's `last_interaction_at` (and the lead's
+    `last_activity_at`) forward.
 
-    The update is conditional in SQL so that logging an older interaction, or two people
+    The updates are conditional in SQL so that logging an older interaction, or two people
     logging at once, never moves the date backwards.
     """
     interaction = Interaction(
         organisation=organisation,
         contact=contact,
         project=project,
+        lead=lead,
         author=by,
         kind=kind,
         occurred_at=occurred_at,
@@ -77,4 +81,9 @@ def log_interaction(
         Contact.objects.filter(pk=contact.pk).filter(
             Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at)
         ).update(last_interaction_at=occurred_at)
+    if lead is not None:
+        # An update, not a save: the lead's version (its optimistic edit check) must not move.
+        type(lead).objects.filter(pk=lead.pk, last_activity_at__lt=occurred_at).update(
+            last_activity_at=occurred_at
+        )
     return interaction

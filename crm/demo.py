@@ -36,6 +36,7 @@ CRM_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_crm.json"
 SEEDERS: list[str] = [
     "crm.demo.seed_crm",
     "projects.demo.seed",
+    "prospects.demo.seed",
 ]
 
 M = TypeVar("M", bound=models.Model)

@@ -405,10 +405,16 @@ class Contact(models.Model):
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):
     def visible_to(self, user: User) -> InteractionQuerySet:
-        """Interactions on organisations this user may see."""
+        """Interactions on organisations this user may see, without those of leads they may
+        not see (a confidential lead's exchanges stay with its owner, its sharers and staff)."""
+        hidden = apps.get_model("prospects", "Lead").objects.hidden_from(user)
         if sees_whole_crm(user):
-            return self.all()
-        return self.filter(organisation__in=Organisation.objects.visible_to(user))
+            if user.is_mission_staff:
+                return self.all()
+            return self.exclude(lead__in=hidden)
+        return self.filter(
+            organisation__in=Organisation.objects.visible_to(user), lead__isnull=True
+        )
 
     def for_timeline(self) -> InteractionQuerySet:
         return self.select_related("author", "contact", "organisation").order_by(
@@ -458,6 +464,14 @@ class Interaction(models.Model):
         blank=True,
         related_name="interactions",
     )
+    lead = models.ForeignKey(
+        "prospects.Lead",
+        verbose_name=_("piste"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
+    )
     created_at = models.DateTimeField(_("enregistrée le"), auto_now_add=True)
 
     objects = InteractionQuerySet.as_manager()
@@ -474,6 +488,7 @@ class Interaction(models.Model):
             models.Index(fields=["author", "-occurred_at", "-id"], name="crm_int_author_idx"),
             models.Index(fields=["-occurred_at", "-id"], name="crm_int_date_idx"),
             models.Index(fields=["project", "-occurred_at", "-id"], name="crm_int_project_idx"),
+            models.Index(fields=["lead", "-occurred_at", "-id"], name="crm_int_lead_idx"),
         ]
 
     def __str__(self) -> str:
@@ -496,3 +511,9 @@ class Interaction(models.Model):
             raise ValidationError(
                 {"project": _("Ce projet n'est pas porté par cette organisation.")}
             )
+        if (
+            self.lead_id
+            and self.organisation_id
+            and (self.lead.organisation_id != self.organisation_id)
+        ):
+            raise ValidationError({"lead": _("Cette piste ne concerne pas cette organisation.")})

@@ -38,6 +38,7 @@ crm_patterns = [
 urlpatterns = [
     path("", include((crm_patterns, "crm"))),
     path("projects/", include("projects.urls")),
+    path("prospects/", include("prospects.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The language switcher also works on the login page.

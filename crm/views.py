@@ -65,7 +65,10 @@ def organisation_export(request: HttpRequest) -> HttpResponse:
 
 def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.for_detail(), request.user, pk=pk)
-    timeline, more = _timeline(request, organisation.interactions.for_timeline())
+    # Scoped: a confidential lead's exchanges stay with the people who may see that lead.
+    timeline, more = _timeline(
+        request, organisation.interactions.visible_to(request.user).for_timeline()
+    )
     context = {
         "organisation": organisation,
         "contacts": organisation.contacts.order_by("last_name", "first_name", "pk"),
@@ -146,7 +149,9 @@ def contact_export(request: HttpRequest) -> HttpResponse:
 
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
-    timeline, more = _timeline(request, contact.interactions.for_timeline())
+    timeline, more = _timeline(
+        request, contact.interactions.visible_to(request.user).for_timeline()
+    )
     context = {
         "contact": contact,
         "timeline": timeline,

@@ -226,7 +226,8 @@ def _project_timeline(
     if not user.has_perm("projects.view_deliverable"):
         uploads = iter(())
     exchanges = (
-        interaction_entries(project.interactions.for_timeline()[:TIMELINE_SIZE])
+        # Scoped: an exchange also filed on a confidential lead stays with that lead's people.
+        interaction_entries(project.interactions.visible_to(user).for_timeline()[:TIMELINE_SIZE])
         if user.has_perm("crm.view_interaction")
         else iter(())
     )

@@ -179,3 +179,52 @@ def issued_specification(project, *, approval: str = "pending", by: User | None 
     version.file.save(f"spec-{project.pk}-v{number}.pdf", ContentFile(data), save=False)
     version.save()
     return version
+
+
+# Prospects -----------------------------------------------------------------------------------
+
+
+class SiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "prospects.Site"
+
+    name = factory.Sequence(lambda n: f"Site {n}")
+    kind = "pit_site"
+    commune = "Loos-en-Gohelle"
+    territory = factory.SubFactory(TerritoryFactory)
+    surface_m2 = 12_000
+
+
+class PromotionEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "prospects.PromotionEvent"
+
+    name = factory.Sequence(lambda n: f"Salon {n}")
+    kind = "trade_show"
+    starts_on = factory.LazyFunction(lambda: timezone.localdate())
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    """A lead owned by `owner` (an officer made on the fly when not given)."""
+
+    class Meta:
+        model = "prospects.Lead"
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Piste {n}")
+    organisation = factory.SubFactory(OrganisationFactory, kind=Organisation.Kind.INVESTOR)
+    owner = factory.SubFactory(UserFactory, role=Role.OFFICER)
+    sector = "hotel"
+    territory = factory.SubFactory(TerritoryFactory)
+    source = "network"
+    origin_market = "BE"
+
+    @factory.post_generation
+    def shared_with(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.shared_with.set(extracted)
+
+    @factory.post_generation
+    def target_sites(self, create: bool, extracted: list | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.target_sites.set(extracted)

@@ -22,14 +22,23 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
         contacts=8,
         interactions=20,
         projects=6,
+        leads=7,
         repeat=1,
         output=str(output),
         stdout=io.StringIO(),
     )
 
     table = output.read_text()
-    assert "5 organisations, 8 contacts, 20 interactions, 6 projects" in table
-    for page in ["Organisations, page 1", "Contacts, search", "Projects board", "Dashboard"]:
+    assert "5 organisations, 8 contacts, 20 interactions, 6 projects, 7 leads" in table
+    for page in [
+        "Organisations, page 1",
+        "Contacts, search",
+        "Projects board",
+        "Dashboard",
+        "Leads board",
+        "Pipeline report",
+        "My day",
+    ]:
         assert f"| {page} |" in table
     assert "## Specification PDF" in table
     assert "5 images" in table

@@ -151,7 +151,7 @@ def test_running_twice_changes_nothing() -> None:
     assert {model: model.objects.count() for model in COUNTED} == counts
     assert list(Project.objects.order_by("pk").values()) == projects
     assert "Projects demo data:" in output
-    assert output.count("nothing new: already loaded") == 2  # CRM and projects
+    assert output.count("nothing new: already loaded") == 3  # CRM, projects, prospects
 
 
 def test_a_changed_file_updates_the_project_without_replaying_its_history(tmp_path) -> None:

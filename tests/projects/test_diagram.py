@@ -18,6 +18,7 @@ from projects.models import (
     SpecificationVersion,
     Step,
 )
+from prospects.models import NEXT_STAGE, OPEN_STAGES, PREVIOUS_STAGE, Lead, Stage
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "state-machines.md"
 
@@ -28,12 +29,20 @@ MACHINE = re.compile(r"^\s*%%\s*machine:\s*(\S+)\s*$", re.MULTILINE)
 ARROW = re.compile(r"^\s*(\S+)\s*-->\s*(\S+?)\s*(?::\s*(.*?))?\s*$")
 TABLE_NAME = re.compile(r"^\|\s*`(\w+)`\s*\|", re.MULTILINE)
 
-# Transitions whose target is computed (RETURN_VALUE): where each source step leads.
-COMPUTED_TARGETS: dict[str, dict[str, list[str]]] = {
-    "advance": {source: [target] for source, target in NEXT_IN_PHASE.items()},
-    "rework": {source: [target] for source, target in PREVIOUS_STEP.items()},
-    # Back to whichever step the project was suspended at.
-    "resume": {"suspended": list(WORKING_STEPS)},
+# Transitions whose target is computed (RETURN_VALUE), per model: where each source leads.
+COMPUTED_TARGETS: dict[str, dict[str, dict[str, list[str]]]] = {
+    "Project": {
+        "advance": {source: [target] for source, target in NEXT_IN_PHASE.items()},
+        "rework": {source: [target] for source, target in PREVIOUS_STEP.items()},
+        # Back to whichever step the project was suspended at.
+        "resume": {"suspended": list(WORKING_STEPS)},
+    },
+    "Lead": {
+        "advance": {source: [target] for source, target in NEXT_STAGE.items()},
+        "step_back": {source: [target] for source, target in PREVIOUS_STAGE.items()},
+        # Back to whichever stage the lead was put to sleep at.
+        "revive": {"dormant": list(OPEN_STAGES)},
+    },
 }
 
 
@@ -64,10 +73,11 @@ def code_edges(model: type[models.Model], field_name: str) -> set[Edge]:
         source = str(transition.source)
         assert source not in ("*", "+"), "wildcard sources: teach this test to expand them"
         if isinstance(transition.target, RETURN_VALUE):
-            assert transition.name in COMPUTED_TARGETS, (
+            computed = COMPUTED_TARGETS[model.__name__]
+            assert transition.name in computed, (
                 f"{transition.name} computes its target: add it to COMPUTED_TARGETS"
             )
-            targets = COMPUTED_TARGETS[transition.name][source]
+            targets = computed[transition.name][source]
             # What the method may return must cover what the diagram says it returns.
             assert set(targets) <= {str(state) for state in transition.target.allowed_states}
         else:
@@ -82,6 +92,7 @@ def code_edges(model: type[models.Model], field_name: str) -> set[Edge]:
         ("projects.Project.state", Project, "state"),
         ("projects.DeliverableVersion.review_state", DeliverableVersion, "review_state"),
         ("projects.SpecificationVersion.approval", SpecificationVersion, "approval"),
+        ("prospects.Lead.stage", Lead, "stage"),
     ],
 )
 def test_the_diagram_matches_the_code(
@@ -107,6 +118,7 @@ def test_the_diagram_draws_every_state_under_its_real_value() -> None:
     assert states("projects.SpecificationVersion.approval") == set(
         SpecificationVersion.Approval.values
     )
+    assert states("prospects.Lead.stage") == set(Stage.values)
 
 
 def test_every_transition_has_a_row_in_the_tables() -> None:
@@ -117,6 +129,7 @@ def test_every_transition_has_a_row_in_the_tables() -> None:
             (Project, "state"),
             (DeliverableVersion, "review_state"),
             (SpecificationVersion, "approval"),
+            (Lead, "stage"),
         ]
         for _source, _target, name in code_edges(model, field_name)
     }

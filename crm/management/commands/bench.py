@@ -48,6 +48,15 @@ PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("Projects board", "projects:project_board", {}),
     ("Project detail", "projects:project_detail", {}),
     ("Dashboard", "crm:dashboard", {}),
+    ("Leads, page 1", "prospects:lead_list", {}),
+    (
+        "Leads, stage + territory",
+        "prospects:lead_list",
+        {"stage": "proposal", "territory": "{territory}"},
+    ),
+    ("Leads board", "prospects:lead_board", {}),
+    ("Pipeline report", "prospects:pipeline_report", {}),
+    ("My day", "prospects:my_day", {}),
 ]
 WORDS = [
     "terril",
@@ -94,6 +103,7 @@ class Command(BaseCommand):
         parser.add_argument("--contacts", type=int, default=100_000)
         parser.add_argument("--interactions", type=int, default=500_000)
         parser.add_argument("--projects", type=int, default=10_000)
+        parser.add_argument("--leads", type=int, default=20_000)
         parser.add_argument("--repeat", type=int, default=15)
         parser.add_argument(
             "--output", default=str(Path(settings.BASE_DIR, "docs", "benchmarks.md"))
@@ -108,6 +118,7 @@ class Command(BaseCommand):
             )
         self._fill(user, options["organisations"], options["contacts"], options["interactions"])
         self._fill_projects(user, options["projects"])
+        self._fill_leads(user, options["leads"])
         rows = self._measure(user, options["repeat"])
         pdf = self._measure_specification_pdf(user, repeat=max(3, options["repeat"] // 3))
         self._report(rows, options, pdf=pdf)
@@ -231,6 +242,75 @@ class Command(BaseCommand):
                 for _ in range(3)
             ]
             ProjectTransition.objects.bulk_create(logs, batch_size=5000)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+    def _fill_leads(self, user: User, count: int) -> None:
+        """Leads over every stage, market and source, owned by five officers and the bench
+        staff member, a tenth of them confidential, each with three rows of log."""
+        from django.contrib.auth.models import Group
+
+        from crm.models import fold
+        from prospects.models import Lead, LeadTransition, Stage
+
+        missing = count - Lead.objects.count()
+        if missing <= 0:
+            return
+        rng = random.Random(11)  # noqa: S311 - reproducible fake data
+        officers = []
+        for n in range(5):
+            officer, created = User.objects.get_or_create(username=f"bench-officer-{n}")
+            if created:
+                officer.set_unusable_password()
+                officer.save()
+                officer.groups.add(Group.objects.get(name=Role.OFFICER))
+            officers.append(officer)
+        owners = [*officers, user]
+        org_ids = list(Organisation.objects.values_list("pk", "name")[:20_000])
+        territory_ids = list(
+            Territory.objects.filter(slug__startswith="bench-").values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        started = Lead.objects.count()
+        with transaction.atomic():
+            leads = []
+            for n in range(started, started + missing):
+                organisation_id, organisation_name = rng.choice(org_ids)
+                title = f"{MARKER}{rng.choice(WORDS)} {rng.choice(WORDS)} {n}"
+                leads.append(
+                    Lead(
+                        title=title,
+                        organisation_id=organisation_id,
+                        owner=rng.choice(owners),
+                        sector=rng.choice(Lead.Sector.values),
+                        territory_id=rng.choice(territory_ids),
+                        source=rng.choice(Lead.Source.values),
+                        origin_market=rng.choice(Lead.Market.values),
+                        confidential=rng.random() < 0.1,
+                        stage=rng.choice(Stage.values),
+                        estimated_investment=rng.randint(1, 400) * 50_000,
+                        estimated_jobs=rng.randint(0, 120),
+                        next_action="Relancer",
+                        next_action_due=(now + timedelta(days=rng.randint(-60, 120))).date(),
+                        last_activity_at=now - timedelta(days=rng.randint(0, 400)),
+                        created_at=now - timedelta(days=rng.randint(0, 900)),
+                        search_text=fold(f"{title} {organisation_name}"),
+                    )
+                )
+            Lead.objects.bulk_create(leads, batch_size=2000)
+            logs = [
+                LeadTransition(
+                    lead_id=pk,
+                    name="advance",
+                    source=Stage.IDENTIFIED,
+                    target=Stage.CONTACTED,
+                    by=user,
+                    at=now - timedelta(days=rng.randint(1, 900)),
+                )
+                for pk in Lead.objects.values_list("pk", flat=True)
+                for _ in range(3)
+            ]
+            LeadTransition.objects.bulk_create(logs, batch_size=5000)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
 
@@ -404,11 +484,12 @@ class Command(BaseCommand):
         import platform
 
         from projects.models import Project
+        from prospects.models import Lead
 
         counts = (
             f"{Organisation.objects.count():,} organisations, {Contact.objects.count():,} "
             f"contacts, {Interaction.objects.count():,} interactions, "
-            f"{Project.objects.count():,} projects"
+            f"{Project.objects.count():,} projects, {Lead.objects.count():,} leads"
         )
         lines = [
             "# Benchmarks",

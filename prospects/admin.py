@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django_fsm.admin import FSMAdminMixin
+
+from projects.actions import TransitionRefused
+from prospects.actions import LeadChanged, run_transition
+from prospects.models import (
+    Lead,
+    LeadTransition,
+    PromotionEvent,
+    Site,
+    SitePhoto,
+)
+
+
+class PhotoInline(admin.TabularInline):
+    model = SitePhoto
+    extra = 0
+    fields = ["caption", "uploaded_by", "uploaded_at"]
+    readonly_fields = fields
+    can_delete = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Photos are checked and cleaned on upload: they come through the site page.
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "commune", "territory", "availability", "surface_m2"]
+    list_filter = ["kind", "availability", "territory"]
+    list_select_related = ["territory"]
+    search_fields = ["name", "commune", "owner"]
+    filter_horizontal = ["projects"]
+    inlines = [PhotoInline]
+
+
+@admin.register(PromotionEvent)
+class PromotionEventAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "starts_on", "ends_on", "city", "country"]
+    list_filter = ["kind", "country"]
+    search_fields = ["name", "city"]
+    date_hierarchy = "starts_on"
+
+
+class TransitionInline(admin.TabularInline):
+    model = LeadTransition
+    extra = 0
+    can_delete = False
+    readonly_fields = ["name", "source", "target", "by", "at", "comment"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["stage"]
+    list_display = ["title", "organisation", "stage", "owner", "confidential", "next_action_due"]
+    list_filter = ["stage", "confidential", "sector", "source", "origin_market", "territory"]
+    list_select_related = ["organisation", "owner"]
+    search_fields = ["title", "organisation__name"]
+    autocomplete_fields = ["organisation", "contacts", "owner", "project"]
+    filter_horizontal = ["shared_with", "target_sites"]
+    readonly_fields = ["lost_reason", "version", "last_activity_at", "created_by", "created_at"]
+    inlines = [TransitionInline]
+
+    def _apply_fsm_transition(
+        self,
+        *,
+        obj: Lead,
+        transition_name: str,
+        request: HttpRequest,
+        kwargs: dict | None = None,
+    ) -> bool:
+        # As for projects: the admin's buttons go through the logged, checked action.
+        try:
+            run_transition(
+                lead=obj,
+                name=transition_name,
+                by=request.user,
+                comment=gettext("Depuis l'administration."),
+            )
+        except TransitionRefused as refused:
+            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
+            return False
+        except LeadChanged:
+            self.message_user(
+                request,
+                gettext("Cette piste vient de changer : rien n'a été modifié."),
+                messages.ERROR,
+            )
+            return False
+        return True
+
+
+@admin.register(LeadTransition)
+class LeadTransitionAdmin(admin.ModelAdmin):
+    list_display = ["lead", "source", "target", "by", "at"]
+    list_filter = ["target"]
+    list_select_related = ["lead", "by"]
+    date_hierarchy = "at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

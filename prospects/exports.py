@@ -1,0 +1,87 @@
+"""Excel exports of the prospecting lists (the shared writer lives in crm.exports)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.exports import Column, xlsx_response
+from prospects.models import Lead, PromotionEvent, Site
+
+LEAD_COLUMNS = [
+    Column(_("Intitulé"), lambda lead: lead.title, width=36),
+    Column(_("Investisseur ou opérateur"), lambda lead: lead.organisation.name, width=32),
+    Column(_("Étape"), lambda lead: lead.get_stage_display(), width=16),
+    Column(_("Secteur"), lambda lead: lead.get_sector_display(), width=22),
+    Column(_("Territoire"), lambda lead: lead.territory.name, width=20),
+    Column(_("Sites visés"), lambda lead: ", ".join(s.name for s in lead.target_sites.all())),
+    Column(_("Investissement estimé"), lambda lead: lead.estimated_investment, kind="money"),
+    Column(_("Emplois estimés"), lambda lead: lead.estimated_jobs, kind="int"),
+    Column(_("Probabilité (%)"), lambda lead: lead.effective_probability, kind="int"),
+    Column(_("Valeur pondérée"), lambda lead: lead.weighted_value, kind="money"),
+    Column(_("Source"), lambda lead: lead.get_source_display(), width=22),
+    Column(
+        _("Événement"),
+        lambda lead: lead.promotion_event.name if lead.promotion_event else None,
+        width=24,
+    ),
+    Column(_("Marché d'origine"), lambda lead: lead.get_origin_market_display(), width=16),
+    Column(_("Chargé·e"), lambda lead: str(lead.owner), width=22),
+    Column(_("Confidentielle"), lambda lead: lead.confidential, kind="bool"),
+    Column(_("Prochaine action"), lambda lead: lead.next_action),
+    Column(_("Échéance"), lambda lead: lead.next_action_due, kind="date"),
+    Column(_("Raison de la perte"), lambda lead: lead.lost_reason),
+    Column(_("Créée le"), lambda lead: lead.created_at, kind="datetime"),
+]
+
+SITE_COLUMNS = [
+    Column(_("Nom"), lambda site: site.name, width=36),
+    Column(_("Type"), lambda site: site.get_kind_display(), width=22),
+    Column(_("Commune"), lambda site: site.commune, width=22),
+    Column(_("Territoire"), lambda site: site.territory.name, width=20),
+    Column(_("Surface (m²)"), lambda site: site.surface_m2, kind="int", width=14),
+    Column(_("Propriétaire"), lambda site: site.owner, width=30),
+    Column(_("Disponibilité"), lambda site: site.get_availability_display(), width=16),
+    Column(_("Disponible à partir du"), lambda site: site.available_from, kind="date"),
+]
+
+EVENT_COLUMNS = [
+    Column(_("Nom"), lambda event: event.name, width=36),
+    Column(_("Type"), lambda event: event.get_kind_display(), width=22),
+    Column(_("Début"), lambda event: event.starts_on, kind="date"),
+    Column(_("Fin"), lambda event: event.ends_on, kind="date"),
+    Column(_("Ville"), lambda event: event.city, width=18),
+    Column(_("Pistes"), lambda event: event.lead_count, kind="int"),
+    Column(_("Gagnées"), lambda event: event.won_count, kind="int"),
+    Column(_("Investissement gagné"), lambda event: event.won_investment, kind="money"),
+    Column(_("Emplois gagnés"), lambda event: event.won_jobs, kind="int"),
+]
+
+
+def leads_xlsx(queryset: QuerySet[Lead]) -> FileResponse:
+    """The filtered, permitted leads (the view scopes the queryset)."""
+    rows = queryset.prefetch_related(
+        Prefetch("target_sites", queryset=Site.objects.only("pk", "name"))
+    ).iterator(chunk_size=2000)
+    return xlsx_response(rows, LEAD_COLUMNS, filename="pistes", sheet_title=gettext("Pistes"))
+
+
+def sites_xlsx(queryset: QuerySet[Site]) -> FileResponse:
+    return xlsx_response(
+        queryset.iterator(chunk_size=2000),
+        SITE_COLUMNS,
+        filename="sites",
+        sheet_title=gettext("Sites"),
+    )
+
+
+def events_xlsx(queryset: QuerySet[PromotionEvent]) -> FileResponse:
+    """Events with the figures of the leads the user may see (annotated by the view)."""
+    return xlsx_response(
+        queryset.iterator(chunk_size=2000),
+        EVENT_COLUMNS,
+        filename="evenements",
+        sheet_title=gettext("Événements"),
+    )

@@ -1,0 +1,653 @@
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, F, Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm.actions import log_interaction
+from crm.forms import InteractionForm
+from crm.listing import filter_visible, paginate, querystring_without_page, render_list
+from crm.models import Contact, User
+from crm.permissions import get_visible_or_404, require_permission
+from crm.timeline import TimelineEntry, interaction_entries, merge
+from crm.uploads import serve_private_file
+from projects.actions import TransitionRefused
+from prospects import actions, calendar, exports, pdf
+from prospects.filters import LeadFilter, SiteFilter
+from prospects.forms import LeadForm, SheetLanguageForm, SiteForm, SitePhotoForm, TransitionForm
+from prospects.models import (
+    FUNNEL,
+    OPEN_STAGES,
+    STAGE_PROBABILITY,
+    CalendarToken,
+    Lead,
+    LeadTransition,
+    PromotionEvent,
+    Site,
+    SitePhoto,
+    Stage,
+    may_work_on,
+)
+
+BOARD_COLUMN_LIMIT = 10
+BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT, Stage.WON, Stage.LOST]
+TIMELINE_SIZE = 40
+MY_DAY_LIMIT = 50
+UPCOMING_DAYS = 14
+DEFAULT_IDLE_DAYS = 30
+REPORT_MONTHS = 12
+VIEW_LEAD = "prospects.view_lead"
+
+
+# Leads ------------------------------------------------------------------------------------
+
+
+def lead_list(request: HttpRequest) -> HttpResponse:
+    filterset = filter_visible(request, LeadFilter, Lead.objects.for_list(), perm=VIEW_LEAD)
+    return render_list(request, "prospects/lead_list.html", filterset)
+
+
+def lead_export(request: HttpRequest) -> HttpResponse:
+    filterset = filter_visible(request, LeadFilter, Lead.objects.for_export(), perm=VIEW_LEAD)
+    return exports.leads_xlsx(filterset.qs)
+
+
+def lead_board(request: HttpRequest) -> HttpResponse:
+    """Leads in columns by stage; each column shows its first cards and its count."""
+    require_permission(request.user, VIEW_LEAD)
+    visible = Lead.objects.visible_to(request.user)
+    counts = dict(visible.order_by().values_list("stage").annotate(n=Count("pk")))
+    # The first cards of every column, one short query per column: each reads the
+    # (stage, due date) index rather than numbering every visible lead in one window.
+    ordered = visible.for_list().order_by(F("next_action_due").asc(nulls_last=True), "pk")
+    by_stage = {
+        stage: list(ordered.filter(stage=stage)[:BOARD_COLUMN_LIMIT]) for stage in BOARD_STAGES
+    }
+    columns = [
+        {"stage": Stage(stage), "leads": by_stage[stage], "count": counts.get(stage, 0)}
+        for stage in BOARD_STAGES
+    ]
+    return render(request, "prospects/lead_board.html", {"columns": columns})
+
+
+def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
+    """A card's moves, loaded when its "Déplacer" button is opened (htmx); without
+    JavaScript that button is a link to the lead page and its transition buttons."""
+    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
+    options = actions.transition_options(lead, request.user, check_conditions=False)
+    context = {
+        "lead": lead,
+        "options": options,
+        "needs_comment": any(option.needs_comment for option in options),
+        "next": reverse("prospects:lead_board"),
+    }
+    return render(request, "prospects/includes/_board_card_moves.html", context)
+
+
+def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
+    return get_visible_or_404(
+        Lead.objects.for_detail().prefetch_related(
+            Prefetch("contacts", queryset=Contact.objects.only("pk", "first_name", "last_name")),
+            Prefetch("target_sites", queryset=Site.objects.select_related("territory")),
+            "shared_with",
+        ),
+        request.user,
+        pk=pk,
+    )
+
+
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _lead_for_detail(request, pk)
+    user: User = request.user
+    may_work = may_work_on(lead, user)
+    context = {
+        "lead": lead,
+        "options": actions.transition_options(lead, user),
+        "timeline": _lead_timeline(lead),
+        "interaction_form": InteractionForm(organisation=lead.organisation)
+        if may_work and user.has_perm("crm.add_interaction")
+        else None,
+        "may_edit": may_work and user.has_perm("prospects.change_lead"),
+        "default_probability": STAGE_PROBABILITY[lead.stage],
+    }
+    return TemplateResponse(request, "prospects/lead_detail.html", context)
+
+
+def _lead_timeline(lead: Lead) -> list[TimelineEntry]:
+    moves = (
+        TimelineEntry(
+            when=t.at,
+            kind="transition",
+            label=_("Étape"),
+            text=f"{Stage(t.source).label} → {Stage(t.target).label}",
+            author=t.by,
+            detail=t.comment,
+        )
+        for t in lead.transitions.select_related("by")[:TIMELINE_SIZE]
+    )
+    exchanges = interaction_entries(lead.interactions.for_timeline()[:TIMELINE_SIZE])
+    return merge(moves, exchanges, limit=TIMELINE_SIZE)
+
+
+@require_http_methods(["GET", "POST"])
+def lead_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "prospects.add_lead")
+    initial: dict[str, Any] = {}
+    organisation_id = request.GET.get("organisation", "").strip()
+    if organisation_id.isdigit():
+        initial["organisation"] = organisation_id
+    site_id = request.GET.get("site", "").strip()
+    if site_id.isdigit():
+        initial["target_sites"] = [site_id]
+    return _lead_form(request, Lead(), initial=initial)
+
+
+@require_http_methods(["GET", "POST"])
+def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
+    require_permission(request.user, "prospects.change_lead")
+    if not may_work_on(lead, request.user):
+        raise Http404
+    return _lead_form(request, lead)
+
+
+def _lead_form(
+    request: HttpRequest, lead: Lead, *, initial: dict[str, Any] | None = None
+) -> HttpResponse:
+    """Create or edit a lead. An edit over a newer save is refused, and the form comes back
+    with what the person typed and what changed in the meantime: nothing is lost."""
+    editing = lead.pk is not None
+    form = LeadForm(request.POST or None, instance=lead, user=request.user, initial=initial)
+    changed_since: list[tuple[str, str]] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = actions.save_lead(
+                lead=form.instance,
+                by=request.user,
+                seen_version=form.cleaned_data["version"],
+                contacts=form.cleaned_data["contacts"],
+                target_sites=form.cleaned_data["target_sites"],
+                shared_with=form.cleaned_data["shared_with"],
+            )
+        except actions.LeadChanged:
+            current = Lead.objects.get(pk=lead.pk)
+            changed_since = _differences(form, current)
+            # Saving again is now a deliberate choice made after seeing the other changes.
+            form.data = form.data.copy()
+            form.data["version"] = str(current.version)
+            messages.error(
+                request,
+                _(
+                    "Quelqu'un a enregistré cette piste depuis que vous l'avez ouverte : "
+                    "rien n'a été enregistré. Vos saisies sont conservées ci-dessous ; "
+                    "vérifiez les valeurs enregistrées entre-temps, puis enregistrez de nouveau."
+                ),
+            )
+        else:
+            messages.success(request, _("Piste « %s » enregistrée.") % saved.title)
+            return redirect(saved)
+    context = {
+        "form": form,
+        "lead": lead if editing else None,
+        "changed_since": changed_since,
+    }
+    status = 409 if changed_since else (400 if form.errors else 200)
+    return render(request, "prospects/lead_form.html", context, status=status)
+
+
+def _differences(form: LeadForm, current: Lead) -> list[tuple[str, str]]:
+    """(label, value now saved) for each simple field where the saved lead differs from what
+    the person submitted."""
+    differences = []
+    for name in form.Meta.fields:
+        field = Lead._meta.get_field(name)
+        if field.many_to_many:
+            continue
+        submitted = form.cleaned_data.get(name)
+        saved = getattr(current, name)
+        if submitted != saved:
+            shown = getattr(current, f"get_{name}_display", lambda value=saved: value)()
+            differences.append(
+                (str(form.fields[name].label), "—" if shown in (None, "") else str(shown))
+            )
+    return differences
+
+
+@require_POST
+def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run one transition from the lead page or the board, then go back there."""
+    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
+    back = _safe_next(request, lead.get_absolute_url())
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Action incomplète : rien n'a été modifié."))
+        return redirect(back)
+    name, seen = form.cleaned_data["name"], form.cleaned_data["state"]
+    if seen != lead.stage:
+        messages.error(
+            request,
+            _(
+                "Cette piste vient de changer (elle est maintenant à l'étape « %(stage)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"stage": lead.get_stage_display()},
+        )
+        return redirect(back)
+    if not name:
+        # Dropped on a board column: the move is the one that leads to that stage.
+        options = actions.transition_options(lead, request.user, check_conditions=False)
+        target = form.cleaned_data["target"]
+        name = next((option.name for option in options if option.target == target), "")
+        if not name:
+            messages.error(request, _("Ce déplacement n'est pas possible depuis cette étape."))
+            return redirect(back)
+    try:
+        log = actions.run_transition(
+            lead=lead, name=name, by=request.user, comment=form.cleaned_data["comment"]
+        )
+    except TransitionRefused as refused:
+        messages.error(request, " ".join(refused.reasons))
+    except actions.LeadChanged:
+        messages.error(
+            request,
+            _(
+                "Quelqu'un d'autre vient de déplacer cette piste : rien n'a été modifié, "
+                "voici son état actuel."
+            ),
+        )
+    else:
+        messages.success(
+            request,
+            _("%(title)s : %(source)s → %(target)s.")
+            % {
+                "title": lead.title,
+                "source": Stage(log.source).label,
+                "target": Stage(log.target).label,
+            },
+        )
+    return redirect(back)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+@require_http_methods(["GET", "POST"])
+def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+    """A call, meeting or visit with the investor, on the lead's timeline."""
+    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
+    require_permission(request.user, "crm.add_interaction")
+    if not may_work_on(lead, request.user):
+        raise Http404
+    form = InteractionForm(request.POST or None, organisation=lead.organisation)
+    if request.method == "POST" and form.is_valid():
+        log_interaction(
+            organisation=lead.organisation,
+            lead=lead,
+            contact=form.cleaned_data["contact"],
+            by=request.user,
+            kind=form.cleaned_data["kind"],
+            occurred_at=form.cleaned_data["occurred_at"],
+            summary=form.cleaned_data["summary"],
+        )
+        messages.success(request, _("Interaction enregistrée."))
+        return redirect(f"{lead.get_absolute_url()}#timeline")
+    return render(
+        request,
+        "crm/interaction_form.html",
+        {"form": form, "organisation": lead.organisation, "back": lead},
+    )
+
+
+# My day -----------------------------------------------------------------------------------
+
+
+def my_day(request: HttpRequest) -> HttpResponse:
+    """The officer's day: overdue and upcoming next actions, and leads gone quiet."""
+    require_permission(request.user, VIEW_LEAD)
+    user: User = request.user
+    raw = request.GET.get("idle_days", "")
+    idle_days = int(raw) if raw.isdigit() and 0 < int(raw) <= 365 else DEFAULT_IDLE_DAYS
+    today = timezone.localdate()
+    mine = Lead.objects.visible_to(user).followed_by(user).open().for_list()
+    overdue = mine.filter(next_action_due__lt=today).order_by("next_action_due", "pk")
+    upcoming = mine.filter(
+        next_action_due__gte=today, next_action_due__lte=today + timedelta(days=UPCOMING_DAYS)
+    ).order_by("next_action_due", "pk")
+    idle = mine.filter(last_activity_at__lt=timezone.now() - timedelta(days=idle_days)).order_by(
+        "last_activity_at", "pk"
+    )
+    context = {
+        "overdue": list(overdue[:MY_DAY_LIMIT]),
+        "upcoming": list(upcoming[:MY_DAY_LIMIT]),
+        "idle": list(idle[:MY_DAY_LIMIT]),
+        "idle_days": idle_days,
+        "upcoming_days": UPCOMING_DAYS,
+        "today": today,
+    }
+    return render(request, "prospects/my_day.html", context)
+
+
+# Pipeline report ----------------------------------------------------------------------------
+
+
+def pipeline_report(request: HttpRequest) -> HttpResponse:
+    """Count and weighted value by stage, conversion from the log, breakdowns and events:
+    every figure an aggregate of the filtered, visible leads, computed in the database."""
+    filterset = filter_visible(request, LeadFilter, Lead.objects.all(), perm=VIEW_LEAD)
+    return render(request, "prospects/pipeline_report.html", report_figures(filterset.qs))
+
+
+def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
+    """The report's figures for `leads` (already scoped): a fixed number of queries."""
+    leads = leads.order_by()
+    by_stage = leads.by_stage()
+    reached = LeadTransition.objects.filter(lead__in=leads.values("pk")).reached_by_stage()
+    totals = leads.totals()
+    # Every lead starts as identified; later stages are reached through the log.
+    reached[Stage.IDENTIFIED] = totals["leads"]
+    stages = []
+    for stage in Stage:
+        row = by_stage.get(stage.value, {})
+        stages.append(
+            {
+                "stage": stage,
+                "count": row.get("count", 0),
+                "investment": row.get("investment", Decimal("0")),
+                "weighted": row.get("weighted", Decimal("0")),
+                "probability": STAGE_PROBABILITY[stage],
+            }
+        )
+    conversion = []
+    for index in range(len(FUNNEL) - 1):
+        here, there = FUNNEL[index], FUNNEL[index + 1]
+        entered, moved_on = reached.get(here, 0), reached.get(there, 0)
+        conversion.append(
+            {
+                "source": Stage(here),
+                "target": Stage(there),
+                "entered": entered,
+                "moved_on": moved_on,
+                "rate": round(100 * moved_on / entered) if entered else None,
+            }
+        )
+    labels = {
+        "source": dict(Lead.Source.choices),
+        "sector": dict(Lead.Sector.choices),
+        "origin_market": dict(Lead.Market.choices),
+    }
+    breakdowns = []
+    for field, title in [
+        ("source", _("Par source")),
+        ("sector", _("Par secteur")),
+        ("territory__name", _("Par territoire")),
+        ("origin_market", _("Par marché d'origine")),
+        ("owner", _("Par chargé·e")),
+    ]:
+        rows = leads.breakdown(field)
+        names = labels.get(field, {})
+        for row in rows:
+            if field == "owner":
+                name = f"{row['owner__first_name']} {row['owner__last_name']}".strip()
+                row["label"] = name or row["owner__username"]
+            else:
+                row["label"] = str(names.get(row["key"], row["key"]))
+        breakdowns.append({"field": field, "title": title, "rows": rows})
+    events = list(
+        PromotionEvent.objects.with_figures(leads)
+        .filter(lead_count__gt=0)
+        .order_by("-starts_on", "name")
+    )
+    since = (
+        timezone.localdate().replace(day=1) - timedelta(days=31 * (REPORT_MONTHS - 1))
+    ).replace(day=1)
+    months = leads.weighted_by_month(since)
+    funnel_rows = [
+        (str(row["stage"].label), row["count"]) for row in stages if row["stage"] in FUNNEL
+    ]
+    return {
+        "totals": totals,
+        "stages": stages,
+        "conversion": conversion,
+        "breakdowns": breakdowns,
+        "events": events,
+        "funnel_chart": bars(funnel_rows),
+        "source_chart": bars([(row["label"], row["weighted"]) for row in breakdowns[0]["rows"]]),
+        "month_chart": bars([(f"{month:%m/%Y}", value) for month, value in months]),
+    }
+
+
+def bars(rows: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for a server-drawn bar chart: each bar's share of the longest, in percent, and
+    its figure written out in the user's locale (the shared chart template prints it as is)."""
+    longest = max((value for _label, value in rows), default=0) or 1
+    return [
+        {
+            "label": label,
+            "value": number_format(round(value), 0, use_l10n=True, force_grouping=True),
+            "amount": value,
+            "percent": round(100 * float(value) / float(longest), 1),
+        }
+        for label, value in rows
+    ]
+
+
+# Sites ------------------------------------------------------------------------------------
+
+
+def site_list(request: HttpRequest) -> HttpResponse:
+    filterset = filter_visible(
+        request, SiteFilter, Site.objects.for_list(), perm="prospects.view_site"
+    )
+    return render_list(request, "prospects/site_list.html", filterset)
+
+
+def site_export(request: HttpRequest) -> HttpResponse:
+    filterset = filter_visible(
+        request, SiteFilter, Site.objects.for_list(), perm="prospects.view_site"
+    )
+    return exports.sites_xlsx(filterset.qs)
+
+
+def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    site = get_visible_or_404(
+        Site.objects.for_detail().prefetch_related("photos", "projects"), request.user, pk=pk
+    )
+    # Only the leads this user may see: a confidential lead never shows on a site page.
+    leads = list(
+        Lead.objects.visible_to(request.user)
+        .filter(target_sites=site)
+        .for_list()
+        .order_by("-created_at", "-pk")[:100]
+    )
+    context = {
+        "site": site,
+        "leads": leads,
+        "photo_form": SitePhotoForm() if request.user.has_perm("prospects.add_sitephoto") else None,
+        "sheet_form": SheetLanguageForm(initial={"language": "fr"}),
+        "may_edit": request.user.has_perm("prospects.change_site"),
+    }
+    return TemplateResponse(request, "prospects/site_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def site_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "prospects.add_site")
+    return _site_form(request, Site())
+
+
+@require_http_methods(["GET", "POST"])
+def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "prospects.change_site")
+    return _site_form(request, site)
+
+
+def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
+    form = SiteForm(request.POST or None, instance=site, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Site « %s » enregistré.") % saved.name)
+        return redirect(saved)
+    status = 400 if form.errors else 200
+    return render(
+        request,
+        "prospects/site_form.html",
+        {"form": form, "site": site if site.pk else None},
+        status=status,
+    )
+
+
+@require_POST
+def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
+    require_permission(request.user, "prospects.add_sitephoto")
+    form = SitePhotoForm(request.POST, request.FILES)
+    if form.is_valid():
+        actions.add_site_photo(
+            site=site,
+            upload=form.cleaned_data["image"],
+            caption=form.cleaned_data["caption"],
+            by=request.user,
+        )
+        messages.success(request, _("Photo ajoutée."))
+    else:
+        errors = " ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, _("Photo refusée : %s") % errors)
+    return redirect(f"{site.get_absolute_url()}#photos")
+
+
+def _photo_for(request: HttpRequest, pk: int, photo_pk: int) -> SitePhoto:
+    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
+    return get_object_or_404(SitePhoto, pk=photo_pk, site=site)
+
+
+def site_photo(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+    photo = _photo_for(request, pk, photo_pk)
+    extension = photo.image.name.rsplit(".", 1)[-1]
+    return serve_private_file(
+        photo.image,
+        filename=f"{slugify(photo.site.name) or 'site'}-{photo.pk}.{extension}",
+        content_type=photo.content_type,
+    )
+
+
+def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+    photo = _photo_for(request, pk, photo_pk)
+    return serve_private_file(
+        photo.thumbnail, filename=f"vignette-{photo.pk}.jpg", content_type="image/jpeg"
+    )
+
+
+def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+    """The site sheet for investors, as a PDF in French or English."""
+    site = get_visible_or_404(
+        Site.objects.for_detail().prefetch_related("photos"), request.user, pk=pk
+    )
+    form = SheetLanguageForm(request.GET or {"language": "fr"})
+    language = form.cleaned_data["language"] if form.is_valid() else "fr"
+    data = pdf.site_sheet_pdf(site, language=language)
+    return pdf.site_sheet_response(site, data, language=language)
+
+
+# Promotion events -------------------------------------------------------------------------
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "prospects.view_promotionevent")
+    events = _events_with_figures(request.user)
+    page = paginate(request, events)
+    context = {
+        "page": page,
+        "object_list": list(page.object_list),
+        "querystring": querystring_without_page(request),
+    }
+    return render(request, "prospects/event_list.html", context)
+
+
+def event_export(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "prospects.view_promotionevent")
+    return exports.events_xlsx(_events_with_figures(request.user))
+
+
+def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
+    return (
+        PromotionEvent.objects.visible_to(user)
+        .with_figures(Lead.objects.visible_to(user))
+        .order_by("-starts_on", "name", "pk")
+    )
+
+
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    event = get_visible_or_404(_events_with_figures(request.user), request.user, pk=pk)
+    leads = list(
+        Lead.objects.visible_to(request.user)
+        .filter(promotion_event=event)
+        .for_list()
+        .order_by("-created_at", "-pk")[:200]
+    )
+    return render(request, "prospects/event_detail.html", {"event": event, "leads": leads})
+
+
+# Calendar feed ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def calendar_settings(request: HttpRequest) -> HttpResponse:
+    """The user's private feed address, and a button to make a new one."""
+    require_permission(request.user, VIEW_LEAD)
+    if request.method == "POST":
+        token = actions.regenerate_calendar_token(user=request.user)
+        messages.success(request, _("Nouvelle adresse créée : l'ancienne ne fonctionne plus."))
+        return redirect("prospects:calendar_settings")
+    token = actions.calendar_token_for(request.user)
+    url = request.build_absolute_uri(
+        reverse("prospects:calendar_feed", args=[request.user.pk, token.token])
+    )
+    return render(request, "prospects/calendar_settings.html", {"feed_url": url})
+
+
+@login_not_required
+def calendar_feed(request: HttpRequest, user_id: int, token: str) -> HttpResponse:
+    """The one public view of prospects: a calendar app cannot log in, so the secret in the
+    address stands for the login. Wrong or old secrets answer 404."""
+    record = CalendarToken.objects.select_related("user").filter(user_id=user_id).first()
+    if record is None or not hmac.compare_digest(record.token.encode(), token.encode()):
+        raise Http404
+    user = record.user
+    if not user.is_active or not user.has_perm(VIEW_LEAD):
+        raise Http404
+    leads = (
+        Lead.objects.visible_to(user)
+        .followed_by(user)
+        .open()
+        .filter(next_action_due__isnull=False)
+        .select_related("organisation")
+        .order_by("next_action_due", "pk")[:500]
+    )
+    body = calendar.next_actions_ics(leads, base_url=request.build_absolute_uri("/"))
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="carreau-actions.ics"'
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Robots-Tag"] = "noindex"
+    return response

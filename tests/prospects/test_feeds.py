@@ -1,0 +1,129 @@
+"""The private calendar feed of next actions, and the site sheet PDF in French or English."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from crm.models import User
+from prospects.actions import calendar_token_for
+from prospects.calendar import escape_text, fold
+from tests.factories import LeadFactory, SiteFactory
+from tests.prospects.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def feed_url(user: User) -> str:
+    return reverse("prospects:calendar_feed", args=[user.pk, calendar_token_for(user).token])
+
+
+def test_the_feed_answers_without_a_login_with_one_event_per_due_action(officer: User) -> None:
+    due = timezone.localdate() + timezone.timedelta(days=2)
+    lead = LeadFactory(owner=officer, next_action="Rappeler; ensuite, écrire", next_action_due=due)
+    LeadFactory(owner=officer, next_action="Sans date")
+    LeadFactory(owner=officer, stage="lost", next_action_due=due, next_action="Perdue")
+
+    response = Client().get(feed_url(officer))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    assert body.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n")
+    assert body.endswith("END:VCALENDAR\r\n")
+    assert body.count("BEGIN:VEVENT") == 1
+    assert f"DTSTART;VALUE=DATE:{due:%Y%m%d}" in body
+    assert f"UID:lead-{lead.pk}-next-action@" in body
+    unfolded = body.replace("\r\n ", "")
+    assert "SUMMARY:Rappeler\\; ensuite\\, écrire — " in unfolded
+    assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
+
+
+@pytest.mark.parametrize("token", ["", "x", "A" * 43, "../../etc"])
+def test_a_wrong_secret_answers_404(officer: User, token: str) -> None:
+    calendar_token_for(officer)
+
+    response = Client().get(f"/prospects/calendar/{officer.pk}/{token}.ics")
+
+    assert response.status_code == 404
+
+
+def test_regenerating_the_secret_retires_the_old_address(officer: User) -> None:
+    old = feed_url(officer)
+    client = client_for(officer)
+
+    client.post(reverse("prospects:calendar_settings"))
+
+    assert Client().get(old).status_code == 404
+    assert Client().get(feed_url(officer)).status_code == 200
+    assert feed_url(officer) in client.get(reverse("prospects:calendar_settings")).content.decode()
+
+
+def test_the_feed_dies_with_the_role(officer: User) -> None:
+    url = feed_url(officer)
+    officer.groups.clear()
+
+    assert Client().get(url).status_code == 404
+
+
+def test_another_users_id_with_my_secret_answers_404(officer: User, other_officer) -> None:
+    mine = calendar_token_for(officer).token
+    calendar_token_for(other_officer)
+
+    response = Client().get(reverse("prospects:calendar_feed", args=[other_officer.pk, mine]))
+
+    assert response.status_code == 404
+
+
+def test_text_escaping_and_folding() -> None:
+    assert escape_text("a\\b;c,d\ne\r\nf") == "a\\\\b\\;c\\,d\\ne\\nf"
+    line = "SUMMARY:" + "é" * 60
+    folded = fold(line)
+    assert folded.replace("\r\n ", "") == line
+    assert all(len(part.encode()) <= 75 for part in folded.split("\r\n"))
+
+
+# Site sheet ----------------------------------------------------------------------------------
+
+
+def pdf_text(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown_as", "description"),
+    [
+        ("fr", "fr", "Ancien carreau de fosse"),
+        ("en", "en", "Former pithead yard"),
+        ("xx", "fr", "Ancien carreau de fosse"),  # an unknown language falls back to French
+    ],
+)
+def test_the_site_sheet_in_the_chosen_language(
+    officer: User, language: str, shown_as: str, description: str
+) -> None:
+    from django.utils import formats, translation
+
+    site = SiteFactory(
+        name="Base 11/19",
+        description="Ancien carreau de fosse.",
+        description_en="Former pithead yard.",
+    )
+
+    response = client_for(officer).get(
+        reverse("prospects:site_sheet", args=[site.pk]), {"language": language}
+    )
+
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF")
+    text = pdf_text(response.content)
+    assert "Base 11/19" in text
+    assert description in text
+    with translation.override(shown_as):
+        today = formats.date_format(timezone.localdate(), "DATE_FORMAT")
+    assert today in text
+    assert response["Content-Disposition"] == f'inline; filename="base-1119-{shown_as}.pdf"'
