@@ -86,6 +86,15 @@ class Column:
     width: int | None = None
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook: its title, its rows (read lazily) and its columns."""
+
+    title: str
+    rows: Iterable[Any]
+    columns: Sequence[Column]
+
+
 def write_xlsx(
     rows: Iterable[Any],
     columns: Sequence[Column],
@@ -98,9 +107,22 @@ def write_xlsx(
     Rows are consumed lazily, one at a time: pass a queryset as `.iterator(chunk_size=2000)`.
     Returns the number of data rows written (the header row is not counted).
     """
+    return write_workbook([Sheet(sheet_title, rows, columns)], fileobj)[0]
+
+
+def write_workbook(sheets: Sequence[Sheet], fileobj: IO[bytes]) -> list[int]:
+    """Write several sheets, each with a bold frozen header, typed cells and an autofilter.
+    Returns the number of data rows of each sheet."""
     workbook = Workbook(write_only=True)
     workbook.properties.creator = "Carreau"
-    sheet = workbook.create_sheet(title=_safe_sheet_title(sheet_title))
+    counts = [_write_sheet(workbook, sheet) for sheet in sheets]
+    workbook.save(fileobj)
+    return counts
+
+
+def _write_sheet(workbook: Workbook, spec: Sheet) -> int:
+    sheet = workbook.create_sheet(title=_safe_sheet_title(spec.title))
+    columns = spec.columns
 
     # Write-only sheets must get widths and panes before the first row is appended.
     for index, column in enumerate(columns, start=1):
@@ -119,15 +141,29 @@ def write_xlsx(
 
     pairs = [(column.value, convert.by_kind[column.kind]) for column in columns]
     count = 0
-    for row in rows:
+    for row in spec.rows:
         sheet.append([to_cell(get(row)) for get, to_cell in pairs])
         count += 1
 
     if columns:
         last = f"{get_column_letter(len(columns))}{count + 1}"
         sheet.auto_filter.ref = f"A1:{last}"
-    workbook.save(fileobj)
     return count
+
+
+def workbook_response(sheets: Sequence[Sheet], *, filename: str) -> FileResponse:
+    """Several sheets as one download named "<filename>.xlsx", built in a temporary file."""
+    stem = slugify(str(filename)) or "export"
+    tmp = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it.
+    try:
+        write_workbook(sheets, tmp)
+        tmp.seek(0)
+    except BaseException:
+        tmp.close()
+        raise
+    return FileResponse(
+        tmp, as_attachment=True, filename=f"{stem}.xlsx", content_type=XLSX_CONTENT_TYPE
+    )
 
 
 def xlsx_response(

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -130,3 +131,66 @@ class InteractionForm(CarreauModelForm):
         if occurred_at > timezone.now() + timedelta(hours=1):
             raise forms.ValidationError(_("Une interaction ne peut pas être datée dans le futur."))
         return occurred_at
+
+
+class ImportUploadForm(forms.Form):
+    """Step 1 of an import: what the file holds, and the file."""
+
+    kind = forms.ChoiceField(
+        label=_("Le fichier contient des"),
+        choices=[("organisations", _("organisations")), ("contacts", _("contacts"))],
+    )
+    file = forms.FileField(
+        label=_("Classeur Excel (.xlsx)"),
+        help_text=_("La première ligne donne les noms des colonnes."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean_file(self) -> Any:
+        from django.conf import settings
+
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                _("Le fichier dépasse la taille maximale autorisée (%(limit)s).")
+                % {"limit": filesizeformat(settings.UPLOAD_MAX_BYTES)}
+            )
+        return upload
+
+
+class ImportMappingForm(forms.Form):
+    """Step 2: which field each column goes to (recognised names come preselected)."""
+
+    def __init__(
+        self, *args: Any, headers: list[str], targets: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        choices = [("", _("— ne pas importer —")), *targets]
+        for index, header in enumerate(headers):
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                label=header or _("Colonne %(number)s sans titre") % {"number": index + 1},
+                choices=choices,
+                required=False,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = [value for value in data.values() if value]
+        doubles = sorted({value for value in chosen if chosen.count(value) > 1})
+        if doubles:
+            raise forms.ValidationError(
+                _("Chaque champ ne peut recevoir qu'une colonne : %(fields)s.")
+                % {"fields": ", ".join(doubles)}
+            )
+        return data
+
+    def mapping(self) -> dict[int, str]:
+        return {
+            int(name.removeprefix("column_")): value
+            for name, value in self.cleaned_data.items()
+            if value
+        }

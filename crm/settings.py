@@ -193,6 +193,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # The PDF renderer inlines `data:` URLs up to this many bytes and fetches nothing remote.
 PDF_MAX_DATA_URL_BYTES = env_int("PDF_MAX_DATA_URL_BYTES", 2 * 1024 * 1024)
+# Rows read from one imported workbook at most (a bigger file is refused, memory stays bounded).
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 20_000)
 
 # Lists
 PAGE_SIZE = env_int("PAGE_SIZE", 25)

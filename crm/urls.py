@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import views
+from crm import funders, views
 
 crm_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,6 +23,13 @@ crm_patterns = [
         views.organisation_log_interaction,
         name="organisation_log_interaction",
     ),
+    path("reports/funders/", funders.funders_report, name="funders_report"),
+    path("reports/funders/<int:year>.xlsx", funders.funders_workbook, name="funders_workbook"),
+    path("imports/", views.import_start, name="import_start"),
+    path("imports/<str:token>/columns/", views.import_map, name="import_map"),
+    path("imports/<str:token>/preview/", views.import_preview, name="import_preview"),
+    path("imports/<str:token>/apply/", views.import_apply, name="import_apply"),
+    path("imports/<str:token>/errors.xlsx", views.import_errors, name="import_errors"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/export.xlsx", views.contact_export, name="contact_export"),
     path("contacts/new/", views.contact_create, name="contact_create"),

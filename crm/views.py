@@ -1,25 +1,36 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from uuid import uuid4
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, exports
+from crm import actions, exports, imports
+from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
-from crm.forms import ContactForm, InteractionForm, OrganisationForm
+from crm.forms import (
+    ContactForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    InteractionForm,
+    OrganisationForm,
+)
 from crm.listing import filter_visible, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import interaction_entries, merge
-from crm.uploads import serve_private_file
+from crm.uploads import clean_filename, serve_private_file
 
 TIMELINE_PAGE = 30
 
@@ -251,3 +262,160 @@ def _timeline(request: HttpRequest, interactions: object) -> tuple[list, int | N
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness probe for the reverse proxy; says nothing about the data."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+# Imports (staff) ----------------------------------------------------------------------------
+
+IMPORTS_SESSION_KEY = "imports"
+
+
+def _require_staff(user: User) -> None:
+    if not (user.is_authenticated and user.is_mission_staff):
+        raise Http404
+
+
+def _import_state(request: HttpRequest, token: str) -> dict[str, Any]:
+    """The import `token` started by this user in this session, or 404."""
+    _require_staff(request.user)
+    state = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
+    if state is None or not default_storage.exists(state["name"]):
+        raise Http404
+    return state
+
+
+def _stored(state: dict[str, Any]) -> Any:
+    return default_storage.open(state["name"], "rb")
+
+
+@require_http_methods(["GET", "POST"])
+def import_start(request: HttpRequest) -> HttpResponse:
+    """Step 1: upload the workbook; its header row is read at once."""
+    _require_staff(request.user)
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            headers = imports.read_headers(upload)
+        except imports.ImportFileError as error:
+            form.add_error("file", str(error))
+        else:
+            token = uuid4().hex
+            upload.seek(0)
+            name = default_storage.save(f"imports/{token}.xlsx", upload)
+            states = request.session.get(IMPORTS_SESSION_KEY, {})
+            states[token] = {
+                "kind": form.cleaned_data["kind"],
+                "name": name,
+                "original": clean_filename(upload.name, default="import.xlsx"),
+                "headers": headers,
+                "mapping": {},
+            }
+            request.session[IMPORTS_SESSION_KEY] = states
+            return redirect("crm:import_map", token=token)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "crm/import_form.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def import_map(request: HttpRequest, token: str) -> HttpResponse:
+    """Step 2: confirm which field each column goes to."""
+    state = _import_state(request, token)
+    kind = imports.KINDS[state["kind"]]()
+    headers = state["headers"]
+    guessed = {int(k): v for k, v in state["mapping"].items()} or imports.guess_mapping(
+        kind, headers
+    )
+    targets = [(target.name, str(target.label)) for target in kind.targets]
+    form = ImportMappingForm(
+        request.POST or None,
+        headers=headers,
+        targets=targets,
+        initial={f"column_{index}": name for index, name in guessed.items()},
+    )
+    if request.method == "POST" and form.is_valid():
+        mapping = form.mapping()
+        missing = imports.missing_required(kind, mapping)
+        if missing:
+            form.add_error(
+                None,
+                _("Associez une colonne à : %(fields)s.") % {"fields": ", ".join(missing)},
+            )
+        else:
+            states = request.session[IMPORTS_SESSION_KEY]
+            states[token]["mapping"] = {str(k): v for k, v in mapping.items()}
+            request.session[IMPORTS_SESSION_KEY] = states
+            return redirect("crm:import_preview", token=token)
+    context = {"form": form, "state": state, "kind": kind, "token": token}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "crm/import_mapping.html", context, status=status)
+
+
+def _mapping(state: dict[str, Any]) -> dict[int, str]:
+    return {int(index): name for index, name in state["mapping"].items()}
+
+
+def import_preview(request: HttpRequest, token: str) -> HttpResponse:
+    """Step 3: the dry run: what would be created, updated, left, and every bad row."""
+    state = _import_state(request, token)
+    if not state["mapping"]:
+        return redirect("crm:import_map", token=token)
+    kind = imports.KINDS[state["kind"]]()
+    try:
+        with _stored(state) as stored:
+            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    except imports.ImportFileError as error:
+        messages.error(request, str(error))
+        return redirect("crm:import_start")
+    context = {
+        "state": state,
+        "kind": kind,
+        "token": token,
+        "plan": plan,
+        "errors": plan.errors[: imports.ERRORS_SHOWN],
+    }
+    return render(request, "crm/import_preview.html", context)
+
+
+@require_POST
+def import_apply(request: HttpRequest, token: str) -> HttpResponse:
+    """Step 4: write everything, or nothing when a row is bad."""
+    state = _import_state(request, token)
+    try:
+        with _stored(state) as stored:
+            plan = imports.apply_import(state["kind"], stored, _mapping(state), by=request.user)
+    except imports.NotApplied as refused:
+        messages.error(
+            request,
+            _("%(count)s problème(s) dans le fichier : rien n'a été importé.")
+            % {"count": len(refused.plan.errors)},
+        )
+        return redirect("crm:import_preview", token=token)
+    except imports.ImportFileError as error:
+        messages.error(request, str(error))
+        return redirect("crm:import_start")
+    default_storage.delete(state["name"])
+    states = request.session[IMPORTS_SESSION_KEY]
+    del states[token]
+    request.session[IMPORTS_SESSION_KEY] = states
+    messages.success(
+        request,
+        _(
+            "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
+            "%(unchanged)s inchangé(s)."
+        )
+        % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged},
+    )
+    target = "crm:organisation_list" if state["kind"] == "organisations" else "crm:contact_list"
+    return redirect(target)
+
+
+def import_errors(request: HttpRequest, token: str) -> HttpResponse:
+    """The bad rows of the dry run as a workbook, to fix them and import again."""
+    state = _import_state(request, token)
+    with _stored(state) as stored:
+        plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
+    stem = state["original"].rsplit(".", 1)[0]
+    name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response

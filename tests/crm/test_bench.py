@@ -23,6 +23,7 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
         interactions=20,
         projects=6,
         leads=7,
+        import_rows=30,
         repeat=1,
         output=str(output),
         stdout=io.StringIO(),
@@ -41,6 +42,7 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
     ]:
         assert f"| {page} |" in table
     assert "## Specification PDF" in table
+    assert "## Excel import" in table
     assert "5 images" in table
 
 

@@ -1,0 +1,730 @@
+"""Excel imports of organisations and contacts (DESIGN §5, issue 6).
+
+The spreadsheets people keep today come in with their own headers: `guess_mapping` recognises
+French and English names, the person confirms or corrects the mapping, then `plan_import`
+reads every row and says what would happen — rows to create, to update, unchanged, and every
+bad row with its row number, column and reason — without writing anything. `apply_import`
+re-reads the file and writes the plan in one transaction, and only when no row is bad: one bad
+row means nothing is written. Rows are matched to existing records on the SIRET (else the
+exact name) for organisations and on the e-mail for contacts, so importing the same file twice
+changes nothing the second time. An empty cell never erases a stored value.
+
+Files are checked before openpyxl opens them (a zip whose members inflate past a bound, or
+inflate too much, is refused: an "xlsx bomb"), read in openpyxl's read-only streaming mode,
+and cut at `settings.IMPORT_MAX_ROWS` rows, so memory stays bounded whatever the file.
+Formulas are refused cell by cell: the value a formula shows is not in the file we read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from crm.exports import Column, write_xlsx
+from crm.models import Contact, Organisation, Territory, User, fold
+
+# An xlsx is a zip of XML files; these bounds are far above any real contact list.
+MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+BATCH_SIZE = 1000
+ERRORS_SHOWN = 200
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported; the message says why, for the person."""
+
+
+class CellError(ValueError):
+    """One cell is wrong; the message says why."""
+
+
+# Cell parsers -------------------------------------------------------------------------------
+
+
+def text(max_length: int) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if isinstance(value, datetime.datetime | datetime.date):
+            value = value.isoformat()
+        cleaned = " ".join(str(value).split()) if not isinstance(value, str) else value.strip()
+        if len(cleaned) > max_length:
+            raise CellError(_("Trop long : %(max)s caractères au plus.") % {"max": max_length})
+        return cleaned
+
+    return parse
+
+
+def choice(choices: list[tuple[str, Any]]) -> Callable[[Any], str]:
+    """A value of `choices`, given as its code or its label, in French or English."""
+    from django.utils import translation
+
+    def parse(value: Any) -> str:
+        wanted = fold(str(value))
+        for code, label in choices:
+            names = {fold(code), fold(str(label))}
+            for language in ("fr", "en"):
+                with translation.override(language):
+                    names.add(fold(str(label)))
+            if wanted in names:
+                return code
+        allowed = ", ".join(str(label) for _code, label in choices)
+        raise CellError(
+            _("Valeur inconnue. Valeurs possibles : %(allowed)s.") % {"allowed": allowed}
+        )
+
+    return parse
+
+
+DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
+
+
+def date_value(value: Any) -> datetime.date:
+    """A date from a date cell or from text in the usual French and ISO formats."""
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    raw = str(value).strip()
+    for pattern in DATE_FORMATS:
+        try:
+            parsed = datetime.datetime.strptime(raw, pattern).date()
+        except ValueError:
+            continue
+        if 1900 <= parsed.year <= 2100:
+            return parsed
+    raise CellError(_("Date illisible : écrivez-la JJ/MM/AAAA."))
+
+
+def digits(value: Any) -> str:
+    # A SIRET typed in a number cell arrives as an int (or a float with ".0").
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "".join(str(value).split())
+
+
+# What can be imported -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A field a column can be mapped to."""
+
+    name: str
+    label: Any
+    parse: Callable[[Any], Any]
+    synonyms: tuple[str, ...] = ()
+    required: bool = False
+
+
+@dataclass
+class RowPlan:
+    number: int  # the row number in the sheet, as the person sees it
+    action: str  # "create", "update", "unchanged" or "error"
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (column header, reason)
+    instance: Any = None
+
+
+@dataclass
+class Plan:
+    kind: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column, reason)
+    to_write: list[RowPlan] = field(default_factory=list)
+
+    @property
+    def is_clean(self) -> bool:
+        return self.rows > 0 and not self.errors
+
+
+class ImportKind:
+    """How one kind of record is read, matched and written."""
+
+    key: str
+    label: Promise
+    model: type
+    targets: list[Target]
+
+    def target(self, name: str) -> Target:
+        return next(target for target in self.targets if target.name == name)
+
+    def prepare(self, rows: list[RowPlan]) -> None:
+        """Load what matching needs for these rows (a few queries per batch)."""
+
+    def key_of(self, row: RowPlan) -> tuple[str, str] | None:
+        raise NotImplementedError
+
+    def check(self, row: RowPlan, instance: Any) -> None:
+        """Rules the database enforces with constraints, checked here without a query."""
+
+    def match(self, row: RowPlan) -> Any:
+        raise NotImplementedError
+
+    def build(self, row: RowPlan, *, by: User) -> Any:
+        raise NotImplementedError
+
+    def save(self, instances: list[Any], *, created: bool) -> None:
+        raise NotImplementedError
+
+
+def _assign(instance: Any, values: dict[str, Any]) -> bool:
+    """Set the non-empty values on `instance`; whether anything changed."""
+    changed = False
+    for name, value in values.items():
+        if value in ("", None):
+            continue  # an empty cell never erases a stored value
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed = True
+    return changed
+
+
+class OrganisationImport(ImportKind):
+    key = "organisations"
+    label = gettext_lazy("Organisations")
+    model = Organisation
+
+    def __init__(self) -> None:
+        self.territories = {
+            fold(name): pk for pk, name, slug in Territory.objects.values_list("pk", "name", "slug")
+        } | {
+            fold(slug): pk
+            for pk, _name, slug in Territory.objects.values_list("pk", "name", "slug")
+        }
+        self.targets = [
+            Target(
+                "name",
+                gettext_lazy("Nom"),
+                text(200),
+                ("nom", "name", "raison sociale", "organisation", "structure", "denomination"),
+                required=True,
+            ),
+            Target(
+                "kind",
+                gettext_lazy("Type"),
+                choice(Organisation.Kind.choices),
+                ("type", "kind", "categorie", "type d'organisation"),
+            ),
+            Target("siret", gettext_lazy("SIRET"), digits, ("siret", "n° siret", "numero siret")),
+            Target("address", gettext_lazy("Adresse"), text(255), ("adresse", "address", "rue")),
+            Target(
+                "postcode",
+                gettext_lazy("Code postal"),
+                text(10),
+                ("code postal", "cp", "postcode", "zip", "postal code"),
+            ),
+            Target(
+                "city", gettext_lazy("Commune"), text(120), ("commune", "ville", "city", "town")
+            ),
+            Target(
+                "territory",
+                gettext_lazy("Territoire"),
+                self.territory,
+                ("territoire", "territory", "office de tourisme", "zone"),
+            ),
+            Target(
+                "website",
+                gettext_lazy("Site web"),
+                text(200),
+                ("site web", "site", "website", "url", "web"),
+            ),
+            Target(
+                "email", gettext_lazy("E-mail"), text(254), ("e-mail", "email", "mail", "courriel")
+            ),
+            Target("phone", gettext_lazy("Téléphone"), text(30), ("telephone", "tel", "phone")),
+            Target(
+                "notes",
+                gettext_lazy("Notes"),
+                text(10_000),
+                ("notes", "remarques", "commentaire", "comments"),
+            ),
+        ]
+        self.by_siret: dict[str, Organisation] = {}
+        self.by_name: dict[str, Organisation] = {}
+
+    def territory(self, value: Any) -> int:
+        found = self.territories.get(fold(str(value)))
+        if found is None:
+            raise CellError(_("Territoire inconnu : « %(name)s ».") % {"name": value})
+        return found
+
+    def prepare(self, rows: list[RowPlan]) -> None:
+        sirets = {row.values["siret"] for row in rows if row.values.get("siret")}
+        names = {fold(row.values["name"]) for row in rows if row.values.get("name")}
+        for organisation in Organisation.objects.filter(siret__in=sirets):
+            self.by_siret[organisation.siret] = organisation
+        # Name matches only for rows without a SIRET.
+        candidates = Organisation.objects.filter(
+            name__in={row.values["name"] for row in rows if row.values.get("name")}
+        )
+        for organisation in candidates:
+            if fold(organisation.name) in names:
+                self.by_name.setdefault(fold(organisation.name), organisation)
+
+    def key_of(self, row: RowPlan) -> tuple[str, str] | None:
+        if row.values.get("siret"):
+            return ("SIRET", row.values["siret"])
+        if row.values.get("name"):
+            return (_("nom"), fold(row.values["name"]))
+        return None
+
+    def match(self, row: RowPlan) -> Organisation | None:
+        if row.values.get("siret"):
+            return self.by_siret.get(row.values["siret"])
+        return self.by_name.get(fold(row.values.get("name", "")))
+
+    def build(self, row: RowPlan, *, by: User) -> Organisation:
+        values = dict(row.values)
+        territory = values.pop("territory", None)
+        organisation = Organisation(created_by=by, kind=Organisation.Kind.BUSINESS)
+        _assign(organisation, values)
+        if territory:
+            organisation.territory_id = territory
+        return organisation
+
+    def save(self, instances: list[Organisation], *, created: bool) -> None:
+        for organisation in instances:
+            organisation.refresh_search_text()
+        if created:
+            Organisation.objects.bulk_create(instances, batch_size=BATCH_SIZE)
+        else:
+            fields = [t.name if t.name != "territory" else "territory_id" for t in self.targets]
+            Organisation.objects.bulk_update(
+                instances, [*fields, "search_text", "updated_at"], batch_size=BATCH_SIZE
+            )
+
+
+class ContactImport(ImportKind):
+    key = "contacts"
+    label = gettext_lazy("Contacts")
+    model = Contact
+
+    def __init__(self) -> None:
+        self.targets = [
+            Target(
+                "last_name",
+                gettext_lazy("Nom"),
+                text(100),
+                ("nom", "last name", "surname", "nom de famille"),
+                required=True,
+            ),
+            Target(
+                "first_name",
+                gettext_lazy("Prénom"),
+                text(100),
+                ("prenom", "first name", "given name"),
+            ),
+            Target(
+                "email",
+                gettext_lazy("E-mail"),
+                self.email,
+                ("e-mail", "email", "mail", "courriel"),
+                required=True,
+            ),
+            Target(
+                "phone",
+                gettext_lazy("Téléphone"),
+                text(30),
+                ("telephone", "tel", "phone", "mobile", "portable"),
+            ),
+            Target(
+                "role",
+                gettext_lazy("Fonction"),
+                text(150),
+                ("fonction", "poste", "role", "job title", "title"),
+            ),
+            Target(
+                "organisation",
+                gettext_lazy("Organisation (SIRET ou nom)"),
+                self.organisation,
+                ("organisation", "structure", "societe", "entreprise", "company", "siret"),
+                required=True,
+            ),
+            Target(
+                "legal_basis",
+                gettext_lazy("Base légale"),
+                choice(Contact.LegalBasis.choices),
+                ("base legale", "legal basis"),
+            ),
+            Target(
+                "consent_given_at",
+                gettext_lazy("Consentement le"),
+                self.consent_date,
+                ("consentement le", "date du consentement", "consent date", "consent given"),
+            ),
+            Target(
+                "notes",
+                gettext_lazy("Notes"),
+                text(10_000),
+                ("notes", "remarques", "commentaire", "comments"),
+            ),
+        ]
+        self.organisations: dict[str, int] = {}
+        self.by_email: dict[str, Contact] = {}
+
+    @staticmethod
+    def email(value: Any) -> str:
+        from django.core.validators import validate_email
+
+        address = str(value).strip().lower()
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise CellError(_("Adresse e-mail invalide.")) from None
+        return address
+
+    def organisation(self, value: Any) -> str:
+        return digits(value) if digits(value).isdigit() else str(value).strip()
+
+    @staticmethod
+    def consent_date(value: Any) -> datetime.datetime:
+        day = date_value(value)
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
+
+    def prepare(self, rows: list[RowPlan]) -> None:
+        wanted = {row.values["organisation"] for row in rows if row.values.get("organisation")}
+        for pk, name in Organisation.objects.filter(name__in=wanted).values_list("pk", "name"):
+            self.organisations.setdefault(fold(name), pk)
+        for pk, siret in Organisation.objects.filter(siret__in=wanted).values_list("pk", "siret"):
+            self.organisations[siret] = pk
+        emails = {row.values["email"] for row in rows if row.values.get("email")}
+        for contact in Contact.objects.filter(email__in=emails):
+            self.by_email.setdefault(contact.email.lower(), contact)
+
+    def resolve(self, row: RowPlan) -> None:
+        reference = row.values.get("organisation")
+        if not reference:
+            return
+        key = reference if reference.isdigit() else fold(reference)
+        found = self.organisations.get(key)
+        if found is None:
+            row.errors.append(
+                (
+                    str(self.target("organisation").label),
+                    _("Organisation inconnue : « %(name)s ». Importez-la d'abord.")
+                    % {"name": reference},
+                )
+            )
+        else:
+            row.values["organisation_id"] = found
+        del row.values["organisation"]
+
+    def key_of(self, row: RowPlan) -> tuple[str, str] | None:
+        return (_("e-mail"), row.values["email"]) if row.values.get("email") else None
+
+    def check(self, row: RowPlan, instance: Contact) -> None:
+        if instance.legal_basis == Contact.LegalBasis.CONSENT and instance.consent_given_at is None:
+            row.errors.append(
+                (
+                    str(self.target("consent_given_at").label),
+                    _(
+                        "Indiquez la date du consentement lorsque la base légale est le "
+                        "consentement."
+                    ),
+                )
+            )
+
+    def match(self, row: RowPlan) -> Contact | None:
+        return self.by_email.get(row.values.get("email", ""))
+
+    def build(self, row: RowPlan, *, by: User) -> Contact:
+        contact = Contact(created_by=by)
+        _assign(contact, row.values)
+        return contact
+
+    def save(self, instances: list[Contact], *, created: bool) -> None:
+        for contact in instances:
+            contact.refresh_search_text()
+        if created:
+            Contact.objects.bulk_create(instances, batch_size=BATCH_SIZE)
+        else:
+            fields = [t.name for t in self.targets if t.name != "organisation"]
+            Contact.objects.bulk_update(
+                instances,
+                [*fields, "organisation_id", "search_text", "updated_at"],
+                batch_size=BATCH_SIZE,
+            )
+
+
+KINDS: dict[str, Callable[[], ImportKind]] = {
+    "organisations": OrganisationImport,
+    "contacts": ContactImport,
+}
+
+
+# Reading the file ---------------------------------------------------------------------------------
+
+
+def check_xlsx(fileobj: IO[bytes]) -> None:
+    """Refuse what is not an xlsx, and zips that would inflate out of bounds."""
+    fileobj.seek(0)
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError):
+        raise ImportFileError(_("Ce fichier n'est pas un classeur Excel (.xlsx).")) from None
+    with archive:
+        members = archive.infolist()
+        names = {member.filename for member in members}
+        if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+            raise ImportFileError(_("Ce fichier n'est pas un classeur Excel (.xlsx)."))
+        total = sum(member.file_size for member in members)
+        packed = sum(member.compress_size for member in members) or 1
+        if total > MAX_UNCOMPRESSED_BYTES or total / packed > MAX_COMPRESSION_RATIO:
+            raise ImportFileError(
+                _("Ce classeur est anormalement volumineux une fois décompressé : il est refusé.")
+            )
+    fileobj.seek(0)
+
+
+def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[Any, ...]]]]:
+    """The header row and an iterator of (row number, cells) for the first sheet."""
+    check_xlsx(fileobj)
+    try:
+        workbook = load_workbook(fileobj, read_only=True, data_only=False)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise ImportFileError(_("Ce classeur Excel est illisible.")) from None
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        workbook.close()
+        raise ImportFileError(_("Le classeur est vide."))
+    headers = [str(cell).strip() if cell is not None else "" for cell in header]
+
+    def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        limit = settings.IMPORT_MAX_ROWS
+        try:
+            for number, cells in enumerate(rows, start=2):
+                if all(cell in (None, "") for cell in cells):
+                    continue
+                if number - 1 > limit:
+                    raise ImportFileError(
+                        _(
+                            "Le classeur dépasse %(limit)s lignes : "
+                            "découpez-le en plusieurs fichiers."
+                        )
+                        % {"limit": limit}
+                    )
+                yield number, cells
+        finally:
+            workbook.close()
+
+    return headers, body()
+
+
+def read_headers(fileobj: IO[bytes]) -> list[str]:
+    """The header row alone (the workbook is closed at once)."""
+    headers, rows = read_rows(fileobj)
+    for _row in rows:
+        break  # starting the generator lets its `finally` close the workbook
+    rows.close()
+    return headers
+
+
+def guess_mapping(kind: ImportKind, headers: list[str]) -> dict[int, str]:
+    """column index → target name, from the header names (French or English, any case or
+    accents); each target at most once, unrecognised columns left out."""
+    mapping: dict[int, str] = {}
+    used: set[str] = set()
+    for index, header in enumerate(headers):
+        folded = fold(header).replace("_", " ").strip(" :")
+        for target in kind.targets:
+            if target.name in used:
+                continue
+            if folded in {fold(s) for s in target.synonyms} or folded == fold(str(target.label)):
+                mapping[index] = target.name
+                used.add(target.name)
+                break
+    return mapping
+
+
+def missing_required(kind: ImportKind, mapping: dict[int, str]) -> list[str]:
+    mapped = set(mapping.values())
+    return [str(t.label) for t in kind.targets if t.required and t.name not in mapped]
+
+
+# Planning and applying ----------------------------------------------------------------------------
+
+
+def plan_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User) -> Plan:
+    """What importing the file would do, row by row, without writing anything."""
+    kind = KINDS[kind_key]()
+    headers, rows = read_rows(fileobj)
+    plan = Plan(kind=kind_key)
+    seen: dict[tuple[str, str], int] = {}
+    batch: list[RowPlan] = []
+
+    def flush() -> None:
+        kind.prepare(batch)
+        for row in batch:
+            _plan_row(kind, row, plan, seen, by=by)
+        batch.clear()
+
+    for number, cells in rows:
+        plan.rows += 1
+        batch.append(_read_row(kind, headers, mapping, number, cells))
+        if len(batch) == BATCH_SIZE:
+            flush()
+    flush()
+    if plan.rows == 0:
+        raise ImportFileError(
+            _("Le classeur ne contient aucune ligne de données, seulement des en-têtes.")
+        )
+    return plan
+
+
+def _read_row(
+    kind: ImportKind, headers: list[str], mapping: dict[int, str], number: int, cells: tuple
+) -> RowPlan:
+    row = RowPlan(number=number, action="error")
+    for index, name in mapping.items():
+        target = kind.target(name)
+        column = headers[index] if index < len(headers) and headers[index] else str(target.label)
+        value = cells[index] if index < len(cells) else None
+        if isinstance(value, str) and value.startswith("="):
+            row.errors.append((column, _("Formule : saisissez la valeur elle-même.")))
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if target.required:
+                row.errors.append((column, _("Valeur obligatoire.")))
+            continue
+        try:
+            row.values[name] = target.parse(value)
+        except CellError as error:
+            row.errors.append((column, str(error)))
+    return row
+
+
+def _plan_row(
+    kind: ImportKind, row: RowPlan, plan: Plan, seen: dict[tuple[str, str], int], *, by: User
+) -> None:
+    if isinstance(kind, ContactImport):
+        kind.resolve(row)
+    key = kind.key_of(row)
+    if key is not None and not row.errors:
+        if key in seen:
+            row.errors.append(
+                (
+                    key[0],
+                    _("Même %(key)s que la ligne %(row)s.") % {"key": key[0], "row": seen[key]},
+                )
+            )
+        else:
+            seen[key] = row.number
+    existing = None if row.errors else kind.match(row)
+    instance = existing or kind.build(row, by=by)
+    changed = existing is None or _assign(existing, _model_values(row.values))
+    _validate(kind, row, instance)
+    if not row.errors:
+        row.instance = instance
+        if existing is None:
+            row.action, plan.created = "create", plan.created + 1
+            plan.to_write.append(row)
+        elif changed:
+            row.action, plan.updated = "update", plan.updated + 1
+            plan.to_write.append(row)
+        else:
+            row.action, plan.unchanged = "unchanged", plan.unchanged + 1
+        return
+    plan.errors.extend((row.number, column, reason) for column, reason in row.errors)
+
+
+def _validate(kind: ImportKind, row: RowPlan, instance: Any) -> None:
+    """The model's own rules (SIRET key, e-mail, lengths, cross-field checks) on the values the
+    row gives, without a query per row: foreign keys were resolved from tables loaded per
+    batch, and uniqueness is what the matching decides."""
+    given = set(_model_values(row.values))
+    exclude = [
+        model_field.name
+        for model_field in instance._meta.concrete_fields
+        if model_field.is_relation or model_field.attname not in given
+    ]
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        labels = {target.name: str(target.label) for target in kind.targets}
+        for name, messages in error.message_dict.items():
+            label = labels.get(name, _("ligne") if name == "__all__" else name)
+            row.errors.extend((label, message) for message in messages)
+    kind.check(row, instance)
+
+
+def _model_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Target values under their model attribute names."""
+    return {
+        ("territory_id" if name == "territory" else name): value for name, value in values.items()
+    }
+
+
+class NotApplied(Exception):
+    """The file has bad rows (or changed since the dry run): nothing was written."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(f"{len(plan.errors)} bad rows")
+        self.plan = plan
+
+
+def apply_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User) -> Plan:
+    """Plan again and write everything in one transaction, or nothing if any row is bad."""
+    with transaction.atomic():
+        plan = plan_import(kind_key, fileobj, mapping, by=by)
+        if plan.errors:
+            raise NotApplied(plan)
+        kind = KINDS[kind_key]()
+        created = [row.instance for row in plan.to_write if row.action == "create"]
+        updated = [row.instance for row in plan.to_write if row.action == "update"]
+        now = timezone.now()
+        for instance in updated:
+            instance.updated_at = now
+        try:
+            with transaction.atomic():
+                if created:
+                    kind.save(created, created=True)
+                if updated:
+                    kind.save(updated, created=False)
+        except IntegrityError:
+            # A SIRET already held by another organisation, or a row changed meanwhile.
+            plan.errors.append(
+                (
+                    0,
+                    "",
+                    _(
+                        "Le fichier entre en conflit avec des données enregistrées "
+                        "(SIRET déjà pris ?)."
+                    ),
+                )
+            )
+            raise NotApplied(plan) from None
+    return plan
+
+
+def error_report(plan: Plan) -> bytes:
+    """The bad rows as a workbook: row number, column, reason."""
+    out = io.BytesIO()
+    write_xlsx(
+        plan.errors,
+        [
+            Column(_("Ligne"), lambda error: error[0], "int"),
+            Column(_("Colonne"), lambda error: error[1], width=30),
+            Column(_("Problème"), lambda error: error[2], width=80),
+        ],
+        out,
+        sheet_title=_("Lignes à corriger"),
+    )
+    return out.getvalue()

@@ -1,0 +1,334 @@
+"""Excel imports of organisations and contacts: mapping, dry run, all-or-nothing apply,
+idempotent re-import, and every kind of bad file (issue 6)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from crm import imports
+from crm.models import Contact, Organisation, User
+from tests.factories import OrganisationFactory, TerritoryFactory, siret_with_key
+
+pytestmark = pytest.mark.django_db
+
+
+def workbook(rows: list[list[Any]], *, merge: str | None = None) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    if merge:
+        sheet.merge_cells(merge)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def start(client: Client, data: bytes, kind: str = "organisations", name: str = "liste.xlsx"):
+    return client.post(
+        reverse("crm:import_start"),
+        {"kind": kind, "file": SimpleUploadedFile(name, data)},
+    )
+
+
+def token_of(response) -> str:
+    assert response.status_code == 302, response.content.decode()[:500]
+    return response["Location"].split("/imports/")[1].split("/")[0]
+
+
+def run_import(client: Client, data: bytes, kind: str = "organisations"):
+    """Upload, accept the guessed mapping, dry run; (token, preview response)."""
+    token = token_of(start(client, data, kind))
+    form = client.get(reverse("crm:import_map", args=[token])).context["form"]
+    posted = {name: form.initial.get(name, "") for name in form.fields}
+    response = client.post(reverse("crm:import_map", args=[token]), posted)
+    assert response.status_code == 302, response.content.decode()[:800]
+    return token, client.get(reverse("crm:import_preview", args=[token]))
+
+
+@pytest.fixture
+def lens(db: None):
+    return TerritoryFactory(name="Lens-Liévin", slug="lens-lievin")
+
+
+ORGANISATIONS = [
+    ["Nom", "Type", "SIRET", "Commune", "Territoire", "E-mail"],
+    [
+        "Gîtes du Terril",
+        "Entreprise",
+        siret_with_key("73282932"),
+        "Loos-en-Gohelle",
+        "Lens-Liévin",
+        "gites@example.org",
+    ],
+    ["Office de tourisme de Lens", "Office de tourisme", "", "Lens", "lens-lievin", ""],
+]
+
+
+def test_organisations_dry_run_then_apply_then_reimport_changes_nothing(staff: User, lens) -> None:
+    client = client_for(staff)
+    data = workbook(ORGANISATIONS)
+
+    token, preview = run_import(client, data)
+    page = preview.content.decode()
+    assert preview.context["plan"].created == 2
+    assert "Appliquer l'import" in page
+    assert not Organisation.objects.exists()  # a dry run writes nothing
+
+    applied = client.post(reverse("crm:import_apply", args=[token]), follow=True)
+    assert "2 créé(s), 0 mis à jour, 0 inchangé(s)" in applied.content.decode()
+    gites = Organisation.objects.get(name="Gîtes du Terril")
+    assert (gites.kind, gites.territory, gites.city) == ("business", lens, "Loos-en-Gohelle")
+    assert Organisation.objects.get(name="Office de tourisme de Lens").kind == "tourist_office"
+
+    token, again = run_import(client, data)
+    plan = again.context["plan"]
+    assert (plan.created, plan.updated, plan.unchanged) == (0, 0, 2)
+    client.post(reverse("crm:import_apply", args=[token]))
+    assert Organisation.objects.count() == 2
+
+
+def test_an_update_changes_only_what_the_file_says(staff: User, lens) -> None:
+    siret = siret_with_key("73282932")
+    existing = OrganisationFactory(name="Gîtes du Terril", siret=siret, city="Liévin", phone="0321")
+    client = client_for(staff)
+    data = workbook(
+        [
+            ["Nom", "SIRET", "Commune", "Téléphone"],
+            ["Gîtes du Terril", siret, "Loos-en-Gohelle", ""],
+        ]
+    )
+
+    token, preview = run_import(client, data)
+    assert preview.context["plan"].updated == 1
+    client.post(reverse("crm:import_apply", args=[token]))
+
+    existing.refresh_from_db()
+    assert existing.city == "Loos-en-Gohelle"
+    assert existing.phone == "0321"  # an empty cell erases nothing
+
+
+def test_one_bad_row_means_nothing_is_written(staff: User, lens) -> None:
+    rows = [*ORGANISATIONS, ["Brasserie", "Entreprise", "12345678901234", "Lens", "Atlantide", ""]]
+    client = client_for(staff)
+
+    token, preview = run_import(client, workbook(rows))
+    errors = preview.context["plan"].errors
+    refused = client.post(reverse("crm:import_apply", args=[token]), follow=True)
+
+    assert Organisation.objects.count() == 0
+    assert "rien n&#x27;a été importé" in refused.content.decode()
+    assert (4, "Territoire", "Territoire inconnu : « Atlantide ».") in errors
+    assert any(row == 4 and column == "SIRET" for row, column, _reason in errors)
+    assert "Appliquer l'import" not in preview.content.decode()
+
+
+def test_the_error_report_lists_every_bad_row(staff: User, lens) -> None:
+    rows = [ORGANISATIONS[0], ["", "Entreprise", "", "", "", ""], ["X", "Inconnu", "", "", "", ""]]
+    client = client_for(staff)
+    token, _preview = run_import(client, workbook(rows))
+
+    response = client.get(reverse("crm:import_errors", args=[token]))
+
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    found = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert (2, "Nom", "Valeur obligatoire.") in found
+    assert any(row == 3 and column == "Type" for row, column, _reason in found)
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_contacts_with_english_headers_and_dates_as_text(staff: User, lens) -> None:
+    siret = siret_with_key("73282932")
+    OrganisationFactory(name="Gîtes du Terril", siret=siret)
+    OrganisationFactory(name="Office de Lens")
+    rows = [
+        ["Last name", "First name", "Email", "Company", "Legal basis", "Consent date"],
+        ["Martin", "Léa", "LEA@example.org", siret, "Consent", "03/02/2025"],
+        [
+            "Dubois",
+            "Paul",
+            "paul@example.org",
+            "Office de Lens",
+            "Legitimate interest",
+            "2025-02-04",
+        ],
+        ["Leroy", "Inès", "ines@example.org", "office de lens", "consentement", "5.2.2025"],
+    ]
+    client = client_for(staff)
+
+    token, preview = run_import(client, workbook(rows), kind="contacts")
+    assert preview.context["plan"].created == 3, preview.context["plan"].errors
+    client.post(reverse("crm:import_apply", args=[token]))
+
+    lea = Contact.objects.get(email="lea@example.org")
+    assert (lea.organisation.siret, lea.legal_basis) == (siret, "consent")
+    assert lea.consent_given_at.date().isoformat() == "2025-02-03"
+    assert Contact.objects.get(email="ines@example.org").consent_given_at.day == 5
+
+
+def test_duplicate_keys_inside_one_file(staff: User, lens) -> None:
+    siret = siret_with_key("73282932")
+    rows = [["Nom", "SIRET"], ["Gîtes", siret], ["Gîtes bis", siret]]
+
+    _token, preview = run_import(client_for(staff), workbook(rows))
+
+    assert (3, "SIRET", "Même SIRET que la ligne 2.") in preview.context["plan"].errors
+
+
+def test_formulas_are_refused_cell_by_cell(staff: User, lens) -> None:
+    rows = [["Nom", "Commune"], ["Gîtes", '=HYPERLINK("http://evil.test","x")']]
+
+    _token, preview = run_import(client_for(staff), workbook(rows))
+
+    assert preview.context["plan"].errors == [
+        (2, "Commune", "Formule : saisissez la valeur elle-même.")
+    ]
+
+
+def test_merged_header_cells_leave_the_column_out(staff: User, lens) -> None:
+    rows = [["Nom", None, "Commune"], ["Gîtes", "ignoré", "Lens"]]
+
+    _token, preview = run_import(client_for(staff), workbook(rows, merge="A1:B1"))
+
+    assert preview.context["plan"].created == 1
+    assert preview.context["state"]["headers"] == ["Nom", "", "Commune"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"%PDF-1.7 not a workbook", "n&#x27;est pas un classeur Excel"),
+        (b"", "Le fichier soumis est vide."),
+        ("zip", "n&#x27;est pas un classeur Excel"),
+        ("bomb", "anormalement volumineux"),
+    ],
+)
+def test_bad_files_are_refused_with_a_message(staff: User, data: Any, message: str) -> None:
+    if data == "zip":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            archive.writestr("notes.txt", "bonjour")
+        data = out.getvalue()
+    elif data == "bomb":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("[Content_Types].xml", "<Types/>")
+            archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (50 * 1024 * 1024))
+        data = out.getvalue()
+
+    response = start(client_for(staff), data)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_a_file_with_only_headers(staff: User) -> None:
+    client = client_for(staff)
+    token = token_of(start(client, workbook([ORGANISATIONS[0]])))
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name"})
+
+    response = client.get(reverse("crm:import_preview", args=[token]), follow=True)
+
+    assert "aucune ligne de données" in response.content.decode()
+
+
+def test_too_many_rows_are_refused(staff: User, settings) -> None:
+    settings.IMPORT_MAX_ROWS = 5
+    rows = [["Nom"], *([f"Organisation {n}"] for n in range(8))]
+    client = client_for(staff)
+    token = token_of(start(client, workbook(rows)))
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name"})
+
+    response = client.get(reverse("crm:import_preview", args=[token]), follow=True)
+
+    assert "dépasse 5 lignes" in response.content.decode()
+    assert not Organisation.objects.exists()
+
+
+def test_a_required_field_must_be_mapped(staff: User) -> None:
+    client = client_for(staff)
+    token = token_of(start(client, workbook([["Colonne"], ["x"]])))
+
+    response = client.post(reverse("crm:import_map", args=[token]), {"column_0": ""})
+
+    assert response.status_code == 400
+    assert "Associez une colonne à : Nom" in response.content.decode()
+
+
+def test_the_dry_run_reads_in_batches(staff: User, lens) -> None:
+    rows = [["Nom", "Territoire"], *([f"Organisation {n}", "Lens-Liévin"] for n in range(2500))]
+    mapping = {0: "name", 1: "territory"}
+
+    with CaptureQueriesContext(connection) as queries:
+        plan = imports.plan_import("organisations", io.BytesIO(workbook(rows)), mapping, by=staff)
+
+    assert plan.created == 2500
+    assert len(queries) <= 12  # a few per batch of 1,000 rows, not one per row
+
+
+@pytest.mark.parametrize("role", ["designer", "officer", "holder"])
+def test_imports_are_for_staff(role: str, personas: dict[str, User], staff: User) -> None:
+    token = token_of(start(client_for(staff), workbook(ORGANISATIONS)))
+    client = client_for(personas[role])
+
+    assert client.get(reverse("crm:import_start")).status_code == 404
+    for name in ["import_map", "import_preview", "import_errors"]:
+        assert client.get(reverse(f"crm:{name}", args=[token])).status_code == 404
+    assert client.post(reverse("crm:import_apply", args=[token])).status_code == 404
+
+
+def test_an_import_belongs_to_the_session_that_started_it(staff: User) -> None:
+    token = token_of(start(client_for(staff), workbook(ORGANISATIONS)))
+    other = client_for(staff)  # the same person in another browser: another session
+
+    assert other.get(reverse("crm:import_preview", args=[token])).status_code == 404
+
+
+def test_consent_without_its_date_is_a_row_error(staff: User) -> None:
+    OrganisationFactory(name="Office de Lens")
+    rows = [
+        ["Nom", "E-mail", "Organisation", "Base légale"],
+        ["Martin", "m@example.org", "Office de Lens", "Consentement"],
+    ]
+
+    _token, preview = run_import(client_for(staff), workbook(rows), kind="contacts")
+
+    assert preview.context["plan"].errors == [
+        (
+            2,
+            "Consentement le",
+            "Indiquez la date du consentement lorsque la base légale est le consentement.",
+        )
+    ]
+
+
+def test_the_siret_decides_which_organisation_a_row_is(staff: User) -> None:
+    siret = siret_with_key("73282932")
+    known = OrganisationFactory(name="Gîtes du Terril SARL", siret=siret)
+    OrganisationFactory(name="Gîtes du Terril")
+    rows = [["Nom", "SIRET"], ["Gîtes du Terril", siret]]
+
+    plan = imports.apply_import(
+        "organisations", io.BytesIO(workbook(rows)), {0: "name", 1: "siret"}, by=staff
+    )
+
+    known.refresh_from_db()
+    assert (plan.created, plan.updated) == (0, 1)
+    assert known.name == "Gîtes du Terril"
+    assert Organisation.objects.count() == 2
