@@ -29,7 +29,8 @@ def test_dragging_a_card_to_the_next_step_moves_the_project(page, live_server) -
     page.goto(f"{live_server.url}/projects/board/")
 
     page.drag_and_drop(f"[data-project='{project.pk}']", "section[data-step='impulse']")
-    page.wait_for_load_state("networkidle")
+    # The drop posts a form: wait for its answer, not just for an idle network.
+    page.wait_for_selector(".messages >> text=Écouter → Impulser")
 
     project.refresh_from_db()
     assert project.state == "impulse"
@@ -43,7 +44,7 @@ def test_a_blocked_gate_says_what_is_missing_on_the_board(page, live_server) -> 
     page.goto(f"{live_server.url}/projects/board/")
 
     page.drag_and_drop(f"[data-project='{project.pk}']", "section[data-step='orient']")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".messages >> text=Il manque une planche de tendances approuvée.")
 
     project.refresh_from_db()
     assert project.state == "involve"

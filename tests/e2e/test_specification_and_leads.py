@@ -49,8 +49,7 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
     # The gate waits for the holder.
     page.goto(f"{live_server.url}/projects/board/")
     page.drag_and_drop(f"[data-project='{project.pk}']", "section[data-step='orient']")
-    page.wait_for_load_state("networkidle")
-    assert page.get_by_text("Le porteur n'a pas encore approuvé").count() == 1
+    page.wait_for_selector(".messages >> text=Le porteur n'a pas encore approuvé")
     project.refresh_from_db()
     assert project.state == "involve"
 
@@ -68,7 +67,7 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
     log_in(page, live_server, "e2e-staff")
     page.goto(f"{live_server.url}/projects/board/")
     page.drag_and_drop(f"[data-project='{project.pk}']", "section[data-step='orient']")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".messages >> text=Impliquer → Orienter")
     project.refresh_from_db()
     assert project.state == "orient"
 
@@ -80,16 +79,15 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     page.goto(f"{live_server.url}/prospects/board/")
 
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".messages >> text=site visé")
     lead.refresh_from_db()
     assert lead.stage == "negotiation"
-    assert "site visé" in page.content()
 
     Lead.objects.filter(pk=lead.pk).update(estimated_investment=Decimal("18000000"))
     lead.target_sites.set([SiteFactory(name="Base 11/19")])
     page.goto(f"{live_server.url}/prospects/board/")
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".messages >> text=Négociation → Gagnée")
     lead.refresh_from_db()
     assert lead.stage == "won"
 
@@ -117,7 +115,7 @@ def test_the_language_switch_changes_the_interface(page, live_server) -> None:
 
     page.select_option("select[name=language]", "en")
     page.click("header form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("h1 >> text=Hello")
 
     assert "Dashboard" in page.content()
     page.goto(f"{live_server.url}/projects/")
