@@ -144,9 +144,11 @@ def projects_by_thematic(year: int) -> list[dict[str, Any]]:
         )
         .order_by("thematics__name")
     )
+    # Named thematics in order, then the projects without one (databases sort NULL apart).
+    ordered = sorted(rows, key=lambda row: (row[0] is None, row[0] or ""))
     return [
         {"label": name or _("(sans thématique)"), "projects": projects, "delivered": done}
-        for name, projects, done in rows
+        for name, projects, done in ordered
     ]
 
 

@@ -171,9 +171,9 @@ def test_projects_by_territory_and_phase(staff: User, year_2025) -> None:
 
 def test_projects_by_thematic(staff: User, year_2025) -> None:
     assert rows(download(staff), "Projets par thématique") == [
-        ("(sans thématique)", 2, 0),
         ("Culture", 1, 1),
         ("Gastronomie", 2, 1),
+        ("(sans thématique)", 2, 0),
     ]
 
 
