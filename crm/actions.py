@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from crm.models import Contact, Interaction, Organisation, User
+from crm import audit
+from crm.models import AuditEntry, Contact, Interaction, Organisation, User
 from crm.uploads import CheckedUpload
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ def save_organisation(
     The replaced logo file is deleted only once the transaction has committed, so a failed
     save never leaves the record pointing at a deleted file.
     """
+    before = audit.stored_snapshot(organisation)
     if organisation.pk is None:
         organisation.created_by = by
     old_name = organisation.logo.name if organisation.logo else ""
@@ -41,10 +44,107 @@ def save_organisation(
         organisation.logo.name = ""
     organisation.full_clean()
     organisation.save()
+    audit.record_changes(before=before, instance=organisation, by=by)
     if old_name and old_name != organisation.logo.name:
         storage = organisation.logo.storage
         transaction.on_commit(lambda: storage.delete(old_name))
     return organisation
+
+
+@transaction.atomic
+def save_contact(*, contact: Contact, by: User) -> Contact:
+    """Create or update a contact from its form (already validated), with its audit entries."""
+    before = audit.stored_snapshot(contact)
+    if contact.pk is None:
+        contact.created_by = by
+    contact.save()
+    audit.record_changes(before=before, instance=contact, by=by)
+    return contact
+
+
+@transaction.atomic
+def set_objection(*, contact: Contact, objects: bool, by: User) -> Contact:
+    """Record that the person objects to being contacted (dated), or that they withdrew it."""
+    if objects == contact.objects_to_contact:
+        return contact
+    old = audit.as_text(contact.objected_at)
+    contact.objected_at = timezone.now() if objects else None
+    contact.save(update_fields=["objected_at", "updated_at"])
+    audit.record(
+        instance=contact,
+        action=AuditEntry.Action.OBJECTION,
+        by=by,
+        field="objected_at",
+        old_value=old,
+        new_value=audit.as_text(contact.objected_at),
+    )
+    return contact
+
+
+# What an anonymised contact keeps in place of the personal text of its exchanges: their kind,
+# date, organisation, author and links stay, so every count and figure stays right.
+ERASED_SUMMARY = "Résumé effacé (contact anonymisé)."
+ERASED_VALUE = "[effacé]"
+PERSONAL_FIELDS = ("first_name", "last_name", "role", "email", "phone", "notes")
+
+
+def anonymised_name(contact: Contact) -> str:
+    # Stored data, in the source language whatever the language of the request.
+    return f"Contact anonymisé n°{contact.pk}"
+
+
+@transaction.atomic
+def anonymise_contact(*, contact: Contact, by: User | None) -> Contact:
+    """Erase what identifies a person and keep the row (DESIGN §6).
+
+    The contact keeps its organisation, legal basis and dates; its name becomes "Contact
+    anonymisé n°<id>", its role, e-mail, phone and notes are cleared. Its interactions keep
+    their kind, date, organisation, author, project and lead, but their summaries (free text
+    that may describe the person) are replaced. The personal values in the audit trail go too:
+    the contact's own entries lose their old and new values for those fields, and the entries
+    of projects and leads that named the contact name the anonymised label instead. `by` is
+    None when the retention command runs.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.anonymised_at is not None:
+        return contact
+    former_name = contact.full_name
+    label = anonymised_name(contact)
+    contact.first_name = ""
+    contact.last_name = label
+    for name in ("role", "email", "phone", "notes"):
+        setattr(contact, name, "")
+    contact.anonymised_at = timezone.now()
+    contact.save()
+    summaries = Interaction.objects.filter(contact=contact).update(summary=ERASED_SUMMARY)
+    own = AuditEntry.objects.filter(
+        record_type=Contact._meta.label_lower, record_id=contact.pk, field__in=PERSONAL_FIELDS
+    )
+    own.update(old_value=ERASED_VALUE, new_value=ERASED_VALUE)
+    if former_name:
+        naming = list(
+            AuditEntry.objects.filter(field__in=audit.CONTACT_REFERENCES).filter(
+                Q(old_value__contains=former_name) | Q(new_value__contains=former_name)
+            )
+        )
+        for entry in naming:
+            entry.old_value = entry.old_value.replace(former_name, label)
+            entry.new_value = entry.new_value.replace(former_name, label)
+        AuditEntry.objects.bulk_update(naming, ["old_value", "new_value"])
+    audit.record(
+        instance=contact,
+        action=AuditEntry.Action.ANONYMISED,
+        by=by,
+        detail=f"{summaries} résumé(s) d'interaction effacé(s).",
+    )
+    return contact
+
+
+def record_personal_data_export(*, contact: Contact, by: User, file_format: str) -> AuditEntry:
+    """Log that someone downloaded everything stored about this person."""
+    return audit.record(
+        instance=contact, action=AuditEntry.Action.EXPORTED, by=by, detail=file_format.upper()
+    )
 
 
 @transaction.atomic

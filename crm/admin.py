@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
+from django.http import HttpRequest
 
-from crm.models import Contact, Interaction, Organisation, Territory, Thematic, User
+from crm.models import AuditEntry, Contact, Interaction, Organisation, Territory, Thematic, User
 
 
 @admin.register(User)
@@ -57,3 +60,51 @@ class InteractionAdmin(admin.ModelAdmin):
     search_fields = ["summary", "organisation__name"]
     autocomplete_fields = ["organisation", "contact", "author"]
     date_hierarchy = "occurred_at"
+
+
+# The login log (django-axes): every staff member reads it, nobody edits it. Only a superuser may
+# delete an AccessAttempt, which is how a locked account is unlocked before its cool-off ends.
+class _LoginLogAdmin:
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+for _model, _base in [
+    (AccessAttempt, AccessAttemptAdmin),
+    (AccessLog, AccessLogAdmin),
+    (AccessFailureLog, AccessFailureLogAdmin),
+]:
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_base.__name__, (_LoginLogAdmin, _base), {}))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail, read-only for everyone (superusers included): only `crm.audit` writes."""
+
+    list_display = ["at", "record_type", "record_id", "action", "field_label", "by"]
+    list_filter = ["action", "record_type"]
+    list_select_related = ["by"]
+    search_fields = ["=record_id", "field", "by__username"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

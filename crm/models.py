@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -312,6 +313,21 @@ class ContactQuerySet(models.QuerySet["Contact"]):
     def for_detail(self) -> ContactQuerySet:
         return self.select_related("organisation", "organisation__territory", "created_by")
 
+    def due_for_review(self, *, years: int, now: datetime | None = None) -> ContactQuerySet:
+        """Contacts not yet anonymised with no interaction for `years` years (DESIGN §6).
+
+        A contact never interacted with counts from the day it was recorded.
+        """
+        now = now or timezone.now()
+        try:
+            cutoff = now.replace(year=now.year - years)
+        except ValueError:  # 29 February
+            cutoff = now.replace(year=now.year - years, day=28)
+        return self.filter(anonymised_at__isnull=True).filter(
+            Q(last_interaction_at__lt=cutoff)
+            | Q(last_interaction_at__isnull=True, created_at__lt=cutoff)
+        )
+
 
 class Contact(models.Model):
     """A person at an organisation. Personal data: consent and legal basis are recorded."""
@@ -344,6 +360,11 @@ class Contact(models.Model):
     last_interaction_at = models.DateTimeField(
         _("dernière interaction"), null=True, blank=True, editable=False
     )
+    # Set when the person objects to being contacted (RGPD art. 21); cleared if they withdraw.
+    objected_at = models.DateTimeField(
+        _("s'oppose à être contacté·e depuis le"), null=True, blank=True, editable=False
+    )
+    anonymised_at = models.DateTimeField(_("anonymisé le"), null=True, blank=True, editable=False)
     is_demo = models.BooleanField(_("donnée de démonstration"), default=False, editable=False)
     search_text = models.TextField(editable=False, default="")
     created_by = models.ForeignKey(
@@ -401,6 +422,10 @@ class Contact(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def objects_to_contact(self) -> bool:
+        return self.objected_at is not None
 
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):
@@ -517,3 +542,64 @@ class Interaction(models.Model):
             and (self.lead.organisation_id != self.organisation_id)
         ):
             raise ValidationError({"lead": _("Cette piste ne concerne pas cette organisation.")})
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def for_record(self, record: models.Model) -> AuditEntryQuerySet:
+        """The entries of one record, newest first, with their authors."""
+        return (
+            self.filter(record_type=record._meta.label_lower, record_id=record.pk)
+            .select_related("by")
+            .order_by("-at", "-pk")
+        )
+
+
+class AuditEntry(models.Model):
+    """One recorded change to a project, lead, organisation or contact: who, when, which field,
+    old → new, as text. Written only by `crm.audit`; never edited, in the app or the admin."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Création")
+        CHANGED = "changed", _("Modification")
+        DELETED = "deleted", _("Suppression")
+        TRANSITION = "transition", _("Changement d'étape")
+        OBJECTION = "objection", _("Opposition")
+        EXPORTED = "exported", _("Export des données personnelles")
+        ANONYMISED = "anonymised", _("Anonymisation")
+
+    # The record as "app_label.model" and its id rather than a generic foreign key: reading a
+    # record's entries then needs no content-type lookup, and entries outlive their record.
+    record_type = models.CharField(_("type de fiche"), max_length=60)
+    record_id = models.PositiveBigIntegerField(_("identifiant de la fiche"))
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    field = models.CharField(_("champ"), max_length=60, blank=True)
+    field_label = models.CharField(_("libellé du champ"), max_length=120, blank=True)
+    old_value = models.TextField(_("ancienne valeur"), blank=True)
+    new_value = models.TextField(_("nouvelle valeur"), blank=True)
+    detail = models.TextField(_("détail"), blank=True)
+    # Null for what the system does on its own (the anonymisation command).
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("le"), default=timezone.now)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("entrée du journal des modifications")
+        verbose_name_plural = _("journal des modifications")
+        indexes = [
+            models.Index(
+                fields=["record_type", "record_id", "-at", "-id"], name="crm_audit_record_idx"
+            ),
+            models.Index(fields=["-at", "-id"], name="crm_audit_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type} #{self.record_id} — {self.get_action_display()}"

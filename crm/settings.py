@@ -7,6 +7,7 @@ cannot read, so a typo in production stops the start instead of silently using a
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -88,6 +89,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "axes",  # login throttling and the login log (AccessAttempt, AccessLog, AccessFailureLog)
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +105,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as axes requires: it turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: it refuses a locked-out username+IP before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "crm.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -195,6 +207,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 PDF_MAX_DATA_URL_BYTES = env_int("PDF_MAX_DATA_URL_BYTES", 2 * 1024 * 1024)
 # Rows read from one imported workbook at most (a bigger file is refused, memory stays bounded).
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 20_000)
+# CNIL: contacts with no interaction for this many years are listed for review and anonymised
+# by `manage.py anonymise_contacts` (DESIGN §6).
+PRIVACY_RETENTION_YEARS = env_int("PRIVACY_RETENTION_YEARS", 3)
 
 # Lists
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
@@ -212,6 +227,39 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): everything from this host only. No inline script or
+# style is allowed: the templates have none, and htmx is told not to inject its indicator styles
+# (meta htmx-config in base.html). Forms post only here; nothing may frame the site.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the small images the browser builds itself (e.g. CSS icons).
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login throttling (django-axes). A username is locked from one IP address after this many
+# failures in a row, for the cool-off; a correct password during the cool-off is refused too.
+# Every attempt, failed or not, is kept with its time, IP address and user agent, read-only in
+# the admin for staff.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# The log line of a failure names the account and the address (axes masks them by default): an
+# operator must see who is attacked and from where. The password is always masked.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -40,6 +40,14 @@ crm_patterns = [
         views.contact_log_interaction,
         name="contact_log_interaction",
     ),
+    path("contacts/<int:pk>/objection/", views.contact_objection, name="contact_objection"),
+    path(
+        "contacts/<int:pk>/personal-data.<str:file_format>",
+        views.contact_personal_data,
+        name="contact_personal_data",
+    ),
+    path("contacts/<int:pk>/anonymise/", views.contact_anonymise, name="contact_anonymise"),
+    path("privacy/review/", views.privacy_review, name="privacy_review"),
 ]
 
 urlpatterns = [

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.files.storage import default_storage
@@ -16,7 +17,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, exports, imports
+from crm import actions, exports, imports, privacy
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
@@ -26,7 +27,7 @@ from crm.forms import (
     InteractionForm,
     OrganisationForm,
 )
-from crm.listing import filter_visible, render_list
+from crm.listing import filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import interaction_entries, merge
@@ -170,6 +171,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "interaction_form": _interaction_form_or_none(
             request.user, contact.organisation, contact=contact
         ),
+        "may_manage_privacy": request.user.is_mission_staff,
     }
     if request.htmx and request.GET.get("timeline_page"):
         return TemplateResponse(request, "crm/includes/_timeline.html", context)
@@ -184,8 +186,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
     initial = {"organisation": organisation_id} if organisation_id.isdigit() else {}
     form = ContactForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        form.instance.created_by = request.user
-        contact = form.save()
+        contact = actions.save_contact(contact=form.instance, by=request.user)
         messages.success(request, _("Contact « %s » créé.") % contact)
         return redirect(contact)
     return render(request, "crm/contact_form.html", {"form": form})
@@ -197,7 +198,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     require_permission(request.user, "crm.change_contact")
     form = ContactForm(request.POST or None, instance=contact, user=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        actions.save_contact(contact=form.instance, by=request.user)
         messages.success(request, _("Contact « %s » enregistré.") % contact)
         return redirect(contact)
     return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
@@ -209,6 +210,71 @@ def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
         Contact.objects.select_related("organisation"), request.user, pk=pk
     )
     return _log_interaction(request, organisation=contact.organisation, contact=contact)
+
+
+# Privacy (CNIL, staff) ----------------------------------------------------------------------
+
+
+def _contact_for_privacy(request: HttpRequest, pk: int) -> Contact:
+    """The contact, for staff only: everyone else gets 404, as for a record they cannot see."""
+    _require_staff(request.user)
+    return get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
+
+
+@require_POST
+def contact_objection(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record (or withdraw) the person's objection to being contacted."""
+    contact = _contact_for_privacy(request, pk)
+    objects = request.POST.get("objects") == "1"
+    actions.set_objection(contact=contact, objects=objects, by=request.user)
+    if objects:
+        messages.success(request, _("Opposition enregistrée : ne plus contacter cette personne."))
+    else:
+        messages.success(request, _("Opposition retirée."))
+    return redirect(contact)
+
+
+def contact_personal_data(request: HttpRequest, pk: int, file_format: str) -> HttpResponse:
+    """Everything stored about the person, as a workbook or JSON (right of access)."""
+    contact = _contact_for_privacy(request, pk)
+    if file_format not in ("xlsx", "json"):
+        raise Http404
+    data = privacy.personal_data(contact)
+    actions.record_personal_data_export(contact=contact, by=request.user, file_format=file_format)
+    if file_format == "json":
+        return privacy.json_response(contact, data)
+    return privacy.xlsx_response(contact, data)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_anonymise(request: HttpRequest, pk: int) -> HttpResponse:
+    """Erase the person (right to erasure): a confirmation page, then a POST."""
+    contact = _contact_for_privacy(request, pk)
+    if contact.anonymised_at is not None:
+        messages.info(request, _("Ce contact est déjà anonymisé."))
+        return redirect(contact)
+    if request.method == "POST":
+        actions.anonymise_contact(contact=contact, by=request.user)
+        messages.success(request, _("Contact anonymisé."))
+        return redirect("crm:contact_detail", pk=contact.pk)
+    interactions = contact.interactions.count()
+    return render(
+        request,
+        "crm/contact_anonymise.html",
+        {"contact": contact, "interaction_count": interactions},
+    )
+
+
+def privacy_review(request: HttpRequest) -> HttpResponse:
+    """Contacts with no interaction for the retention period, to review or anonymise."""
+    _require_staff(request.user)
+    years = settings.PRIVACY_RETENTION_YEARS
+    contacts = (
+        Contact.objects.due_for_review(years=years).for_list().order_by("last_interaction_at", "pk")
+    )
+    page = paginate(request, contacts)
+    context = {"page": page, "object_list": list(page.object_list), "years": years}
+    return render(request, "crm/privacy_review.html", context)
 
 
 # Shared -------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
-from crm.models import Thematic, User
+from crm import audit
+from crm.models import AuditEntry, Thematic, User
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
 from projects.models import (
     NEXT_IN_PHASE,
@@ -144,7 +145,7 @@ def run_transition(
         with transaction.atomic():
             getattr(project, name)()
             project.save()
-            return ProjectTransition.objects.create(
+            log = ProjectTransition.objects.create(
                 project=project,
                 name=name,
                 source=source,
@@ -152,6 +153,16 @@ def run_transition(
                 by=by,
                 comment=comment,
             )
+            audit.record(
+                instance=project,
+                action=AuditEntry.Action.TRANSITION,
+                by=by,
+                field="state",
+                old_value=Step(source).label,
+                new_value=Step(project.state).label,
+                detail=comment,
+            )
+            return log
     except (ConcurrentTransition, TransitionNotAllowed) as error:
         raise ProjectChanged from error
 
@@ -168,9 +179,13 @@ def save_project(
 ) -> Project:
     """Create or update a project with its thematics and team (designers, a lead, and the
     holder's accounts, who read the project and answer its specification)."""
+    before = audit.stored_snapshot(project)
+    created = project.pk is None
     try:
-        if project.pk is None:
+        if created:
             create_project(project=project, by=by)
+            # Its fields are recorded as created; the relations set below complete the entry.
+            before = audit.snapshot(project, relations=False)
         else:
             project.save()
     except ConcurrentTransition as error:
@@ -185,6 +200,12 @@ def save_project(
         ProjectMember.objects.update_or_create(
             project=project, user_id=user_id, defaults={"role": role}
         )
+    audit.record_changes(
+        before=before,
+        instance=project,
+        by=by,
+        action=AuditEntry.Action.CREATED if created else AuditEntry.Action.CHANGED,
+    )
     return project
 
 
@@ -207,6 +228,7 @@ def create_project(*, project: Project, by: User, thematics: list | None = None)
             continue  # someone took that number a moment ago: take the next one
         if thematics is not None:
             project.thematics.set(thematics)
+        audit.record_changes(before={}, instance=project, by=by)
         return project
     raise IntegrityError("Could not allocate a project reference.")
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
-from crm.models import Contact, User, fold
+from crm import audit
+from crm.models import AuditEntry, Contact, User, fold
 from crm.uploads import CheckedUpload, make_thumbnail
 from projects.actions import TransitionRefused
 from projects.models import Condition
@@ -163,7 +164,7 @@ def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> Lea
                     "updated_at",
                 ]
             )
-            return LeadTransition.objects.create(
+            log = LeadTransition.objects.create(
                 lead=lead,
                 name=name,
                 source=source,
@@ -172,6 +173,16 @@ def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> Lea
                 at=now,
                 comment=comment,
             )
+            audit.record(
+                instance=lead,
+                action=AuditEntry.Action.TRANSITION,
+                by=by,
+                field="stage",
+                old_value=Stage(source).label,
+                new_value=Stage(lead.stage).label,
+                detail=comment,
+            )
+            return log
     except (ConcurrentTransition, TransitionNotAllowed) as error:
         raise LeadChanged from error
 
@@ -191,6 +202,7 @@ def save_lead(
     An edit carries the version the form was opened at: if the lead was saved since, nothing
     is written and `LeadChanged` is raised (optimistic check, one conditional UPDATE).
     """
+    before = audit.stored_snapshot(lead)
     if lead.pk is None:
         lead.created_by = by
         lead.version = 1
@@ -217,6 +229,9 @@ def save_lead(
     lead.contacts.set(list(contacts))
     lead.target_sites.set(list(target_sites))
     lead.shared_with.set([user for user in shared_with if user.pk != lead.owner_id])
+    audit.record_changes(
+        before=before, instance=lead, by=by, ignore=UNTOUCHED_BY_EDIT if before else ()
+    )
     return lead
 
 

@@ -102,7 +102,12 @@ def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
 def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
     return get_visible_or_404(
         Lead.objects.for_detail().prefetch_related(
-            Prefetch("contacts", queryset=Contact.objects.only("pk", "first_name", "last_name")),
+            Prefetch(
+                "contacts",
+                queryset=Contact.objects.only(
+                    "pk", "first_name", "last_name", "objected_at", "anonymised_at"
+                ),
+            ),
             Prefetch("target_sites", queryset=Site.objects.select_related("territory")),
             "shared_with",
         ),

@@ -75,3 +75,4 @@ def role_groups(transactional_db: None) -> None:
     importlib.import_module("projects.migrations.0002_roles").grant(state_apps, None)
     importlib.import_module("projects.migrations.0004_specification_roles").grant(state_apps, None)
     importlib.import_module("prospects.migrations.0002_roles").grant(state_apps, None)
+    importlib.import_module("crm.migrations.0006_audit_roles").grant(state_apps, None)

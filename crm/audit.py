@@ -1,0 +1,194 @@
+"""The audit trail of record changes: who changed which field of a project, lead, organisation
+or contact, when, from what to what (issue 6).
+
+Actions call these helpers explicitly (no signals, no `save()` override):
+
+    before = audit.stored_snapshot(organisation)   # what the database holds, before the save
+    organisation.save()
+    audit.record_changes(before=before, instance=organisation, by=user)
+
+Values are kept as text, as the user saw them (choice labels, names of related records), so an
+entry stays readable after the related record is renamed or deleted. One save writes its rows
+with a single `bulk_create`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Collection, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.db.models.fields.files import FieldFile
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.models import AuditEntry, User
+
+Action = AuditEntry.Action
+
+# A snapshot: field name -> (label, value as text).
+Snapshot = dict[str, tuple[str, str]]
+
+# Derived, technical or bookkeeping columns that say nothing a reader of the history needs.
+SKIPPED = {
+    "search_text",
+    "is_demo",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "version",
+    "last_activity_at",
+    "last_interaction_at",
+}
+
+# Relations whose text is not simply the list of related names (the project's team carries
+# each member's role).
+SPECIAL_RELATIONS: dict[str, dict[str, Callable[[Any], list[str]]]] = {
+    "projects.project": {
+        "team": lambda project: [
+            f"{member.user} ({member.get_role_display()})"
+            for member in project.memberships.select_related("user")
+        ],
+    },
+}
+
+# The fields of other records that name a contact: anonymising a contact rewrites its name
+# there too (see `crm.actions.anonymise_contact`).
+CONTACT_REFERENCES = ("holder_contact", "contacts")
+
+
+def as_text(value: Any) -> str:
+    """A field value as the history shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return gettext("oui") if value else gettext("non")
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value.tzinfo else str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    return str(value)
+
+
+def _tracked_fields(instance: models.Model) -> list[models.Field]:
+    return [
+        field
+        for field in instance._meta.concrete_fields
+        if field.editable and not field.primary_key and field.name not in SKIPPED
+    ]
+
+
+def snapshot(instance: models.Model, *, relations: bool = True) -> Snapshot:
+    """The record's tracked fields as text. Many-to-many relations cost one query each."""
+    values: Snapshot = {}
+    for field in _tracked_fields(instance):
+        if field.choices:
+            value: Any = getattr(instance, f"get_{field.name}_display")()
+        elif field.is_relation:
+            value = getattr(instance, field.name)
+        else:
+            value = getattr(instance, field.attname)
+        values[field.name] = (str(field.verbose_name), as_text(value))
+    if relations and instance.pk is not None:
+        special = SPECIAL_RELATIONS.get(instance._meta.label_lower, {})
+        for field in instance._meta.many_to_many:
+            if field.name in special:
+                names = special[field.name](instance)
+            else:
+                names = [str(related) for related in getattr(instance, field.name).all()]
+            values[field.name] = (str(field.verbose_name), ", ".join(sorted(names)))
+    return values
+
+
+def stored_snapshot(instance: models.Model) -> Snapshot:
+    """The snapshot of what the database holds for `instance` (empty for a new record).
+
+    Forms write their values onto the instance before the action runs, so the "before" of an
+    edit is read back from the database."""
+    if instance.pk is None:
+        return {}
+    model = type(instance)
+    relations = [
+        field.name for field in _tracked_fields(instance) if field.many_to_one or field.one_to_one
+    ]
+    stored = model._base_manager.select_related(*relations).filter(pk=instance.pk).first()
+    return snapshot(stored) if stored is not None else {}
+
+
+def record_changes(
+    *,
+    before: Mapping[str, tuple[str, str]],
+    instance: models.Model,
+    by: User | None,
+    action: str = "",
+    detail: str = "",
+    after: Mapping[str, tuple[str, str]] | None = None,
+    ignore: Collection[str] = (),
+) -> list[AuditEntry]:
+    """One entry per field whose text changed between `before` and `instance` now.
+
+    An empty `before` means the record was just created: its non-empty fields are recorded
+    as created. Fields in `ignore` belong to another action (a form never moves the stage).
+    Nothing changed, nothing written."""
+    after = snapshot(instance) if after is None else after
+    action = action or (Action.CHANGED if before else Action.CREATED)
+    now = timezone.now()
+    entries = [
+        AuditEntry(
+            record_type=instance._meta.label_lower,
+            record_id=instance.pk,
+            action=action,
+            field=name,
+            field_label=label,
+            old_value=before.get(name, ("", ""))[1],
+            new_value=value,
+            detail=detail,
+            by=by,
+            at=now,
+        )
+        for name, (label, value) in after.items()
+        if name not in ignore and before.get(name, ("", ""))[1] != value
+    ]
+    return AuditEntry.objects.bulk_create(entries)
+
+
+def record(
+    *,
+    instance: models.Model,
+    action: str,
+    by: User | None,
+    detail: str = "",
+    field: str = "",
+    old_value: str = "",
+    new_value: str = "",
+) -> AuditEntry:
+    """One entry for an event on the record (a transition, an export, an anonymisation...)."""
+    label = str(instance._meta.get_field(field).verbose_name) if field else ""
+    return AuditEntry.objects.create(
+        record_type=instance._meta.label_lower,
+        record_id=instance.pk,
+        action=action,
+        field=field,
+        field_label=label,
+        old_value=old_value,
+        new_value=new_value,
+        detail=detail,
+        by=by,
+    )
+
+
+AUDIT_SHOWN = 50
+
+
+def entries_for(record: models.Model, user: User) -> list[AuditEntry] | None:
+    """The latest entries of `record` for the page, in one query; None when the user may not
+    read the audit trail (the section is then not shown)."""
+    if not user.has_perm("crm.view_auditentry"):
+        return None
+    return list(AuditEntry.objects.for_record(record)[:AUDIT_SHOWN])
