@@ -20,12 +20,36 @@ def formfield(field: Any, **kwargs: Any) -> Any:
     return field.formfield(**kwargs)
 
 
+# Primary keys are 64-bit integers: a bigger number posted as an id is no id at all.
+MAX_ID = 2**63 - 1
+
+
+class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Refuses ids outside the database's integer range as invalid choices, before the
+    `pk__in` query that would otherwise fail in the database (a 500)."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            text = str(pk).strip()
+            if text.lstrip("-").isdigit() and abs(int(text)) > MAX_ID:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": pk},
+                )
+        return super()._check_values(value)
+
+
 class CarreauModelForm(forms.ModelForm):
-    """Labels without the trailing colon: the layout puts them above their input."""
+    """Labels without the trailing colon: the layout puts them above their input; many-to-many
+    choices refuse out-of-range ids cleanly."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if type(field) is forms.ModelMultipleChoiceField:
+                field.__class__ = BoundedModelMultipleChoiceField
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
