@@ -121,6 +121,35 @@ def stored_snapshot(instance: models.Model) -> Snapshot:
     return snapshot(stored) if stored is not None else {}
 
 
+def _entries(
+    before: Mapping[str, tuple[str, str]],
+    after: Mapping[str, tuple[str, str]],
+    instance: models.Model,
+    *,
+    action: str,
+    by: User | None,
+    detail: str,
+    at: datetime.datetime,
+) -> list[AuditEntry]:
+    """One unsaved entry per field whose text differs between `before` and `after`."""
+    return [
+        AuditEntry(
+            record_type=instance._meta.label_lower,
+            record_id=instance.pk,
+            action=action,
+            field=name,
+            field_label=label,
+            old_value=before.get(name, ("", ""))[1],
+            new_value=value,
+            detail=detail,
+            by=by,
+            at=at,
+        )
+        for name, (label, value) in after.items()
+        if before.get(name, ("", ""))[1] != value
+    ]
+
+
 def record_changes(
     *,
     before: Mapping[str, tuple[str, str]],
@@ -138,24 +167,35 @@ def record_changes(
     Nothing changed, nothing written."""
     after = snapshot(instance) if after is None else after
     action = action or (Action.CHANGED if before else Action.CREATED)
+    entries = _entries(
+        before, after, instance, action=action, by=by, detail=detail, at=timezone.now()
+    )
+    entries = [entry for entry in entries if entry.field not in ignore]
+    return AuditEntry.objects.bulk_create(entries)
+
+
+def record_many(
+    changes: list[tuple[Snapshot, models.Model]], *, by: User | None, detail: str = ""
+) -> int:
+    """`record_changes` for many records at once (an import): their entries in batched
+    inserts. Many-to-many fields are left out (imports do not set them), and foreign keys
+    must already be cached on the instances, or each costs a query."""
     now = timezone.now()
     entries = [
-        AuditEntry(
-            record_type=instance._meta.label_lower,
-            record_id=instance.pk,
-            action=action,
-            field=name,
-            field_label=label,
-            old_value=before.get(name, ("", ""))[1],
-            new_value=value,
-            detail=detail,
+        entry
+        for before, instance in changes
+        for entry in _entries(
+            before,
+            snapshot(instance, relations=False),
+            instance,
+            action=Action.CHANGED if before else Action.CREATED,
             by=by,
+            detail=detail,
             at=now,
         )
-        for name, (label, value) in after.items()
-        if name not in ignore and before.get(name, ("", ""))[1] != value
     ]
-    return AuditEntry.objects.bulk_create(entries)
+    AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    return len(entries)
 
 
 def record(

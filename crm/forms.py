@@ -160,18 +160,17 @@ class InteractionForm(CarreauModelForm):
 class ImportUploadForm(forms.Form):
     """Step 1 of an import: what the file holds, and the file."""
 
-    kind = forms.ChoiceField(
-        label=_("Le fichier contient des"),
-        choices=[("organisations", _("organisations")), ("contacts", _("contacts"))],
-    )
+    kind = forms.ChoiceField(label=_("Le fichier contient des"))
     file = forms.FileField(
         label=_("Classeur Excel (.xlsx)"),
         help_text=_("La première ligne donne les noms des colonnes."),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kinds: list[tuple[str, Any]], **kwargs: Any) -> None:
+        """`kinds`: (key, label) of what the person may import."""
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = kinds
 
     def clean_file(self) -> Any:
         from django.conf import settings

@@ -45,7 +45,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.exports import Column, Sheet, workbook_response
-from crm.models import Organisation, User
+from crm.models import Organisation
+from crm.permissions import require_staff
 from projects.models import (
     PHASE_OF_STEP,
     Deliverable,
@@ -388,7 +389,7 @@ def _years() -> list[int]:
 
 def funders_report(request: HttpRequest) -> HttpResponse:
     """The page that offers the workbook for a year (staff only)."""
-    _require_staff(request.user)
+    require_staff(request.user)
     today = timezone.localdate()
     # Early in the year, the report people want is last year's.
     selected = today.year - 1 if today.month <= 3 else today.year
@@ -402,13 +403,8 @@ def funders_report(request: HttpRequest) -> HttpResponse:
 
 
 def funders_workbook(request: HttpRequest, year: int) -> HttpResponse:
-    _require_staff(request.user)
+    require_staff(request.user)
     if year not in _years():
         raise Http404
     filename = _("bilan-activite-%(year)s") % {"year": year}
     return workbook_response(funders_sheets(year), filename=filename)
-
-
-def _require_staff(user: User) -> None:
-    if not (user.is_authenticated and user.is_mission_staff):
-        raise Http404

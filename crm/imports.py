@@ -22,6 +22,7 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from django.conf import settings
@@ -29,13 +30,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
+from crm import audit
 from crm.exports import Column, write_xlsx
-from crm.models import Contact, Organisation, Territory, User, fold
+from crm.models import Contact, ImportMapping, Organisation, Territory, User, fold
 
 # An xlsx is a zip of XML files; these bounds are far above any real contact list.
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
@@ -88,6 +91,53 @@ def choice(choices: list[tuple[str, Any]]) -> Callable[[Any], str]:
     return parse
 
 
+def decimal_value(max_value: int) -> Callable[[Any], Decimal]:
+    """An amount typed as a number or as text ("1 200 000 €", "1200000,50")."""
+
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, bool):
+            raise CellError(_("Nombre attendu."))
+        raw = str(value).replace("€", "").replace("\u202f", "").replace("\xa0", "")
+        raw = "".join(raw.split()).replace(",", ".")
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise CellError(_("Nombre attendu.")) from None
+        if not number.is_finite() or number < 0 or number > max_value:
+            raise CellError(
+                _("Nombre entre 0 et %(max)s attendu.")
+                % {"max": f"{max_value:,}".replace(",", " ")}
+            )
+        return number.quantize(Decimal("0.01"))
+
+    return parse
+
+
+def integer(max_value: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = decimal_value(max_value)(value)
+        if number != number.to_integral_value():
+            raise CellError(_("Nombre entier attendu."))
+        return int(number)
+
+    return parse
+
+
+YES = {"oui", "o", "yes", "y", "x", "1", "vrai", "true"}
+NO = {"non", "n", "no", "0", "faux", "false"}
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    folded = fold(str(value)).strip()
+    if folded in YES:
+        return True
+    if folded in NO:
+        return False
+    raise CellError(_("Répondez oui ou non."))
+
+
 DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
 
 
@@ -136,6 +186,12 @@ class RowPlan:
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (column header, reason)
     instance: Any = None
+    before: audit.Snapshot = field(default_factory=dict)  # what an updated record held
+    columns: dict[str, str] = field(default_factory=dict)  # field → its header in the file
+
+    def column(self, kind: ImportKind, name: str) -> str:
+        """The header the person gave the column of field `name`, for error messages."""
+        return self.columns.get(name) or str(kind.target(name).label)
 
 
 @dataclass
@@ -154,18 +210,41 @@ class Plan:
 
 
 class ImportKind:
-    """How one kind of record is read, matched and written."""
+    """How one kind of record is read, matched and written, on behalf of `by`."""
 
     key: str
     label: Promise
     model: type
     targets: list[Target]
+    list_url: str  # where the person lands once the import is applied
+
+    def __init__(self, *, by: User) -> None:
+        self.by = by
+
+    @staticmethod
+    def allowed(user: User) -> bool:
+        """Organisations and contacts are the mission team's to import."""
+        return user.is_authenticated and user.is_mission_staff
 
     def target(self, name: str) -> Target:
         return next(target for target in self.targets if target.name == name)
 
     def prepare(self, rows: list[RowPlan]) -> None:
         """Load what matching needs for these rows (a few queries per batch)."""
+
+    def resolve(self, row: RowPlan) -> None:
+        """Turn the row's references to other records into ids, or add the row's error."""
+
+    def model_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Row values under the model's attribute names (a territory is `territory_id`)."""
+        return {
+            ("territory_id" if name == "territory" else name): value
+            for name, value in values.items()
+        }
+
+    def attach(self, instance: Any) -> None:
+        """Fill the instance's foreign-key caches from what `prepare` loaded, so that the
+        audit trail's text of the record costs no query per row."""
 
     def key_of(self, row: RowPlan) -> tuple[str, str] | None:
         raise NotImplementedError
@@ -195,18 +274,80 @@ def _assign(instance: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-class OrganisationImport(ImportKind):
+class TerritoryColumn:
+    """A territory named by its name or its slug (there are a handful: loaded once)."""
+
+    def load_territories(self) -> None:
+        self.territory_objects = {territory.pk: territory for territory in Territory.objects.all()}
+        self.territories = {
+            fold(key): territory.pk
+            for territory in self.territory_objects.values()
+            for key in (territory.name, territory.slug)
+        }
+
+    def territory(self, value: Any) -> int:
+        found = self.territories.get(fold(str(value)))
+        if found is None:
+            raise CellError(_("Territoire inconnu : « %(name)s ».") % {"name": value})
+        return found
+
+    def attach_territory(self, instance: Any) -> None:
+        if instance.territory_id:
+            instance.territory = self.territory_objects[instance.territory_id]
+
+
+class OrganisationColumn:
+    """A column naming an organisation by its SIRET or its exact name, resolved per batch."""
+
+    organisation_label: Any = gettext_lazy("Organisation (SIRET ou nom)")
+
+    def __init__(self) -> None:
+        self.organisations: dict[str, Organisation] = {}
+        self.organisation_objects: dict[int, Organisation] = {}
+
+    def organisation(self, value: Any) -> str:
+        return digits(value) if digits(value).isdigit() else str(value).strip()
+
+    def load_organisations(self, rows: list[RowPlan]) -> None:
+        wanted = {row.values["organisation"] for row in rows if row.values.get("organisation")}
+        fields = ("pk", "name", "siret")
+        for organisation in Organisation.objects.filter(name__in=wanted).only(*fields):
+            self.organisations.setdefault(fold(organisation.name), organisation)
+            self.organisation_objects[organisation.pk] = organisation
+        for organisation in Organisation.objects.filter(siret__in=wanted).only(*fields):
+            self.organisations[organisation.siret] = organisation
+            self.organisation_objects[organisation.pk] = organisation
+
+    def resolve_organisation(self, row: RowPlan) -> None:
+        reference = row.values.pop("organisation", None)
+        if not reference:
+            return
+        found = self.organisations.get(reference if reference.isdigit() else fold(reference))
+        if found is None:
+            row.errors.append(
+                (
+                    row.column(self, "organisation"),
+                    _("Organisation inconnue : « %(name)s ». Importez-la d'abord.")
+                    % {"name": reference},
+                )
+            )
+        else:
+            row.values["organisation_id"] = found.pk
+
+    def attach_organisation(self, instance: Any) -> None:
+        if instance.organisation_id in self.organisation_objects:
+            instance.organisation = self.organisation_objects[instance.organisation_id]
+
+
+class OrganisationImport(TerritoryColumn, ImportKind):
     key = "organisations"
     label = gettext_lazy("Organisations")
     model = Organisation
+    list_url = "crm:organisation_list"
 
-    def __init__(self) -> None:
-        self.territories = {
-            fold(name): pk for pk, name, slug in Territory.objects.values_list("pk", "name", "slug")
-        } | {
-            fold(slug): pk
-            for pk, _name, slug in Territory.objects.values_list("pk", "name", "slug")
-        }
+    def __init__(self, *, by: User) -> None:
+        super().__init__(by=by)
+        self.load_territories()
         self.targets = [
             Target(
                 "name",
@@ -258,12 +399,6 @@ class OrganisationImport(ImportKind):
         self.by_siret: dict[str, Organisation] = {}
         self.by_name: dict[str, Organisation] = {}
 
-    def territory(self, value: Any) -> int:
-        found = self.territories.get(fold(str(value)))
-        if found is None:
-            raise CellError(_("Territoire inconnu : « %(name)s ».") % {"name": value})
-        return found
-
     def prepare(self, rows: list[RowPlan]) -> None:
         sirets = {row.values["siret"] for row in rows if row.values.get("siret")}
         names = {fold(row.values["name"]) for row in rows if row.values.get("name")}
@@ -298,6 +433,9 @@ class OrganisationImport(ImportKind):
             organisation.territory_id = territory
         return organisation
 
+    def attach(self, instance: Organisation) -> None:
+        self.attach_territory(instance)
+
     def save(self, instances: list[Organisation], *, created: bool) -> None:
         for organisation in instances:
             organisation.refresh_search_text()
@@ -310,12 +448,15 @@ class OrganisationImport(ImportKind):
             )
 
 
-class ContactImport(ImportKind):
+class ContactImport(OrganisationColumn, ImportKind):
     key = "contacts"
     label = gettext_lazy("Contacts")
     model = Contact
+    list_url = "crm:contact_list"
 
-    def __init__(self) -> None:
+    def __init__(self, *, by: User) -> None:
+        OrganisationColumn.__init__(self)
+        ImportKind.__init__(self, by=by)
         self.targets = [
             Target(
                 "last_name",
@@ -351,7 +492,7 @@ class ContactImport(ImportKind):
             ),
             Target(
                 "organisation",
-                gettext_lazy("Organisation (SIRET ou nom)"),
+                self.organisation_label,
                 self.organisation,
                 ("organisation", "structure", "societe", "entreprise", "company", "siret"),
                 required=True,
@@ -375,7 +516,6 @@ class ContactImport(ImportKind):
                 ("notes", "remarques", "commentaire", "comments"),
             ),
         ]
-        self.organisations: dict[str, int] = {}
         self.by_email: dict[str, Contact] = {}
 
     @staticmethod
@@ -389,41 +529,23 @@ class ContactImport(ImportKind):
             raise CellError(_("Adresse e-mail invalide.")) from None
         return address
 
-    def organisation(self, value: Any) -> str:
-        return digits(value) if digits(value).isdigit() else str(value).strip()
-
     @staticmethod
     def consent_date(value: Any) -> datetime.datetime:
         day = date_value(value)
         return timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
 
     def prepare(self, rows: list[RowPlan]) -> None:
-        wanted = {row.values["organisation"] for row in rows if row.values.get("organisation")}
-        for pk, name in Organisation.objects.filter(name__in=wanted).values_list("pk", "name"):
-            self.organisations.setdefault(fold(name), pk)
-        for pk, siret in Organisation.objects.filter(siret__in=wanted).values_list("pk", "siret"):
-            self.organisations[siret] = pk
+        self.load_organisations(rows)
         emails = {row.values["email"] for row in rows if row.values.get("email")}
-        for contact in Contact.objects.filter(email__in=emails):
+        for contact in Contact.objects.filter(email__in=emails).select_related("organisation"):
             self.by_email.setdefault(contact.email.lower(), contact)
+            self.organisation_objects.setdefault(contact.organisation_id, contact.organisation)
 
     def resolve(self, row: RowPlan) -> None:
-        reference = row.values.get("organisation")
-        if not reference:
-            return
-        key = reference if reference.isdigit() else fold(reference)
-        found = self.organisations.get(key)
-        if found is None:
-            row.errors.append(
-                (
-                    str(self.target("organisation").label),
-                    _("Organisation inconnue : « %(name)s ». Importez-la d'abord.")
-                    % {"name": reference},
-                )
-            )
-        else:
-            row.values["organisation_id"] = found
-        del row.values["organisation"]
+        self.resolve_organisation(row)
+
+    def attach(self, instance: Contact) -> None:
+        self.attach_organisation(instance)
 
     def key_of(self, row: RowPlan) -> tuple[str, str] | None:
         return (_("e-mail"), row.values["email"]) if row.values.get("email") else None
@@ -432,7 +554,7 @@ class ContactImport(ImportKind):
         if instance.legal_basis == Contact.LegalBasis.CONSENT and instance.consent_given_at is None:
             row.errors.append(
                 (
-                    str(self.target("consent_given_at").label),
+                    row.column(self, "consent_given_at"),
                     _(
                         "Indiquez la date du consentement lorsque la base légale est le "
                         "consentement."
@@ -462,10 +584,25 @@ class ContactImport(ImportKind):
             )
 
 
-KINDS: dict[str, Callable[[], ImportKind]] = {
-    "organisations": OrganisationImport,
-    "contacts": ContactImport,
+# Leads live in their own app, which builds on this one: named here, imported when used.
+KINDS: dict[str, str] = {
+    "organisations": "crm.imports.OrganisationImport",
+    "contacts": "crm.imports.ContactImport",
+    "leads": "prospects.imports.LeadImport",
 }
+
+
+def kind_class(key: str) -> type[ImportKind]:
+    return import_string(KINDS[key])
+
+
+def get_kind(key: str, *, by: User) -> ImportKind:
+    return kind_class(key)(by=by)
+
+
+def kinds_for(user: User) -> list[tuple[str, Any]]:
+    """(key, label) of what `user` may import."""
+    return [(key, cls.label) for key in KINDS if (cls := kind_class(key)).allowed(user)]
 
 
 # Reading the file ---------------------------------------------------------------------------------
@@ -554,6 +691,37 @@ def guess_mapping(kind: ImportKind, headers: list[str]) -> dict[int, str]:
     return mapping
 
 
+def remembered_mapping(kind: ImportKind, headers: list[str], *, user: User) -> dict[int, str]:
+    """The guessed mapping, corrected by how `user` mapped the same headers last time."""
+    mapping = guess_mapping(kind, headers)
+    saved = (
+        ImportMapping.objects.filter(user=user, kind=kind.key)
+        .values_list("columns", flat=True)
+        .first()
+    ) or {}
+    known = {target.name for target in kind.targets}
+    for index, header in enumerate(headers):
+        name = saved.get(fold(header)) if header else None
+        if name is None or (name and name not in known):
+            continue
+        # The person's own choice wins over a guess, for this column and for the field.
+        mapping = {i: n for i, n in mapping.items() if i != index and n != name}
+        if name:
+            mapping[index] = name
+    return mapping
+
+
+def remember_mapping(
+    kind: ImportKind, headers: list[str], mapping: dict[int, str], *, user: User
+) -> None:
+    """Keep how `user` mapped these headers, beside what they mapped in earlier files."""
+    saved, _created = ImportMapping.objects.get_or_create(user=user, kind=kind.key)
+    saved.columns.update(
+        {fold(header): mapping.get(index, "") for index, header in enumerate(headers) if header}
+    )
+    saved.save(update_fields=["columns", "updated_at"])
+
+
 def missing_required(kind: ImportKind, mapping: dict[int, str]) -> list[str]:
     mapped = set(mapping.values())
     return [str(t.label) for t in kind.targets if t.required and t.name not in mapped]
@@ -564,7 +732,7 @@ def missing_required(kind: ImportKind, mapping: dict[int, str]) -> list[str]:
 
 def plan_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User) -> Plan:
     """What importing the file would do, row by row, without writing anything."""
-    kind = KINDS[kind_key]()
+    kind = get_kind(kind_key, by=by)
     headers, rows = read_rows(fileobj)
     plan = Plan(kind=kind_key)
     seen: dict[tuple[str, str], int] = {}
@@ -596,6 +764,7 @@ def _read_row(
     for index, name in mapping.items():
         target = kind.target(name)
         column = headers[index] if index < len(headers) and headers[index] else str(target.label)
+        row.columns[name] = column
         value = cells[index] if index < len(cells) else None
         if isinstance(value, str) and value.startswith("="):
             row.errors.append((column, _("Formule : saisissez la valeur elle-même.")))
@@ -614,8 +783,7 @@ def _read_row(
 def _plan_row(
     kind: ImportKind, row: RowPlan, plan: Plan, seen: dict[tuple[str, str], int], *, by: User
 ) -> None:
-    if isinstance(kind, ContactImport):
-        kind.resolve(row)
+    kind.resolve(row)
     key = kind.key_of(row)
     if key is not None and not row.errors:
         if key in seen:
@@ -628,8 +796,12 @@ def _plan_row(
         else:
             seen[key] = row.number
     existing = None if row.errors else kind.match(row)
+    if existing is not None:
+        kind.attach(existing)
+        row.before = audit.snapshot(existing, relations=False)
     instance = existing or kind.build(row, by=by)
-    changed = existing is None or _assign(existing, _model_values(row.values))
+    changed = existing is None or _assign(existing, kind.model_values(row.values))
+    kind.attach(instance)
     _validate(kind, row, instance)
     if not row.errors:
         row.instance = instance
@@ -649,7 +821,7 @@ def _validate(kind: ImportKind, row: RowPlan, instance: Any) -> None:
     """The model's own rules (SIRET key, e-mail, lengths, cross-field checks) on the values the
     row gives, without a query per row: foreign keys were resolved from tables loaded per
     batch, and uniqueness is what the matching decides."""
-    given = set(_model_values(row.values))
+    given = set(kind.model_values(row.values))
     exclude = [
         model_field.name
         for model_field in instance._meta.concrete_fields
@@ -665,13 +837,6 @@ def _validate(kind: ImportKind, row: RowPlan, instance: Any) -> None:
     kind.check(row, instance)
 
 
-def _model_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Target values under their model attribute names."""
-    return {
-        ("territory_id" if name == "territory" else name): value for name, value in values.items()
-    }
-
-
 class NotApplied(Exception):
     """The file has bad rows (or changed since the dry run): nothing was written."""
 
@@ -680,13 +845,18 @@ class NotApplied(Exception):
         self.plan = plan
 
 
-def apply_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User) -> Plan:
-    """Plan again and write everything in one transaction, or nothing if any row is bad."""
+def apply_import(
+    kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User, source: str = ""
+) -> Plan:
+    """Plan again and write everything in one transaction, or nothing if any row is bad.
+
+    Each record created or changed gets its audit entries, field by field, naming the file
+    (`source`) it came from."""
     with transaction.atomic():
         plan = plan_import(kind_key, fileobj, mapping, by=by)
         if plan.errors:
             raise NotApplied(plan)
-        kind = KINDS[kind_key]()
+        kind = get_kind(kind_key, by=by)
         created = [row.instance for row in plan.to_write if row.action == "create"]
         updated = [row.instance for row in plan.to_write if row.action == "update"]
         now = timezone.now()
@@ -711,6 +881,10 @@ def apply_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, 
                 )
             )
             raise NotApplied(plan) from None
+        detail = _("Import du fichier « %(name)s »") % {"name": source} if source else ""
+        audit.record_many(
+            [(row.before, row.instance) for row in plan.to_write], by=by, detail=detail
+        )
     return plan
 
 

@@ -544,6 +544,29 @@ class Interaction(models.Model):
             raise ValidationError({"lead": _("Cette piste ne concerne pas cette organisation.")})
 
 
+class ImportMapping(models.Model):
+    """How a person last mapped the columns of one kind of import: folded header → field
+    ("" for a column they chose not to import). Offered first on their next import, so a
+    spreadsheet kept the same way maps itself."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_mappings"
+    )
+    kind = models.CharField(_("type d'import"), max_length=20)
+    columns = models.JSONField(_("colonnes"), default=dict)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("correspondance de colonnes")
+        verbose_name_plural = _("correspondances de colonnes")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="crm_importmapping_user_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.kind}"
+
+
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def for_record(self, record: models.Model) -> AuditEntryQuerySet:
         """The entries of one record, newest first, with their authors."""

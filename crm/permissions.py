@@ -29,6 +29,13 @@ def require_permission(user: User, perm: str) -> None:
         raise Http404
 
 
+def require_staff(user: User) -> None:
+    """Pages for the mission team only (imports, privacy, funders' workbook) answer 404 to
+    everyone else, as if they did not exist."""
+    if not (user.is_authenticated and user.is_mission_staff):
+        raise Http404
+
+
 def get_visible_or_404(queryset: QuerySet[M], user: User, **lookup: Any) -> M:
     """Fetch one record through the model's `visible_to(user)` scope, or answer 404.
 

@@ -29,7 +29,7 @@ from crm.forms import (
 )
 from crm.listing import filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
-from crm.permissions import get_visible_or_404, require_permission
+from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
 from crm.uploads import clean_filename, serve_private_file
 
@@ -217,7 +217,7 @@ def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _contact_for_privacy(request: HttpRequest, pk: int) -> Contact:
     """The contact, for staff only: everyone else gets 404, as for a record they cannot see."""
-    _require_staff(request.user)
+    require_staff(request.user)
     return get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
 
 
@@ -267,7 +267,7 @@ def contact_anonymise(request: HttpRequest, pk: int) -> HttpResponse:
 
 def privacy_review(request: HttpRequest) -> HttpResponse:
     """Contacts with no interaction for the retention period, to review or anonymise."""
-    _require_staff(request.user)
+    require_staff(request.user)
     years = settings.PRIVACY_RETENTION_YEARS
     contacts = (
         Contact.objects.due_for_review(years=years).for_list().order_by("last_interaction_at", "pk")
@@ -330,21 +330,17 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-# Imports (staff) ----------------------------------------------------------------------------
+# Imports (staff; officers import leads) -----------------------------------------------------------
 
 IMPORTS_SESSION_KEY = "imports"
 
 
-def _require_staff(user: User) -> None:
-    if not (user.is_authenticated and user.is_mission_staff):
-        raise Http404
-
-
 def _import_state(request: HttpRequest, token: str) -> dict[str, Any]:
     """The import `token` started by this user in this session, or 404."""
-    _require_staff(request.user)
     state = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
-    if state is None or not default_storage.exists(state["name"]):
+    if state is None or not imports.kind_class(state["kind"]).allowed(request.user):
+        raise Http404
+    if not default_storage.exists(state["name"]):
         raise Http404
     return state
 
@@ -356,8 +352,15 @@ def _stored(state: dict[str, Any]) -> Any:
 @require_http_methods(["GET", "POST"])
 def import_start(request: HttpRequest) -> HttpResponse:
     """Step 1: upload the workbook; its header row is read at once."""
-    _require_staff(request.user)
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    kinds = imports.kinds_for(request.user)
+    if not kinds:
+        raise Http404
+    form = ImportUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        kinds=kinds,
+        initial={"kind": request.GET.get("kind")},
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -386,10 +389,10 @@ def import_start(request: HttpRequest) -> HttpResponse:
 def import_map(request: HttpRequest, token: str) -> HttpResponse:
     """Step 2: confirm which field each column goes to."""
     state = _import_state(request, token)
-    kind = imports.KINDS[state["kind"]]()
+    kind = imports.get_kind(state["kind"], by=request.user)
     headers = state["headers"]
-    guessed = {int(k): v for k, v in state["mapping"].items()} or imports.guess_mapping(
-        kind, headers
+    guessed = {int(k): v for k, v in state["mapping"].items()} or imports.remembered_mapping(
+        kind, headers, user=request.user
     )
     targets = [(target.name, str(target.label)) for target in kind.targets]
     form = ImportMappingForm(
@@ -407,6 +410,7 @@ def import_map(request: HttpRequest, token: str) -> HttpResponse:
                 _("Associez une colonne à : %(fields)s.") % {"fields": ", ".join(missing)},
             )
         else:
+            imports.remember_mapping(kind, headers, mapping, user=request.user)
             states = request.session[IMPORTS_SESSION_KEY]
             states[token]["mapping"] = {str(k): v for k, v in mapping.items()}
             request.session[IMPORTS_SESSION_KEY] = states
@@ -425,7 +429,7 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
     state = _import_state(request, token)
     if not state["mapping"]:
         return redirect("crm:import_map", token=token)
-    kind = imports.KINDS[state["kind"]]()
+    kind = imports.get_kind(state["kind"], by=request.user)
     try:
         with _stored(state) as stored:
             plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
@@ -448,7 +452,9 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
     state = _import_state(request, token)
     try:
         with _stored(state) as stored:
-            plan = imports.apply_import(state["kind"], stored, _mapping(state), by=request.user)
+            plan = imports.apply_import(
+                state["kind"], stored, _mapping(state), by=request.user, source=state["original"]
+            )
     except imports.NotApplied as refused:
         messages.error(
             request,
@@ -471,8 +477,7 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
         )
         % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged},
     )
-    target = "crm:organisation_list" if state["kind"] == "organisations" else "crm:contact_list"
-    return redirect(target)
+    return redirect(imports.kind_class(state["kind"]).list_url)
 
 
 def import_errors(request: HttpRequest, token: str) -> HttpResponse:

@@ -17,6 +17,7 @@ from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
 from crm import audit
 from crm.models import AuditEntry, Thematic, User
+from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
 from projects.models import (
     NEXT_IN_PHASE,
@@ -213,24 +214,11 @@ def save_project(
 def create_project(*, project: Project, by: User, thematics: list | None = None) -> Project:
     """Save a new project with the next reference of the year (DS-2026-014)."""
     project.created_by = by
-    year = timezone.localdate().year
-    prefix = f"DS-{year}-"
-    for _attempt in range(5):
-        last = Project.objects.filter(reference__startswith=prefix).aggregate(
-            last=Max("reference")
-        )["last"]
-        number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-        project.reference = f"{prefix}{number:03d}"
-        try:
-            with transaction.atomic():
-                project.save()
-        except IntegrityError:
-            continue  # someone took that number a moment ago: take the next one
-        if thematics is not None:
-            project.thematics.set(thematics)
-        audit.record_changes(before={}, instance=project, by=by)
-        return project
-    raise IntegrityError("Could not allocate a project reference.")
+    save_with_reference(project, prefix="DS", digits=3)
+    if thematics is not None:
+        project.thematics.set(thematics)
+    audit.record_changes(before={}, instance=project, by=by)
+    return project
 
 
 @transaction.atomic

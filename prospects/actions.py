@@ -14,10 +14,12 @@ from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
 from crm import audit
 from crm.models import AuditEntry, Contact, User, fold
+from crm.references import save_with_reference
 from crm.uploads import CheckedUpload, make_thumbnail
 from projects.actions import TransitionRefused
 from projects.models import Condition
 from prospects.models import (
+    LEAD_REFERENCE_PREFIX,
     NEXT_STAGE,
     PREVIOUS_STAGE,
     TRANSITIONS,
@@ -206,8 +208,8 @@ def save_lead(
     if lead.pk is None:
         lead.created_by = by
         lead.version = 1
-        lead.full_clean(exclude=["stage"])
-        lead.save()
+        lead.full_clean(exclude=["stage", "reference"])
+        save_with_reference(lead, prefix=LEAD_REFERENCE_PREFIX, digits=4)
     else:
         lead.full_clean(exclude=["stage"])
         # One conditional UPDATE of what the form edits: the stage and the loss reason belong

@@ -10,7 +10,10 @@ from django.utils.translation import gettext_lazy as _
 from crm.exports import Column, xlsx_response
 from prospects.models import Lead, PromotionEvent, Site
 
+# Headers the lead import recognises, so an exported list, edited and imported again, updates
+# the same leads (matched on the reference) and changes nothing it was not asked to.
 LEAD_COLUMNS = [
+    Column(_("Référence"), lambda lead: lead.reference, width=14),
     Column(_("Intitulé"), lambda lead: lead.title, width=36),
     Column(_("Investisseur ou opérateur"), lambda lead: lead.organisation.name, width=32),
     Column(_("Étape"), lambda lead: lead.get_stage_display(), width=16),
@@ -19,7 +22,8 @@ LEAD_COLUMNS = [
     Column(_("Sites visés"), lambda lead: ", ".join(s.name for s in lead.target_sites.all())),
     Column(_("Investissement estimé"), lambda lead: lead.estimated_investment, kind="money"),
     Column(_("Emplois estimés"), lambda lead: lead.estimated_jobs, kind="int"),
-    Column(_("Probabilité (%)"), lambda lead: lead.effective_probability, kind="int"),
+    # The stage's usual probability when none is set: not a value to import back.
+    Column(_("Probabilité retenue (%)"), lambda lead: lead.effective_probability, kind="int"),
     Column(_("Valeur pondérée"), lambda lead: lead.weighted_value, kind="money"),
     Column(_("Source"), lambda lead: lead.get_source_display(), width=22),
     Column(
@@ -29,6 +33,7 @@ LEAD_COLUMNS = [
     ),
     Column(_("Marché d'origine"), lambda lead: lead.get_origin_market_display(), width=16),
     Column(_("Chargé·e"), lambda lead: str(lead.owner), width=22),
+    Column(_("Identifiant du ou de la chargé·e"), lambda lead: lead.owner.username, width=16),
     Column(_("Confidentielle"), lambda lead: lead.confidential, kind="bool"),
     Column(_("Prochaine action"), lambda lead: lead.next_action),
     Column(_("Échéance"), lambda lead: lead.next_action_due, kind="date"),

@@ -29,6 +29,8 @@ from projects.models import Condition
 # never in thousands of billions; a due date is in this decade, not in year 9999.
 MAX_INVESTMENT = Decimal("5000000000")  # 5 bn €
 MAX_JOBS = 20_000
+# Lead references: PI-2026-0007 (piste d'investissement), numbered per year.
+LEAD_REFERENCE_PREFIX = "PI"
 MIN_DUE_YEAR = 2000
 DUE_YEARS_AHEAD = 10
 
@@ -346,6 +348,9 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         return self.filter(Q(owner=user) | Q(pk__in=_shared_ids(user)))
 
     def search(self, text: str) -> LeadQuerySet:
+        reference = text.strip().upper()
+        if reference.startswith(f"{LEAD_REFERENCE_PREFIX}-"):
+            return self.filter(reference__startswith=reference)
         return self.filter(search_filter("search_text", text))
 
     def with_weighted_value(self) -> LeadQuerySet:
@@ -501,6 +506,8 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         CN = "CN", _("Chine")
         OTHER = "other", _("Autre")
 
+    # PI-2026-0007: given on creation, never changed; what a re-imported spreadsheet matches on.
+    reference = models.CharField(_("référence"), max_length=20, unique=True, editable=False)
     title = models.CharField(_("intitulé"), max_length=200)
     organisation = models.ForeignKey(
         Organisation,

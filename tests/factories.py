@@ -211,6 +211,7 @@ class LeadFactory(factory.django.DjangoModelFactory):
         model = "prospects.Lead"
         skip_postgeneration_save = True
 
+    reference = factory.Sequence(lambda n: f"PI-2000-{n:04d}")
     title = factory.Sequence(lambda n: f"Piste {n}")
     organisation = factory.SubFactory(OrganisationFactory, kind=Organisation.Kind.INVESTOR)
     owner = factory.SubFactory(UserFactory, role=Role.OFFICER)

@@ -274,7 +274,10 @@ RULES: dict[str, Rule] = {
     "crm:privacy_review": Rule(seen=STAFF_ONLY),
     "crm:funders_report": Rule(seen=STAFF_ONLY),
     "crm:funders_workbook": Rule(seen=STAFF_ONLY, kwargs=kw(year=2026)),
-    "crm:import_start": Rule(seen=statuses(404, staff=400), method="POST"),
+    # Staff import anything, officers import leads; an empty POST is a form error (400).
+    "crm:import_start": Rule(
+        seen=statuses(404, staff=400, officer=400, other_officer=400), method="POST"
+    ),
     # An import lives in its starter's session: an unknown token is 404 for everyone.
     "crm:import_map": Rule(seen=statuses(404), kwargs=TOKEN, method="POST"),
     "crm:import_preview": Rule(seen=statuses(404), kwargs=TOKEN),

@@ -174,7 +174,7 @@ def test_exports_hold_only_permitted_rows(
         return
     rows = workbook_rows(response)
     if url_name == "prospects:lead_export":
-        titles = sorted(row[0] for row in rows[1:])
+        titles = sorted(row[1] for row in rows[1:])
         assert titles == sorted([PUBLIC, SECRET] if who in ALL_SEE_SECRET else [PUBLIC])
     else:
         assert rows[1][5] == (2 if who in ALL_SEE_SECRET else 1)

@@ -135,9 +135,10 @@ def test_export_holds_the_filtered_rows_with_typed_cells(staff: User, lead: Lead
     response = client_for(staff).get(reverse("prospects:lead_export"), {"sector": "hotel"})
     rows = workbook_rows(response)
 
-    assert rows[0][:3] == ("Intitulé", "Investisseur ou opérateur", "Étape")
-    assert [row[0] for row in rows[1:]] == ["Hôtel au 9-9bis"]
-    row = rows[1]
+    assert rows[0][:4] == ("Référence", "Intitulé", "Investisseur ou opérateur", "Étape")
+    assert [row[1] for row in rows[1:]] == ["Hôtel au 9-9bis"]
+    row = rows[1][1:]
+    assert rows[1][0] == lead.reference
     assert row[2] == "Négociation"
     assert row[5] == "9-9bis"
     assert row[6] == 4200000
@@ -150,7 +151,7 @@ def test_formula_text_is_neutralised_in_the_export(staff: User) -> None:
 
     rows = workbook_rows(client_for(staff).get(reverse("prospects:lead_export")))
 
-    assert rows[1][0] == '=HYPERLINK("http://x")'  # a string, not a formula
+    assert rows[1][1] == '=HYPERLINK("http://x")'  # a string, not a formula
 
 
 # Creating and editing --------------------------------------------------------------------

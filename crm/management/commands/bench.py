@@ -281,6 +281,7 @@ class Command(BaseCommand):
                 title = f"{MARKER}{rng.choice(WORDS)} {rng.choice(WORDS)} {n}"
                 leads.append(
                     Lead(
+                        reference=f"PI-BENCH-{n:06d}",
                         title=title,
                         organisation_id=organisation_id,
                         owner=rng.choice(owners),
