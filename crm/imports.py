@@ -235,6 +235,11 @@ class ImportKind:
     def resolve(self, row: RowPlan) -> None:
         """Turn the row's references to other records into ids, or add the row's error."""
 
+    def refuse_change(self, existing: Any) -> str | None:
+        """Why this person may not change `existing` (None when they may). Asked only when
+        the row would change it: an unchanged row of someone else's record is no error."""
+        return None
+
     def model_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """Row values under the model's attribute names (a territory is `territory_id`)."""
         return {
@@ -801,6 +806,8 @@ def _plan_row(
         row.before = audit.snapshot(existing, relations=False)
     instance = existing or kind.build(row, by=by)
     changed = existing is None or _assign(existing, kind.model_values(row.values))
+    if existing is not None and changed and (refusal := kind.refuse_change(existing)):
+        row.errors.append((_("ligne"), refusal))
     kind.attach(instance)
     _validate(kind, row, instance)
     if not row.errors:

@@ -261,19 +261,14 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
                     % {"reference": reference},
                 )
             )
-            return
-        lead = self.match(row)
-        if lead is not None and lead.pk not in self.workable:
-            row.errors.append(
-                (
-                    _("ligne"),
-                    _(
-                        "La piste %(reference)s n'est ni à vous ni partagée avec vous : "
-                        "seul·e sa ou son chargé·e, ou l'équipe de la mission, la modifie."
-                    )
-                    % {"reference": lead.reference},
-                )
-            )
+
+    def refuse_change(self, existing: Lead) -> str | None:
+        if existing.pk in self.workable:
+            return None
+        return _(
+            "La piste %(reference)s n'est ni à vous ni partagée avec vous : seul·e sa ou son "
+            "chargé·e, ou l'équipe de la mission, la modifie."
+        ) % {"reference": existing.reference}
 
     def key_of(self, row: RowPlan) -> tuple[str, str] | None:
         if row.values.get("reference"):

@@ -168,12 +168,19 @@ def test_a_reference_updates_only_a_lead_the_person_works_on(
 ) -> None:
     theirs = LeadFactory(owner=other_officer, organisation=world["investor"])
     secret = LeadFactory(owner=other_officer, confidential=True)
+    untouched = LeadFactory(owner=other_officer, organisation=world["investor"])
     rows = [
         [theirs.reference, "Nouveau titre", "Groupe Hôtelier du Nord"],
         [secret.reference, "Nouveau titre", "Groupe Hôtelier du Nord"],
         ["PI-1999-0001", "Nouveau titre", "Groupe Hôtelier du Nord"],
+        # Someone else's lead, as the export wrote it: unchanged, so no error.
+        [untouched.reference, untouched.title, "Groupe Hôtelier du Nord"],
     ]
     data = workbook([["Référence", "Intitulé", "Investisseur"], *rows])
+    mapping = {0: "reference", 1: "title", 2: "organisation"}
+    plan = imports.plan_import("leads", io.BytesIO(data), mapping, by=officer)
+    assert plan.unchanged == 1
+    assert {row for row, _column, _reason in plan.errors} == {2, 3, 4}
 
     with pytest.raises(imports.NotApplied) as refused:
         imports.apply_import(
@@ -257,3 +264,18 @@ def test_an_officer_is_offered_leads_only(officer: User, world: dict[str, object
     assert not Organisation.objects.filter(name="Gîtes").exists()
     token = token_of(start(client, leads_file(ROW), kind="leads"))
     assert client.get(reverse("crm:import_map", args=[token])).status_code == 200
+
+
+def test_an_officer_imports_back_the_whole_exported_list(
+    officer: User, other_officer: User, world: dict[str, object]
+) -> None:
+    """Their list holds other officers' leads too: unchanged, they are no error."""
+    LeadFactory(owner=officer)
+    LeadFactory(owner=other_officer)
+    exported = client_for(officer).get(reverse("prospects:lead_export")).getvalue()
+
+    plan = imports.plan_import(
+        "leads", io.BytesIO(exported), _mapping(exported, officer), by=officer
+    )
+
+    assert (plan.rows, plan.unchanged, plan.errors) == (2, 2, [])
