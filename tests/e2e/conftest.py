@@ -13,18 +13,29 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: a browser test (Playwright and chromium against the live server)"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if not Path(CHROMIUM).exists():
-        skip = pytest.mark.skip(
-            reason="Debian's chromium is not installed (apt-get install chromium)"
-        )
-        for item in items:
-            if "tests/e2e" in str(item.fspath):
+    # Marked before `-m` selects, so `pytest -m e2e` (or `-m "not e2e"`) picks them out.
+    missing = not Path(CHROMIUM).exists()
+    skip = pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)")
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+            if missing:
                 item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser(live_server) -> Iterator[object]:
+    # Asks for the live server so that it stops after the browser: the browser's last
+    # keep-alive connections then end while the server may still share its database
+    # connection with their threads, rather than failing in them after it stopped.
     # Playwright's sync API runs an event loop in this thread; the live server's database
     # access happens in its own thread, so Django's async guard does not apply here.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -48,9 +59,13 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
     page = context.new_page()
     page.set_default_timeout(10_000)
+    # Assertions wait as long as actions do: a busy CI machine renders a PDF slowly.
+    expect.set_options(timeout=10_000)
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:

@@ -8,11 +8,13 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
+from pypdf import PdfReader
 
 from crm.models import Role
 from projects.models import ProjectMember, SpecificationVersion
 from prospects.models import Lead
-from tests.e2e.test_projects import log_in
+from tests.e2e.helpers import log_in, log_out
 from tests.factories import (
     LeadFactory,
     ProjectFactory,
@@ -32,19 +34,27 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
     approved_deliverable(project, "trend_board")
 
     # Staff write a section and issue version 1.
-    log_in(page, live_server, "e2e-staff")
-    page.goto(f"{live_server.url}/projects/{project.pk}/specification/")
+    log_in(page, live_server, "e2e-staff", then=f"/projects/{project.pk}/specification/")
     page.fill("#id_objectives", "Ouvrir dix chambres dans les maisons de mineurs.")
     page.click("text=Enregistrer le brouillon")
+    expect(page.locator(".messages")).to_contain_text("Brouillon du cahier des charges enregistré.")
     page.click("text=Émettre la version 1")
-    page.wait_for_selector("text=Version 1 du cahier des charges émise")
+    expect(page.locator(".messages")).to_contain_text("Version 1 du cahier des charges émise")
     version = SpecificationVersion.objects.get()
 
-    # The issued PDF downloads as it was frozen.
+    # The issued PDF downloads as it was frozen, with the text that was written.
     link = page.locator("a", has_text="v1 (PDF)").first.get_attribute("href")
-    pdf = page.request.get(f"{live_server.url}{link}").body()
+    response = page.request.get(f"{live_server.url}{link}")
+    assert response.ok
+    assert response.headers["content-type"] == "application/pdf"
+    assert (
+        f"{project.reference}-cahier-des-charges-v1.pdf" in response.headers["content-disposition"]
+    )
+    pdf = response.body()
     assert pdf.startswith(b"%PDF")
     assert hashlib.sha256(pdf).hexdigest() == version.sha256
+    text = " ".join(sheet.extract_text() for sheet in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Ouvrir dix chambres dans les maisons de mineurs." in " ".join(text.split())
 
     # The gate waits for the holder.
     page.goto(f"{live_server.url}/projects/board/")
@@ -54,18 +64,16 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
     assert project.state == "involve"
 
     # The holder approves from their project page.
-    page.context.clear_cookies()
-    log_in(page, live_server, "e2e-holder")
-    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    log_out(page, live_server)
+    log_in(page, live_server, "e2e-holder", then=project.get_absolute_url())
     page.click("text=Approuver cette version")
     page.wait_for_selector("text=Votre réponse sur le cahier des charges est enregistrée.")
     version.refresh_from_db()
     assert version.approval == "approved"
 
     # Now staff cross the gate on the board.
-    page.context.clear_cookies()
-    log_in(page, live_server, "e2e-staff")
-    page.goto(f"{live_server.url}/projects/board/")
+    log_out(page, live_server)
+    log_in(page, live_server, "e2e-staff", then="/projects/board/")
     page.drag_and_drop(f"[data-project='{project.pk}']", "section[data-step='orient']")
     page.wait_for_selector(".messages >> text=Impliquer → Orienter")
     project.refresh_from_db()
@@ -92,31 +100,72 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     assert lead.stage == "won"
 
 
-def test_the_lead_list_exports_what_is_shown(page, live_server) -> None:
+def test_an_officer_opens_a_lead_wins_it_and_exports_the_won_leads(page, live_server) -> None:
     officer = UserFactory(username="e2e-officer", role=Role.OFFICER)
-    LeadFactory(title="Gîtes du terril", owner=officer, sector="accommodation")
-    LeadFactory(title="Brasserie de la fosse", owner=officer, sector="food")
+    LeadFactory(
+        title="Hôtel-design 11/19",
+        owner=officer,
+        stage="negotiation",
+        estimated_investment=Decimal("18000000"),
+        target_sites=[SiteFactory(name="Base 11/19")],
+    )
+    LeadFactory(title="Brasserie de la fosse", owner=officer, stage="qualified")
     log_in(page, live_server, "e2e-officer")
-    page.goto(f"{live_server.url}/prospects/?sector=food")
+
+    # From the navigation to the list, then to the lead's own page.
+    page.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name="Pistes", exact=True
+    ).click()
+    page.get_by_role("link", name="Hôtel-design 11/19").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôtel-design 11/19")
+    expect(page.locator("#stage-title")).to_contain_text("Négociation")
+
+    # Won from its page: it has a target site and an amount, so the move is allowed.
+    page.get_by_role("button", name="Gagnée : l'investisseur s'engage").click()
+    expect(page.locator(".messages")).to_contain_text("Négociation → Gagnée")
+    expect(page.locator("#stage-title")).to_contain_text("Gagnée")
+    lead = Lead.objects.get(title="Hôtel-design 11/19")
+    assert lead.stage == "won"
+    assert list(lead.transitions.values_list("source", "target", "by")) == [
+        ("negotiation", "won", officer.pk)
+    ]
+
+    # The list filtered to won leads (applied as soon as it is chosen), then exported.
+    page.get_by_role("link", name="Pistes", exact=True).first.click()
+    page.get_by_label("Étape", exact=True).select_option(label="Gagnée")
+    page.wait_for_url("**/prospects/?*stage=won*")
+    results = page.locator("#results")
+    expect(results.get_by_role("link", name="Brasserie de la fosse")).to_have_count(0)
+    expect(results.get_by_role("link", name="Hôtel-design 11/19")).to_be_visible()
 
     with page.expect_download() as download:
-        page.click("text=Exporter vers Excel")
+        results.get_by_role("link", name="Exporter vers Excel").click()
     rows = list(
         openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes())).active.values
     )
+    header, *lines = rows
+    exported = [dict(zip(header, line, strict=True)) for line in lines]
+    assert [(row["Intitulé"], row["Étape"]) for row in exported] == [
+        ("Hôtel-design 11/19", "Gagnée")
+    ]
+    assert exported[0]["Sites visés"] == "Base 11/19"
 
-    titles = [row[0] for row in rows[1:]]
-    assert titles == ["Brasserie de la fosse"]
 
-
-def test_the_language_switch_changes_the_interface(page, live_server) -> None:
-    UserFactory(username="e2e-staff", role=Role.STAFF)
+def test_the_language_switch_changes_the_interface_and_back(page, live_server) -> None:
+    UserFactory(username="e2e-staff", first_name="Salomé", role=Role.STAFF)
     log_in(page, live_server, "e2e-staff")
+    nav = page.locator("nav.main-nav")
 
-    page.select_option("select[name=language]", "en")
-    page.click("header form button[type=submit]")
-    page.wait_for_selector("h1 >> text=Hello")
+    page.get_by_label("Langue").select_option("en")
+    page.get_by_role("button", name="Changer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello Salomé")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(nav.get_by_role("link").first).to_have_text("Dashboard")
 
-    assert "Dashboard" in page.content()
-    page.goto(f"{live_server.url}/projects/")
-    assert "Projects" in page.content()
+    # The choice sticks from page to page, and switches back the same way.
+    nav.get_by_role("link", name="Projects").click()
+    expect(page.get_by_role("navigation", name="Main navigation")).to_be_visible()
+    page.get_by_label("Language").select_option("fr")
+    page.get_by_role("button", name="Change", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(nav.get_by_role("link", name="Projets")).to_have_attribute("aria-current", "page")
