@@ -217,3 +217,26 @@ class ImportMappingForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if value
         }
+
+
+class TransitionForm(forms.Form):
+    """A move on a record's page or on a board (projects and leads). `state` is the step the
+    user saw: if the record has moved since, the move is refused rather than applied to
+    something else."""
+
+    name = forms.CharField(max_length=40, required=False)
+    # The board's drag and drop names the column (the step) rather than the transition.
+    target = forms.CharField(max_length=20, required=False)
+    state = forms.CharField(max_length=20)
+    comment = forms.CharField(
+        label=_("Commentaire"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("name") and not data.get("target"):
+            raise forms.ValidationError(_("Action incomplète."))
+        return data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
@@ -13,9 +12,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
+from django_fsm import ConcurrentTransition
 
-from crm import audit
+from crm import audit, fsm
+from crm.fsm import TransitionOption, TransitionRefused, fsm_meta
 from crm.models import AuditEntry, Thematic, User
 from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
@@ -23,7 +23,6 @@ from projects.models import (
     NEXT_IN_PHASE,
     PREVIOUS_STEP,
     TRANSITIONS,
-    Condition,
     Deliverable,
     DeliverableVersion,
     Project,
@@ -35,31 +34,8 @@ from projects.models import (
 )
 
 
-class TransitionRefused(Exception):
-    """A transition that may not run now; `reasons` say why, in the user's language."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(" ".join(reasons))
-        self.reasons = reasons
-
-
 class ProjectChanged(Exception):
     """Someone else moved the project first; nothing was saved."""
-
-
-@dataclass(frozen=True)
-class TransitionOption:
-    name: str
-    target: str
-    label: str
-    needs_comment: bool
-    danger: bool
-    allowed: bool
-    reasons: list[str]
-
-
-def _meta(project: Project, name: str) -> FSMMeta:
-    return getattr(project, name)._django_fsm
 
 
 def target_of(project: Project, name: str) -> str:
@@ -70,25 +46,20 @@ def target_of(project: Project, name: str) -> str:
         return PREVIOUS_STEP[project.state]
     if name == "resume":
         return project.suspended_from
-    return str(_meta(project, name).get_transition(project.state).target)
+    return str(fsm_meta(project, name).get_transition(project.state).target)
 
 
 def refusal_reasons(project: Project, name: str, user: User) -> list[str]:
     """Why `user` may not run transition `name` on `project` now; empty when they may."""
     if name not in TRANSITIONS:
         return [_("Cette action n'existe pas.")]
-    meta = _meta(project, name)
+    meta = fsm_meta(project, name)
     step = Step(project.state).label
     if not meta.has_transition(project.state):
         return [_("Cette action n'est pas possible à l'étape « %(step)s ».") % {"step": step}]
     if not meta.has_transition_perm(project, project.state, user):
         return [_("Votre rôle ne permet pas cette action sur ce projet.")]
-    conditions = meta.get_transition(project.state).conditions or []
-    return [
-        str(condition.message) if isinstance(condition, Condition) else _("Condition non remplie.")
-        for condition in conditions
-        if not condition(project)
-    ]
+    return fsm.unmet_conditions(project, name, project.state)
 
 
 def transition_options(
@@ -99,27 +70,15 @@ def transition_options(
 
     Lists of many projects (the board) pass `check_conditions=False`: gate conditions cost a
     query each, and `run_transition` checks them anyway when the move is made."""
-    options = []
-    for name in TRANSITIONS:
-        meta = _meta(project, name)
-        if not meta.has_transition(project.state):
-            continue
-        if not meta.has_transition_perm(project, project.state, user):
-            continue
-        custom = meta.get_transition(project.state).custom
-        reasons = refusal_reasons(project, name, user) if check_conditions else []
-        options.append(
-            TransitionOption(
-                name=name,
-                target=target_of(project, name),
-                label=str(custom.get("label", name)),
-                needs_comment=bool(custom.get("needs_comment")),
-                danger=bool(custom.get("danger")),
-                allowed=not reasons,
-                reasons=reasons,
-            )
-        )
-    return options
+    return fsm.transition_options(
+        project,
+        user,
+        names=TRANSITIONS,
+        state=project.state,
+        target_of=target_of,
+        refusal_reasons=refusal_reasons,
+        check_conditions=check_conditions,
+    )
 
 
 def run_transition(
@@ -135,37 +94,21 @@ def run_transition(
     reasons = refusal_reasons(project, name, by)
     if (
         not reasons
-        and _meta(project, name).get_transition(project.state).custom.get("needs_comment")
+        and fsm_meta(project, name).get_transition(project.state).custom.get("needs_comment")
         and not comment
     ):
         reasons = [_("Un commentaire est nécessaire pour cette action : dites pourquoi.")]
     if reasons:
         raise TransitionRefused(reasons)
-    source = project.state
-    try:
-        with transaction.atomic():
-            getattr(project, name)()
-            project.save()
-            log = ProjectTransition.objects.create(
-                project=project,
-                name=name,
-                source=source,
-                target=project.state,
-                by=by,
-                comment=comment,
-            )
-            audit.record(
-                instance=project,
-                action=AuditEntry.Action.TRANSITION,
-                by=by,
-                field="state",
-                old_value=Step(source).label,
-                new_value=Step(project.state).label,
-                detail=comment,
-            )
-            return log
-    except (ConcurrentTransition, TransitionNotAllowed) as error:
-        raise ProjectChanged from error
+    return fsm.run_logged(
+        project,
+        name=name,
+        by=by,
+        comment=comment,
+        log_model=ProjectTransition,
+        changed=ProjectChanged,
+        save=project.save,
+    )
 
 
 @transaction.atomic

@@ -5,7 +5,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
-from projects.actions import ProjectChanged, TransitionRefused, review_version, run_transition
+from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
+from projects.actions import ProjectChanged, review_version, run_transition
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -30,14 +31,8 @@ class FundingInline(admin.TabularInline):
     extra = 0
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
     model = ProjectTransition
-    extra = 0
-    can_delete = False
-    readonly_fields = ["name", "source", "target", "by", "at", "comment"]
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Project)
@@ -129,14 +124,9 @@ class DeliverableVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ProjectTransition)
-class ProjectTransitionAdmin(admin.ModelAdmin):
+class ProjectTransitionAdmin(TransitionLogAdminMixin, admin.ModelAdmin):
     list_display = ["project", "source", "target", "by", "at"]
-    list_filter = ["target"]
     list_select_related = ["project", "by"]
-    date_hierarchy = "at"
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class MilestoneInline(admin.TabularInline):

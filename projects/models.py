@@ -7,8 +7,7 @@ its log row in one database transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
+from crm.fsm import Condition, TransitionLog
 from crm.models import Contact, Organisation, Role, Territory, Thematic, User, fold, search_filter
 
 
@@ -79,17 +79,6 @@ PREVIOUS_STEP: dict[str, str] = {
 }
 GATE_BACKWARDS = {Step.ORIENT, Step.EXPERIMENT}
 OPEN_STEPS = [Step.INTAKE, *WORKING_STEPS, Step.SUSPENDED]
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A transition condition that can say, in words, what is missing when it fails."""
-
-    message: str | Promise
-    check: Callable[[Project], bool]
-
-    def __call__(self, project: Project) -> bool:
-        return self.check(project)
 
 
 def _is_staff(project: Project, user: User) -> bool:
@@ -618,32 +607,24 @@ class ProjectTransitionQuerySet(models.QuerySet["ProjectTransition"]):
         return {step: max(average or 0.0, 0.0) for step, average in rows}
 
 
-class ProjectTransition(models.Model):
-    """The log of every move: who, when, from, to, and why."""
+class ProjectTransition(TransitionLog):
+    """The log of every move of a project: who, when, from, to, and why."""
+
+    subject_field = "project"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="transitions")
-    name = models.CharField(_("transition"), max_length=40)
     source = models.CharField(_("de"), max_length=20, choices=Step.choices)
     target = models.CharField(_("vers"), max_length=20, choices=Step.choices)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("par"), on_delete=models.PROTECT, related_name="+"
-    )
-    at = models.DateTimeField(_("le"), default=timezone.now)
-    comment = models.TextField(_("commentaire"), max_length=5_000, blank=True)
 
     objects = ProjectTransitionQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-at", "-pk"]
+    class Meta(TransitionLog.Meta):
         verbose_name = _("changement d'étape")
         verbose_name_plural = _("changements d'étape")
         indexes = [
             models.Index(fields=["project", "-at", "-id"], name="projects_transition_idx"),
             models.Index(fields=["target", "at"], name="projects_transition_target_idx"),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.project_id}: {self.source} → {self.target}"
 
 
 class Deliverable(models.Model):

@@ -10,14 +10,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.actions import log_interaction
-from crm.forms import InteractionForm
+from crm.forms import InteractionForm, TransitionForm
+from crm.fsm import TransitionRefused
 from crm.listing import filter_visible, render_list
 from crm.models import Role, User
+from crm.pages import bars, safe_next
 from crm.pdf import pdf_response
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
@@ -32,7 +33,6 @@ from projects.forms import (
     ProjectForm,
     ReviewForm,
     SpecificationForm,
-    TransitionForm,
 )
 from projects.models import (
     OPEN_STEPS,
@@ -312,7 +312,7 @@ def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
 def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
     """Run one transition from the project page or the board, then go back there."""
     project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    back = _safe_next(request, project.get_absolute_url())
+    back = safe_next(request, project.get_absolute_url())
     form = TransitionForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Action incomplète : rien n'a été modifié."))
@@ -340,7 +340,7 @@ def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
         log = actions.run_transition(
             project=project, name=name, by=request.user, comment=form.cleaned_data["comment"]
         )
-    except actions.TransitionRefused as refused:
+    except TransitionRefused as refused:
         messages.error(request, " ".join(refused.reasons))
     except actions.ProjectChanged:
         messages.error(
@@ -361,15 +361,6 @@ def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
             },
         )
     return redirect(back)
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 @require_http_methods(["GET", "POST"])
@@ -480,7 +471,7 @@ def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpRespon
                 by=request.user,
                 comment=form.cleaned_data["comment"],
             )
-        except actions.TransitionRefused as refused:
+        except TransitionRefused as refused:
             messages.error(request, " ".join(refused.reasons))
         except actions.ProjectChanged:
             messages.error(request, _("Cette version vient d'être revue par quelqu'un d'autre."))
@@ -504,20 +495,11 @@ def dashboard_figures(user: User) -> dict[str, object]:
     steps = [step for steps in PHASE_STEPS.values() for step in steps]
     by_step = [(Step(step).label, round(days.get(step, 0.0), 1)) for step in [Step.INTAKE, *steps]]
     return {
-        "by_phase": _bars([(label, count) for _phase, label, count in by_phase]),
-        "by_territory": _bars(by_territory),
-        "days_by_step": _bars(by_step),
+        "by_phase": bars([(label, count) for _phase, label, count in by_phase]),
+        "by_territory": bars(by_territory),
+        "days_by_step": bars(by_step),
         "project_total": sum(count for _phase, _label, count in by_phase),
     }
-
-
-def _bars(rows: list[tuple[str, float]]) -> list[dict[str, object]]:
-    """Rows for a server-drawn bar chart: each bar's share of the longest, in percent."""
-    longest = max((value for _label, value in rows), default=0) or 1
-    return [
-        {"label": label, "value": value, "percent": round(100 * value / longest, 1)}
-        for label, value in rows
-    ]
 
 
 # The specification ---------------------------------------------------------------------------
@@ -689,7 +671,7 @@ def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResp
             by=request.user,
             comment=form.cleaned_data["comment"],
         )
-    except actions.TransitionRefused as refused:
+    except TransitionRefused as refused:
         messages.error(request, " ".join(refused.reasons))
     except actions.ProjectChanged:
         messages.error(request, _("Cette version vient de recevoir une réponse."))

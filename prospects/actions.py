@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
-from crm import audit
-from crm.models import AuditEntry, Contact, User, fold
+from crm import audit, fsm
+from crm.fsm import TransitionOption, TransitionRefused, fsm_meta
+from crm.models import Contact, User, fold
 from crm.references import save_with_reference
 from crm.uploads import CheckedUpload, make_thumbnail
-from projects.actions import TransitionRefused
-from projects.models import Condition
 from prospects.models import (
     LEAD_REFERENCE_PREFIX,
     NEXT_STAGE,
@@ -33,7 +30,6 @@ from prospects.models import (
 
 __all__ = [
     "LeadChanged",
-    "TransitionRefused",
     "run_transition",
     "save_lead",
 ]
@@ -46,21 +42,6 @@ class LeadChanged(Exception):
     """Someone else changed the lead first; nothing was saved."""
 
 
-@dataclass(frozen=True)
-class TransitionOption:
-    name: str
-    target: str
-    label: str
-    needs_comment: bool
-    danger: bool
-    allowed: bool
-    reasons: list[str]
-
-
-def _meta(lead: Lead, name: str) -> FSMMeta:
-    return getattr(lead, name)._django_fsm
-
-
 def target_of(lead: Lead, name: str) -> str:
     """The stage transition `name` would lead to from the lead's current stage."""
     if name == "advance":
@@ -69,14 +50,14 @@ def target_of(lead: Lead, name: str) -> str:
         return PREVIOUS_STAGE[lead.stage]
     if name == "revive":
         return lead.dormant_from or Stage.IDENTIFIED
-    return str(_meta(lead, name).get_transition(lead.stage).target)
+    return str(fsm_meta(lead, name).get_transition(lead.stage).target)
 
 
 def refusal_reasons(lead: Lead, name: str, user: User) -> list[str]:
     """Why `user` may not run transition `name` on `lead` now; empty when they may."""
     if name not in TRANSITIONS:
         return [_("Cette action n'existe pas.")]
-    meta = _meta(lead, name)
+    meta = fsm_meta(lead, name)
     if not meta.has_transition(lead.stage):
         return [
             _("Cette action n'est pas possible à l'étape « %(stage)s ».")
@@ -89,12 +70,7 @@ def refusal_reasons(lead: Lead, name: str, user: User) -> list[str]:
                 "et l'équipe de la mission peuvent la faire avancer."
             )
         ]
-    conditions = meta.get_transition(lead.stage).conditions or []
-    return [
-        str(condition.message) if isinstance(condition, Condition) else _("Condition non remplie.")
-        for condition in conditions
-        if not condition(lead)
-    ]
+    return fsm.unmet_conditions(lead, name, lead.stage)
 
 
 def transition_options(
@@ -104,27 +80,15 @@ def transition_options(
 
     The board passes `check_conditions=False`: conditions cost a query each, and
     `run_transition` checks them anyway when the move is made."""
-    options = []
-    for name in TRANSITIONS:
-        meta = _meta(lead, name)
-        if not meta.has_transition(lead.stage):
-            continue
-        if not meta.has_transition_perm(lead, lead.stage, user):
-            continue
-        custom = meta.get_transition(lead.stage).custom
-        reasons = refusal_reasons(lead, name, user) if check_conditions else []
-        options.append(
-            TransitionOption(
-                name=name,
-                target=target_of(lead, name),
-                label=str(custom.get("label", name)),
-                needs_comment=bool(custom.get("needs_comment")),
-                danger=bool(custom.get("danger")),
-                allowed=not reasons,
-                reasons=reasons,
-            )
-        )
-    return options
+    return fsm.transition_options(
+        lead,
+        user,
+        names=TRANSITIONS,
+        state=lead.stage,
+        target_of=target_of,
+        refusal_reasons=refusal_reasons,
+        check_conditions=check_conditions,
+    )
 
 
 def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> LeadTransition:
@@ -138,7 +102,7 @@ def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> Lea
     reasons = refusal_reasons(lead, name, by)
     if (
         not reasons
-        and _meta(lead, name).get_transition(lead.stage).custom.get("needs_comment")
+        and fsm_meta(lead, name).get_transition(lead.stage).custom.get("needs_comment")
         and not comment
     ):
         if name == "lose":
@@ -147,46 +111,29 @@ def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> Lea
             reasons = [_("Un commentaire est nécessaire pour cette action : dites pourquoi.")]
     if reasons:
         raise TransitionRefused(reasons)
-    source = lead.stage
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            getattr(lead, name)()
-            if name == "lose":
-                lead.lost_reason = comment
-            elif lead.stage != Stage.LOST:
-                lead.lost_reason = ""
-            lead.last_activity_at = now
-            lead.save(
-                update_fields=[
-                    "stage",
-                    "dormant_from",
-                    "lost_reason",
-                    "last_activity_at",
-                    "updated_at",
-                ]
-            )
-            log = LeadTransition.objects.create(
-                lead=lead,
-                name=name,
-                source=source,
-                target=lead.stage,
-                by=by,
-                at=now,
-                comment=comment,
-            )
-            audit.record(
-                instance=lead,
-                action=AuditEntry.Action.TRANSITION,
-                by=by,
-                field="stage",
-                old_value=Stage(source).label,
-                new_value=Stage(lead.stage).label,
-                detail=comment,
-            )
-            return log
-    except (ConcurrentTransition, TransitionNotAllowed) as error:
-        raise LeadChanged from error
+
+    def save() -> None:
+        # The transition has set the stage: keep the loss reason with it, and the activity.
+        if name == "lose":
+            lead.lost_reason = comment
+        elif lead.stage != Stage.LOST:
+            lead.lost_reason = ""
+        lead.last_activity_at = now
+        lead.save(
+            update_fields=["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
+        )
+
+    return fsm.run_logged(
+        lead,
+        name=name,
+        by=by,
+        comment=comment,
+        log_model=LeadTransition,
+        changed=LeadChanged,
+        save=save,
+        at=now,
+    )
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
-from projects.actions import TransitionRefused
+from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
 from prospects.actions import LeadChanged, run_transition
 from prospects.models import (
     Lead,
@@ -46,14 +46,8 @@ class PromotionEventAdmin(admin.ModelAdmin):
     date_hierarchy = "starts_on"
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
     model = LeadTransition
-    extra = 0
-    can_delete = False
-    readonly_fields = ["name", "source", "target", "by", "at", "comment"]
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Lead)
@@ -98,11 +92,6 @@ class LeadAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LeadTransition)
-class LeadTransitionAdmin(admin.ModelAdmin):
+class LeadTransitionAdmin(TransitionLogAdminMixin, admin.ModelAdmin):
     list_display = ["lead", "source", "target", "by", "at"]
-    list_filter = ["target"]
     list_select_related = ["lead", "by"]
-    date_hierarchy = "at"
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from crm.actions import log_interaction
 from crm.demo import Outcome, SeedReport, assign, pick, rows, upsert
+from crm.fsm import TransitionRefused
 from crm.models import Contact, Organisation, Territory, User
-from projects.actions import TransitionRefused
 from projects.models import Project
 from prospects.actions import run_transition, save_lead
 from prospects.models import Lead, LeadTransition, PromotionEvent, Site

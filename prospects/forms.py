@@ -112,28 +112,6 @@ class LeadForm(CarreauModelForm):
         return data
 
 
-class TransitionForm(forms.Form):
-    """A move on the lead page or the board. `stage` is the stage the user saw: if the lead
-    has moved since, the move is refused rather than applied to something else."""
-
-    name = forms.CharField(max_length=40, required=False)
-    target = forms.CharField(max_length=20, required=False)
-    # Named like the project form's field: the shared board script posts it.
-    state = forms.CharField(max_length=20)
-    comment = forms.CharField(
-        label=_("Commentaire"),
-        required=False,
-        max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if not data.get("name") and not data.get("target"):
-            raise forms.ValidationError(_("Action incomplète."))
-        return data
-
-
 class SiteForm(CarreauModelForm):
     class Meta:
         model = Site

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from crm.fsm import TransitionRefused
 from crm.models import Role, User
-from projects.actions import ProjectChanged, TransitionRefused, refusal_reasons, run_transition
+from projects.actions import ProjectChanged, refusal_reasons, run_transition
 from projects.models import TRANSITIONS, Deliverable, Project, ProjectTransition, Step
 from tests.factories import (
     ProjectFactory,

@@ -309,7 +309,8 @@ def make_leads(count: int, officer: User, shared: User, start: int) -> None:
         # session, user, groups and permissions, then the page's own queries
         ("prospects:lead_list", 11),  # + 4 filter choice lists, count, page
         ("prospects:lead_board", 15),  # + counts per stage, then one query per column (9)
-        ("prospects:pipeline_report", 15),  # + filter choices and 11 aggregates
+        # + filter choices, the data stamp and 11 aggregates (cache emptied by the data change)
+        ("prospects:pipeline_report", 16),
         ("prospects:my_day", 8),  # + overdue, upcoming, idle
         ("prospects:event_list", 7),  # + count, page with its aggregates
     ],

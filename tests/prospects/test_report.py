@@ -262,3 +262,34 @@ def test_the_page_shows_the_figures_beside_the_bars(staff: User, dataset) -> Non
 
     assert "2 550 000 €" in html or "2\u202f550\u202f000 €" in html or "2\xa0550\xa0000 €" in html
     assert "<svg" in html
+
+
+def test_the_cached_report_follows_every_change(staff: User, officer: User, dataset) -> None:
+    """Figures are kept between requests, but a new lead, an edit, a move or a new event
+    shows at once; and the cache never crosses people who see different leads."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from prospects import actions
+
+    client = client_for(staff)
+    url = reverse("prospects:pipeline_report")
+    with CaptureQueriesContext(connection) as computed:
+        assert client.get(url).context["totals"]["leads"] == 6
+    with CaptureQueriesContext(connection) as cached:
+        assert client.get(url).context["totals"]["leads"] == 6
+    # Read from the cache: the page's own queries and the stamp, none of the 10 aggregates.
+    assert (len(computed), len(cached)) == (16, 6)
+
+    lead = LeadFactory(owner=officer, estimated_investment=Decimal("1000"))
+    assert report(staff)["totals"]["leads"] == 7
+
+    actions.run_transition(lead=lead, name="advance", by=officer)
+    stages = {row["stage"]: row["count"] for row in report(staff)["stages"]}
+    assert stages["contacted"] == 1
+
+    LeadFactory(owner=staff, confidential=True)
+    assert report(staff)["totals"]["leads"] == 8
+    assert report(officer)["totals"]["leads"] == 7  # not the staff member's cached figures
+
+    assert report(staff, stage="contacted")["totals"]["leads"] == 1  # filters are in the key

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from crm.fsm import TransitionRefused
 from crm.models import Role, User
-from projects.actions import TransitionRefused
 from prospects.actions import LeadChanged, refusal_reasons, run_transition, transition_options
 from prospects.models import TRANSITIONS, Lead, LeadTransition, Stage
 from tests.factories import LeadFactory, SiteFactory, UserFactory
