@@ -32,7 +32,7 @@ from typing import IO, Any, Literal
 from django.http import FileResponse
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -93,6 +93,24 @@ class Sheet:
     title: str
     rows: Iterable[Any]
     columns: Sequence[Column]
+
+
+def choice_label(field: str) -> Callable[[Any], Any]:
+    """A column value: the row's label for the choice field `field`, in the language of the
+    export. Translating a label costs a catalogue lookup; an export of 100,000 rows asks for
+    the same few labels again and again, so each is translated once per language."""
+    labels: dict[tuple[str, Any], Any] = {}
+
+    def read(row: Any) -> Any:
+        value = getattr(row, field)
+        key = (get_language(), value)
+        try:
+            return labels[key]
+        except KeyError:
+            labels[key] = label = getattr(row, f"get_{field}_display")()
+            return label
+
+    return read
 
 
 def write_xlsx(
@@ -335,8 +353,8 @@ def _local_naive(value: datetime.datetime) -> datetime.datetime:
 def _organisation_columns() -> list[Column]:
     return [
         Column(_("Nom"), lambda o: o.name, width=40),
-        Column(_("Type"), lambda o: o.get_kind_display(), width=20),
-        Column(_("Statut"), lambda o: o.get_sector_display(), width=10),
+        Column(_("Type"), choice_label("kind"), width=20),
+        Column(_("Statut"), choice_label("sector"), width=10),
         Column(_("SIRET"), lambda o: o.siret, width=16),
         Column(_("Adresse"), lambda o: o.address),
         Column(_("Code postal"), lambda o: o.postcode, width=11),
@@ -363,7 +381,7 @@ def _contact_columns() -> list[Column]:
         ),
         Column(_("E-mail"), lambda c: c.email),
         Column(_("Téléphone"), lambda c: c.phone, width=16),
-        Column(_("Base légale"), lambda c: c.get_legal_basis_display(), width=24),
+        Column(_("Base légale"), choice_label("legal_basis"), width=24),
         Column(_("Consentement le"), lambda c: c.consent_given_at, kind="datetime"),
         Column(_("Dernière interaction"), lambda c: c.last_interaction_at, kind="datetime"),
     ]

@@ -7,7 +7,7 @@ from django.http import FileResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.exports import Column, xlsx_response
+from crm.exports import Column, choice_label, xlsx_response
 from projects.models import Project, ProjectMember
 
 
@@ -23,8 +23,8 @@ COLUMNS = [
     Column(_("Porteur"), lambda p: p.holder.name, width=32),
     Column(_("Territoire"), lambda p: p.territory.name, width=20),
     Column(_("Thématiques"), lambda p: ", ".join(t.name for t in p.thematics.all())),
-    Column(_("Phase"), lambda p: p.get_phase_display(), width=22),
-    Column(_("Étape"), lambda p: p.get_state_display(), width=18),
+    Column(_("Phase"), choice_label("phase"), width=22),
+    Column(_("Étape"), choice_label("state"), width=18),
     Column(_("Designers"), _designers),
     Column(_("Date de début"), lambda p: p.start_date, kind="date"),
     Column(_("Échéance"), lambda p: p.target_date, kind="date"),

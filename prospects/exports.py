@@ -7,7 +7,7 @@ from django.http import FileResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.exports import Column, xlsx_response
+from crm.exports import Column, choice_label, xlsx_response
 from prospects.models import Lead, PromotionEvent, Site
 
 # Headers the lead import recognises, so an exported list, edited and imported again, updates
@@ -16,8 +16,8 @@ LEAD_COLUMNS = [
     Column(_("Référence"), lambda lead: lead.reference, width=14),
     Column(_("Intitulé"), lambda lead: lead.title, width=36),
     Column(_("Investisseur ou opérateur"), lambda lead: lead.organisation.name, width=32),
-    Column(_("Étape"), lambda lead: lead.get_stage_display(), width=16),
-    Column(_("Secteur"), lambda lead: lead.get_sector_display(), width=22),
+    Column(_("Étape"), choice_label("stage"), width=16),
+    Column(_("Secteur"), choice_label("sector"), width=22),
     Column(_("Territoire"), lambda lead: lead.territory.name, width=20),
     Column(_("Sites visés"), lambda lead: ", ".join(s.name for s in lead.target_sites.all())),
     Column(_("Investissement estimé"), lambda lead: lead.estimated_investment, kind="money"),
@@ -25,13 +25,13 @@ LEAD_COLUMNS = [
     # The stage's usual probability when none is set: not a value to import back.
     Column(_("Probabilité retenue (%)"), lambda lead: lead.effective_probability, kind="int"),
     Column(_("Valeur pondérée"), lambda lead: lead.weighted_value, kind="money"),
-    Column(_("Source"), lambda lead: lead.get_source_display(), width=22),
+    Column(_("Source"), choice_label("source"), width=22),
     Column(
         _("Événement"),
         lambda lead: lead.promotion_event.name if lead.promotion_event else None,
         width=24,
     ),
-    Column(_("Marché d'origine"), lambda lead: lead.get_origin_market_display(), width=16),
+    Column(_("Marché d'origine"), choice_label("origin_market"), width=16),
     Column(_("Chargé·e"), lambda lead: str(lead.owner), width=22),
     Column(_("Identifiant du ou de la chargé·e"), lambda lead: lead.owner.username, width=16),
     Column(_("Confidentielle"), lambda lead: lead.confidential, kind="bool"),
@@ -43,18 +43,18 @@ LEAD_COLUMNS = [
 
 SITE_COLUMNS = [
     Column(_("Nom"), lambda site: site.name, width=36),
-    Column(_("Type"), lambda site: site.get_kind_display(), width=22),
+    Column(_("Type"), choice_label("kind"), width=22),
     Column(_("Commune"), lambda site: site.commune, width=22),
     Column(_("Territoire"), lambda site: site.territory.name, width=20),
     Column(_("Surface (m²)"), lambda site: site.surface_m2, kind="int", width=14),
     Column(_("Propriétaire"), lambda site: site.owner, width=30),
-    Column(_("Disponibilité"), lambda site: site.get_availability_display(), width=16),
+    Column(_("Disponibilité"), choice_label("availability"), width=16),
     Column(_("Disponible à partir du"), lambda site: site.available_from, kind="date"),
 ]
 
 EVENT_COLUMNS = [
     Column(_("Nom"), lambda event: event.name, width=36),
-    Column(_("Type"), lambda event: event.get_kind_display(), width=22),
+    Column(_("Type"), choice_label("kind"), width=22),
     Column(_("Début"), lambda event: event.starts_on, kind="date"),
     Column(_("Fin"), lambda event: event.ends_on, kind="date"),
     Column(_("Ville"), lambda event: event.city, width=18),

@@ -784,3 +784,23 @@ def test_designer_reads_the_holders_of_their_projects_only(designer: User) -> No
     assert client.get(contact.get_absolute_url()).status_code == 200
     assert client.get(other.get_absolute_url()).status_code == 404
     assert client.get(reverse("crm:organisation_edit", args=[theirs.pk])).status_code == 404
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="trigram indexes exist on PostgreSQL only"
+)
+def test_searches_have_trigram_indexes_on_postgresql() -> None:
+    """`search_text LIKE '%word%'` needs a trigram index, or PostgreSQL reads every row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE indexdef LIKE %s", ["%gin_trgm_ops%"]
+        )
+        names = {row[0] for row in cursor.fetchall()}
+
+    assert names >= {
+        "crm_organisation_search_trgm",
+        "crm_contact_search_trgm",
+        "projects_project_search_trgm",
+        "prospects_lead_search_trgm",
+        "prospects_site_search_trgm",
+    }
