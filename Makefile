@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format check messages bench clean setup
+.PHONY: run test lint format check messages bench load clean setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,8 @@ BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/var/bench.sqlite3
 bench: setup
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py bench $(BENCH_ARGS)
+
+# Then gunicorn (2 workers, production settings) on loopback, browsed by 20 simulated people
+# for 60 s, on the same database (PostgreSQL intended: BENCH_DATABASE_URL=postgres://...).
+load: setup
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py loadrun $(LOAD_ARGS)

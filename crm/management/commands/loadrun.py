@@ -1,0 +1,295 @@
+"""`make load`: simulated people browsing a production-like server on loopback (issue 7).
+
+Starts gunicorn (2 workers by default) with production settings (DEBUG off, collected static
+files) on the database DATABASE_URL names, on a free port of 127.0.0.1, then has `--users`
+people (threads, each with its own keep-alive connection and its own session) browse the lists
+and record pages for `--seconds`: the organisation, contact, project, lead lists, the two
+boards, the dashboard, and the details of records each person may see. It reports requests per
+second, median and p95 time as the client measured it (server and network on loopback), and
+every answer that is not 200, and writes them to docs/benchmarks.md. Goals: no error, p95 under
+500 ms.
+
+Meant for the data `make bench` generated (it logs in as its bench users, through sessions
+created in the database: no password is involved):
+
+    make bench BENCH_DATABASE_URL=postgres://...     # fill and measure
+    make load BENCH_DATABASE_URL=postgres://...      # then the load run
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.management.commands.bench import VENDORS, p95, write_section
+from crm.models import Organisation, User
+
+LIST_PAGES = [
+    "crm:dashboard",
+    "crm:organisation_list",
+    "crm:contact_list",
+    "projects:project_list",
+    "projects:project_board",
+    "prospects:lead_list",
+    "prospects:lead_board",
+]
+DETAILS_PER_KIND = 40
+
+
+@dataclass
+class Visitor:
+    """One simulated person: their session cookie and the addresses they browse."""
+
+    username: str
+    cookie: str
+    urls: list[str]
+    results: list[tuple[int, float]] = field(default_factory=list)  # (status, seconds)
+
+
+class Command(BaseCommand):
+    help = "Serve the app with gunicorn on loopback and browse it as N people for S seconds."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--users", type=int, default=20)
+        parser.add_argument("--seconds", type=int, default=60)
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument(
+            "--output", default=str(Path(settings.BASE_DIR, "docs", "benchmarks.md"))
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        people = list(User.objects.filter(username__startswith="bench-").order_by("username"))
+        if not people or not Organisation.objects.exists():
+            raise CommandError("No bench data here: run `make bench` on this database first.")
+        visitors = [visitor_for(people[n % len(people)], seed=n) for n in range(options["users"])]
+        with (
+            tempfile.TemporaryDirectory() as static_root,
+            serve(workers=options["workers"], static_root=static_root, stdout=self.stdout) as port,
+        ):
+            self.stdout.write(
+                f"{len(visitors)} people browsing http://127.0.0.1:{port} "
+                f"for {options['seconds']} s..."
+            )
+            elapsed = browse(visitors, port=port, seconds=options["seconds"])
+        SessionStore().model.objects.filter(
+            session_key__in=[visitor.cookie for visitor in visitors]
+        ).delete()
+        figures = summarise(visitors, elapsed)
+        text = report(figures, options)
+        write_section(Path(options["output"]), f"load:{connection.vendor}", text)
+        self.stdout.write("\n" + text)
+
+
+def visitor_for(user: User, *, seed: int) -> Visitor:
+    """A logged-in session for `user` and the pages they will browse, in a random order."""
+    from projects.models import Project
+    from prospects.models import Lead, sees_prospects
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    # The backend that loads users back from the session (the throttling one only checks).
+    session[BACKEND_SESSION_KEY] = next(
+        path for path in settings.AUTHENTICATION_BACKENDS if hasattr(load_backend(path), "get_user")
+    )
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    rng = random.Random(seed)  # noqa: S311 - a reproducible browsing order, not a secret
+    names = [name for name in LIST_PAGES if sees_prospects(user) or "prospects:" not in name]
+    urls = [reverse(name) for name in names]
+    details = [
+        ("crm:organisation_detail", Organisation.objects.visible_to(user)),
+        ("projects:project_detail", Project.objects.visible_to(user)),
+    ]
+    if sees_prospects(user):
+        details.append(("prospects:lead_detail", Lead.objects.visible_to(user)))
+    for name, queryset in details:
+        # A spread of records, not only the first ones: ids drawn from the whole table.
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[::97][:DETAILS_PER_KIND])
+        urls += [reverse(name, args=[pk]) for pk in ids]
+    rng.shuffle(urls)
+    return Visitor(username=user.username, cookie=session.session_key, urls=urls)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class serve:
+    """gunicorn with production settings on a free loopback port, stopped on exit."""
+
+    def __init__(self, *, workers: int, static_root: str, stdout: Any) -> None:
+        self.workers, self.static_root, self.stdout = workers, static_root, stdout
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> int:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_DEBUG": "false",
+            # The sessions were signed with this process's key: the server must share it.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "STATIC_ROOT": self.static_root,
+            "LOG_LEVEL": "WARNING",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+        )
+        self.process = subprocess.Popen(  # noqa: S603 - as above
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "crm.wsgi",
+                "--workers",
+                str(self.workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CommandError("gunicorn stopped at start; see the messages above.")
+            try:
+                status, _seconds = fetch(port, "/healthz", cookie="")
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if status == 200:
+                return port
+        self.__exit__(None, None, None)
+        raise CommandError("gunicorn did not answer /healthz within 30 s.")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # gunicorn's graceful stop
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def fetch(
+    port: int, path: str, *, cookie: str, conn: http.client.HTTPConnection | None = None
+) -> tuple[int, float]:
+    """GET `path` as the session `cookie`; (status, seconds until the whole body is read)."""
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {
+        "Host": "127.0.0.1",
+        # The server is configured as behind a TLS proxy, as in production.
+        "X-Forwarded-Proto": "https",
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}" if cookie else "",
+        "Accept-Language": "fr",
+    }
+    started = time.perf_counter()
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.perf_counter() - started
+    finally:
+        if own:
+            conn.close()
+
+
+def browse(visitors: list[Visitor], *, port: int, seconds: int) -> float:
+    """Every visitor in its own thread, one request after the other, until time is up."""
+    stop = time.monotonic() + seconds
+
+    def walk(visitor: Visitor) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        index = 0
+        while time.monotonic() < stop:
+            path = visitor.urls[index % len(visitor.urls)]
+            index += 1
+            try:
+                visitor.results.append(fetch(port, path, cookie=visitor.cookie, conn=conn))
+            except (OSError, http.client.HTTPException):
+                visitor.results.append((0, 0.0))  # a dropped connection counts as an error
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=walk, args=(visitor,)) for visitor in visitors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
+
+
+def summarise(visitors: list[Visitor], elapsed: float) -> dict[str, Any]:
+    results = [result for visitor in visitors for result in visitor.results]
+    timings = [seconds * 1000 for status, seconds in results if status == 200]
+    errors = Counter(status for status, _seconds in results if status != 200)
+    return {
+        "users": len(visitors),
+        "seconds": elapsed,
+        "requests": len(results),
+        "per_second": len(results) / elapsed if elapsed else 0.0,
+        "median_ms": statistics.median(timings) if timings else 0.0,
+        "p95_ms": p95(timings) if timings else 0.0,
+        "max_ms": max(timings, default=0.0),
+        "errors": dict(errors),
+    }
+
+
+def report(figures: dict[str, Any], options: dict[str, Any]) -> str:
+    errors = sum(figures["errors"].values())
+    by_status = ", ".join(
+        f"{status or 'no answer'}: {count}" for status, count in sorted(figures["errors"].items())
+    )
+    vendor = VENDORS.get(connection.vendor, connection.vendor)
+    lines = [
+        f"## Load run ({vendor})",
+        "",
+        f"Measured {timezone.localtime():%Y-%m-%d %H:%M %Z}: gunicorn with "
+        f"{options['workers']} workers, production settings, on loopback; {figures['users']} "
+        f"simulated people (bench users: staff and officers) browsing lists, boards, the "
+        f"dashboard and record pages for {figures['seconds']:.0f} s, each waiting for one page "
+        "before asking for the next. Time as the client measured it. Goals: no error, p95 "
+        "< 500 ms (issue 7).",
+        "",
+        "| requests | requests/s | median (ms) | p95 (ms) | max (ms) | errors | goal |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+        f"| {figures['requests']:,} | {figures['per_second']:.1f} | "
+        f"{figures['median_ms']:.0f} | {figures['p95_ms']:.0f} | {figures['max_ms']:.0f} | "
+        f"{errors}{f' ({by_status})' if errors else ''} | "
+        f"{'✓' if not errors and figures['p95_ms'] < 500 else '✗'} |",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""The load run's parts that need no server: sessions, addresses, figures and their table."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from crm.management.commands.loadrun import Visitor, report, summarise, visitor_for
+from crm.models import Role, User
+from tests.factories import LeadFactory, OrganisationFactory, ProjectFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("role", [Role.STAFF, Role.OFFICER])
+def test_every_address_a_visitor_browses_answers_200_in_its_session(role: str) -> None:
+    user = UserFactory(username=f"bench-{role}", role=role)
+    OrganisationFactory.create_batch(3)
+    ProjectFactory()
+    LeadFactory(**({"owner": user} if role == Role.OFFICER else {}))
+
+    visitor = visitor_for(user, seed=1)
+
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = visitor.cookie
+    assert any("/prospects/" in url for url in visitor.urls)
+    assert len(visitor.urls) == len(set(visitor.urls)) >= 9
+    for url in visitor.urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_a_designer_is_not_sent_to_prospecting() -> None:
+    designer = UserFactory(username="bench-designer", role=Role.DESIGNER)
+
+    assert not any("prospects" in url for url in visitor_for(designer, seed=1).urls)
+
+
+def test_the_figures_and_their_table() -> None:
+    visitors = [
+        Visitor("a", "x", [], results=[(200, 0.1), (200, 0.2), (200, 0.3)]),
+        Visitor("b", "y", [], results=[(200, 0.4), (500, 0.05), (0, 0.0)]),
+    ]
+
+    figures = summarise(visitors, elapsed=2.0)
+
+    assert figures["requests"] == 6
+    assert figures["per_second"] == 3.0
+    assert figures["median_ms"] == pytest.approx(250.0)
+    assert figures["p95_ms"] == pytest.approx(400.0)
+    assert figures["errors"] == {500: 1, 0: 1}
+    table = report(figures, {"workers": 2})
+    assert "| 6 | 3.0 | 250 | 400 | 400 | 2 (no answer: 1, 500: 1) | ✗ |" in table
+
+
+def test_no_bench_data_is_a_clear_error() -> None:
+    from django.core.management import CommandError, call_command
+
+    User.objects.filter(username__startswith="bench-").delete()
+    with pytest.raises(CommandError, match="make bench"):
+        call_command("loadrun", seconds=1)
