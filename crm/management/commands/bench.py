@@ -726,8 +726,8 @@ def write_section(path: Path, key: str, text: str) -> None:
     start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
     block = f"{start}\n{text}{end}\n"
     current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if not current.startswith("# Benchmarks"):
-        current = TITLE
+    if not current.startswith("# Benchmarks") or "<!-- " not in current:
+        current = TITLE  # a file from before the sections: start afresh
     if start in current and end in current:
         before, rest = current.split(start, 1)
         after = rest.split(end, 1)[1].lstrip("\n")
