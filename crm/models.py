@@ -135,6 +135,24 @@ def sees_whole_crm(user: User) -> bool:
     return user.is_mission_staff or user.has_role(Role.OFFICER)
 
 
+# What the organisation export reads (`crm.exports._organisation_columns` writes them, with
+# the contact count): keep the two in step.
+ORGANISATION_EXPORT_FIELDS = (
+    "name",
+    "kind",
+    "sector",
+    "siret",
+    "address",
+    "postcode",
+    "city",
+    "territory__name",
+    "website",
+    "email",
+    "phone",
+    "created_at",
+)
+
+
 class OrganisationQuerySet(models.QuerySet["Organisation"]):
     def visible_to(self, user: User) -> OrganisationQuerySet:
         """The organisations this user may see; everything else answers 404.
@@ -167,8 +185,7 @@ class OrganisationQuerySet(models.QuerySet["Organisation"]):
 
     def for_export(self) -> OrganisationQuerySet:
         """Every exported row with its contact count, as a correlated subquery. Only the
-        exported columns are read: at 100,000 rows, building fuller objects costs seconds
-        (`crm.exports._organisation_columns` lists them; keep the two in step)."""
+        exported columns are read: at 100,000 rows, building fuller objects costs seconds."""
         contacts = (
             Contact.objects.filter(organisation=models.OuterRef("pk"))
             .order_by()
@@ -178,20 +195,7 @@ class OrganisationQuerySet(models.QuerySet["Organisation"]):
         )
         return (
             self.select_related("territory")
-            .only(
-                "name",
-                "kind",
-                "sector",
-                "siret",
-                "address",
-                "postcode",
-                "city",
-                "territory__name",
-                "website",
-                "email",
-                "phone",
-                "created_at",
-            )
+            .only(*ORGANISATION_EXPORT_FIELDS)
             .annotate(contact_count=Coalesce(models.Subquery(contacts), 0))
         )
 

@@ -34,7 +34,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Interaction, Organisation, Role, Territory, User
+from crm.models import (
+    ORGANISATION_EXPORT_FIELDS,
+    Contact,
+    Interaction,
+    Organisation,
+    Role,
+    Territory,
+    User,
+)
 
 MARKER = "bench-"
 PAGES: list[tuple[str, str, dict[str, str]]] = [
@@ -384,21 +392,7 @@ class Command(BaseCommand):
         client = Client(SERVER_NAME="localhost")
         client.force_login(user)
         url = reverse("crm:organisation_export")
-        fields = (
-            "name",
-            "kind",
-            "sector",
-            "siret",
-            "address",
-            "postcode",
-            "city",
-            "territory__name",
-            "website",
-            "email",
-            "phone",
-            "contact_count",
-            "created_at",
-        )
+        fields = (*ORGANISATION_EXPORT_FIELDS, "contact_count")
 
         def ours() -> int:
             response = client.get(url)
