@@ -398,9 +398,10 @@ class Command(BaseCommand):
             response = client.get(url)
             if response.status_code != 200:
                 raise CommandError(f"Organisation export: HTTP {response.status_code}")
-            size = sum(len(chunk) for chunk in response.streaming_content)
-            response.close()
-            return size
+            # Reading the stream to its end closes the response, as a WSGI server would;
+            # closing it again would fire request_finished a second time, which closes the
+            # database connection in the middle of the run.
+            return sum(len(chunk) for chunk in response.streaming_content)
 
         def bare() -> int:
             queryset = Organisation.objects.for_export().values_list(*fields)
@@ -424,10 +425,13 @@ class Command(BaseCommand):
             started = time.perf_counter()
             run()
             elapsed = time.perf_counter() - started
+            # Stopped whatever happens: left on, it would slow everything after it threefold.
             tracemalloc.start()
-            run()
-            _current, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
+            try:
+                run()
+                _current, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
             result[f"{name}_s"] = elapsed
             result[f"{name}_rows_per_s"] = rows / elapsed
             result[f"{name}_peak_mb"] = peak / 1024 / 1024
