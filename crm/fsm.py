@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
 from crm import audit
-from crm.models import AuditEntry, User
+from crm.models import AuditEntry, ChoiceLabels, User
 
 Log = TypeVar("Log", bound="TransitionLog")
 
@@ -114,7 +114,7 @@ def transition_options(
     return options
 
 
-class TransitionLog(models.Model):
+class TransitionLog(ChoiceLabels):
     """The log of every move: who, when, from, to, and why.
 
     A concrete log adds the foreign key to what moved, named by `subject_field`, and the

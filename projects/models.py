@@ -21,7 +21,17 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from crm.fsm import Condition, TransitionLog
-from crm.models import Contact, Organisation, Role, Territory, Thematic, User, fold, search_filter
+from crm.models import (
+    ChoiceLabels,
+    Contact,
+    Organisation,
+    Role,
+    Territory,
+    Thematic,
+    User,
+    fold,
+    search_filter,
+)
 
 
 class Step(models.TextChoices):
@@ -161,7 +171,7 @@ class ProjectQuerySet(models.QuerySet["Project"]):
         return self.select_related("holder", "holder_contact", "territory", "created_by")
 
 
-class Project(ConcurrentTransitionMixin, models.Model):
+class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     """A design-support project: holder, need, team, and its step in the three phases."""
 
     reference = models.CharField(_("référence"), max_length=20, unique=True, editable=False)
@@ -514,7 +524,7 @@ TRANSITIONS: list[str] = [
 ]
 
 
-class ProjectMember(models.Model):
+class ProjectMember(ChoiceLabels, models.Model):
     class Role(models.TextChoices):
         DESIGNER = "designer", _("Designer")
         LEAD = "lead", _("Chargé·e de mission référent·e")
@@ -627,7 +637,7 @@ class ProjectTransition(TransitionLog):
         ]
 
 
-class Deliverable(models.Model):
+class Deliverable(ChoiceLabels, models.Model):
     """A deliverable of a project (a trend board, a concept sketch...), in versions."""
 
     class Kind(models.TextChoices):
@@ -662,7 +672,7 @@ class Deliverable(models.Model):
         return self.title
 
 
-class DeliverableVersion(ConcurrentTransitionMixin, models.Model):
+class DeliverableVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     """One uploaded file of a deliverable, reviewed by the mission."""
 
     class Review(models.TextChoices):
@@ -842,7 +852,7 @@ class SpecificationVersionQuerySet(models.QuerySet["SpecificationVersion"]):
         return self.filter(specification__project__in=Project.objects.visible_to(user))
 
 
-class SpecificationVersion(ConcurrentTransitionMixin, models.Model):
+class SpecificationVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     """An issued version of a specification: the frozen PDF, its hash, and the holder's
     answer. Never edited afterwards, except for that answer."""
 

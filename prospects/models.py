@@ -23,7 +23,16 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from crm.fsm import Condition, TransitionLog
-from crm.models import Contact, Organisation, Role, Territory, User, fold, search_filter
+from crm.models import (
+    ChoiceLabels,
+    Contact,
+    Organisation,
+    Role,
+    Territory,
+    User,
+    fold,
+    search_filter,
+)
 
 # Sane bounds for what people type: a tourism investment in the basin is counted in millions,
 # never in thousands of billions; a due date is in this decade, not in year 9999.
@@ -128,7 +137,7 @@ class SiteQuerySet(models.QuerySet["Site"]):
         return self.select_related("territory")
 
 
-class Site(models.Model):
+class Site(ChoiceLabels, models.Model):
     """A place offered to investors: a former pit site, a wasteland, a heritage building..."""
 
     class Kind(models.TextChoices):
@@ -251,7 +260,7 @@ class PromotionEventQuerySet(models.QuerySet["PromotionEvent"]):
         )
 
 
-class PromotionEvent(models.Model):
+class PromotionEvent(ChoiceLabels, models.Model):
     """A trade show or promotion moment where officers meet investors and operators."""
 
     class Kind(models.TextChoices):
@@ -482,7 +491,7 @@ def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
     return value.date() if isinstance(value, datetime.datetime) else value
 
 
-class Lead(ConcurrentTransitionMixin, models.Model):
+class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     """An investor or operator the officers court for a site of the territory."""
 
     class Sector(models.TextChoices):
