@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crm.filters import SearchFilterSet, StableOrderingFilter
+from crm.filters import RecordFilter, SearchFilterSet, StableOrderingFilter
 from crm.models import Role, Territory, Thematic, User, search_filter
 from projects.models import Phase, Project, ProjectMember, Step
 
@@ -14,13 +14,11 @@ class ProjectFilter(SearchFilterSet):
     phase = django_filters.ChoiceFilter(
         label=_("Phase"), choices=Phase.choices, method="filter_phase"
     )
-    territory = django_filters.ModelChoiceFilter(
-        label=_("Territoire"), queryset=Territory.objects.all()
-    )
-    thematic = django_filters.ModelChoiceFilter(
+    territory = RecordFilter(label=_("Territoire"), queryset=Territory.objects.all())
+    thematic = RecordFilter(
         label=_("Thématique"), field_name="thematics", queryset=Thematic.objects.all()
     )
-    designer = django_filters.ModelChoiceFilter(
+    designer = RecordFilter(
         label=_("Designer"),
         queryset=User.objects.filter(groups__name=Role.DESIGNER).order_by("last_name"),
         method="filter_designer",

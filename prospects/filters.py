@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.filters import SearchFilterSet, StableOrderingFilter
+from crm.filters import RecordFilter, SearchFilterSet, StableOrderingFilter
 from crm.models import Territory, User
 from prospects.forms import prospect_people
 from prospects.models import OPEN_STAGES, Lead, PromotionEvent, Site, Stage
@@ -27,14 +27,10 @@ class LeadFilter(SearchFilterSet):
     origin_market = django_filters.ChoiceFilter(
         label=_("Marché d'origine"), choices=Lead.Market.choices
     )
-    territory = django_filters.ModelChoiceFilter(
-        label=_("Territoire"), queryset=Territory.objects.all()
-    )
-    owner = django_filters.ModelChoiceFilter(label=_("Chargé·e"), queryset=_people)
-    promotion_event = django_filters.ModelChoiceFilter(
-        label=_("Événement"), queryset=PromotionEvent.objects.all()
-    )
-    site = django_filters.ModelChoiceFilter(
+    territory = RecordFilter(label=_("Territoire"), queryset=Territory.objects.all())
+    owner = RecordFilter(label=_("Chargé·e"), queryset=_people)
+    promotion_event = RecordFilter(label=_("Événement"), queryset=PromotionEvent.objects.all())
+    site = RecordFilter(
         label=_("Site visé"), queryset=Site.objects.only("pk", "name"), method="filter_site"
     )
     confidential = django_filters.ChoiceFilter(
@@ -102,9 +98,7 @@ class SiteFilter(SearchFilterSet):
     availability = django_filters.ChoiceFilter(
         label=_("Disponibilité"), choices=Site.Availability.choices
     )
-    territory = django_filters.ModelChoiceFilter(
-        label=_("Territoire"), queryset=Territory.objects.all()
-    )
+    territory = RecordFilter(label=_("Territoire"), queryset=Territory.objects.all())
     ordering = StableOrderingFilter(
         label=_("Trier par"),
         fields=(("name", "name"), ("surface_m2", "surface"), ("commune", "commune")),
