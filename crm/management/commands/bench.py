@@ -215,12 +215,8 @@ class Command(BaseCommand):
                     Interaction.objects.bulk_create(interaction_batch, batch_size=5000)
                     interaction_batch = []
             Interaction.objects.bulk_create(interaction_batch, batch_size=5000)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
-        else:
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         self.stdout.write(f"Data ready in {time.perf_counter() - started:.1f} s")
 
     def _fill_projects(self, user: User, count: int) -> None:
