@@ -49,8 +49,13 @@ def test_the_figures_and_their_table() -> None:
     assert figures["median_ms"] == pytest.approx(250.0)
     assert figures["p95_ms"] == pytest.approx(400.0)
     assert figures["errors"] == {500: 1, 0: 1}
-    table = report(figures, {"workers": 2})
-    assert "| 6 | 3.0 | 250 | 400 | 400 | 2 (no answer: 1, 500: 1) | ✗ |" in table
+    fast = {**figures, "think": 1.0, "errors": {}}
+    table = report([{**figures, "think": 1.0}, fast, {**figures, "think": 0.0}], {"workers": 2})
+    assert "| 1 s on average | 6 | 3.0 | 250 | 400 | 400 | 2 (no answer: 1, 500: 1) | ✗ |" in table
+    assert "| 1 s on average | 6 | 3.0 | 250 | 400 | 400 | 0 | ✓ |" in table
+    # Flat out measures capacity: it has no time goal, but errors still fail it.
+    flat_out = "| none (flat out) | 6 | 3.0 | 250 | 400 | 400 | 2 (no answer: 1, 500: 1) |"
+    assert f"{flat_out} ✗ errors |" in table
 
 
 def test_no_bench_data_is_a_clear_error() -> None:
