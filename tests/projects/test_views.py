@@ -131,7 +131,7 @@ def count_queries(client: Client, url: str) -> int:
 
 @pytest.mark.parametrize(
     ("url_name", "expected"),
-    [("projects:project_list", 12), ("projects:project_board", 8)],
+    [("projects:project_list", 13), ("projects:project_board", 8)],
 )
 def test_list_and_board_query_counts_are_fixed(
     staff: User, designer: User, url_name: str, expected: int

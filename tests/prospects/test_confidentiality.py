@@ -307,12 +307,12 @@ def make_leads(count: int, officer: User, shared: User, start: int) -> None:
     ("url_name", "expected"),
     [
         # session, user, groups and permissions, then the page's own queries
-        ("prospects:lead_list", 11),  # + 4 filter choice lists, count, page
+        ("prospects:lead_list", 12),  # + 4 filter choice lists, count, page keys, page rows
         ("prospects:lead_board", 15),  # + counts per stage, then one query per column (9)
         # + filter choices, the data stamp and 11 aggregates (cache emptied by the data change)
         ("prospects:pipeline_report", 16),
         ("prospects:my_day", 8),  # + overdue, upcoming, idle
-        ("prospects:event_list", 7),  # + count, page with its aggregates
+        ("prospects:event_list", 8),  # + count, page keys, page rows with their aggregates
     ],
 )
 @pytest.mark.parametrize("who", ["staff", "officer", "shared"])

@@ -1,0 +1,63 @@
+"""Pagination reads a page's keys, then its rows: same rows, same order, same annotations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db.models import F
+from django.test import RequestFactory
+
+from crm.listing import paginate
+from crm.models import Organisation
+from prospects.models import Lead
+from tests.factories import LeadFactory, OrganisationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def page_of(queryset, page: str = "1", per_page: int = 10):
+    return paginate(RequestFactory().get("/", {"page": page}), queryset, per_page=per_page)
+
+
+def test_a_page_holds_the_rows_of_its_slice_in_order() -> None:
+    for n in range(23):
+        OrganisationFactory(name=f"Organisation {n:02}")
+    queryset = Organisation.objects.select_related("territory").order_by("-name")
+
+    page = page_of(queryset, "2")
+
+    assert page.paginator.count == 23
+    assert page.number == 2
+    assert [o.name for o in page.object_list] == [f"Organisation {n:02}" for n in range(12, 2, -1)]
+    assert all(isinstance(row, Organisation) for row in page.object_list)
+
+
+def test_out_of_range_and_nonsense_pages_show_the_nearest() -> None:
+    for n in range(12):
+        OrganisationFactory(name=f"Organisation {n:02}")
+    queryset = Organisation.objects.order_by("name")
+
+    assert [o.name for o in page_of(queryset, "99").object_list] == [
+        "Organisation 10",
+        "Organisation 11",
+    ]
+    assert page_of(queryset, "abc").number == 1
+
+
+def test_an_empty_list_is_one_empty_page() -> None:
+    page = page_of(Organisation.objects.order_by("name"))
+
+    assert page.object_list == []
+    assert page.paginator.count == 0
+
+
+def test_annotations_and_an_ordering_on_them_survive() -> None:
+    LeadFactory(title="Petite", estimated_investment=Decimal("100000"), stage="contacted")
+    LeadFactory(title="Grande", estimated_investment=Decimal("9000000"), stage="negotiation")
+    queryset = Lead.objects.for_list().order_by(F("weighted_value").desc(), "pk")
+
+    rows = page_of(queryset).object_list
+
+    assert [lead.title for lead in rows] == ["Grande", "Petite"]
+    assert rows[0].weighted_value > rows[1].weighted_value > 0
