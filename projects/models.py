@@ -165,7 +165,14 @@ class ProjectQuerySet(models.QuerySet["Project"]):
         )
 
     def for_board(self) -> ProjectQuerySet:
-        return self.for_list().filter(state__in=OPEN_STEPS).order_by("target_date", "reference")
+        """What a board card shows (reference, title, holder, due date) and nothing else: the
+        board draws up to 90 cards, and `for_list`'s full rows cost several times as much."""
+        return (
+            self.select_related("holder")
+            .only("pk", "reference", "title", "state", "target_date", "holder__name")
+            .filter(state__in=OPEN_STEPS)
+            .order_by("target_date", "reference")
+        )
 
     def for_detail(self) -> ProjectQuerySet:
         return self.select_related("holder", "holder_contact", "territory", "created_by")
