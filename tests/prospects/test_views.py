@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -451,6 +452,28 @@ def test_dropping_on_an_unreachable_column_says_so(officer: User, lead: Lead) ->
     lead.refresh_from_db()
     assert lead.stage == "negotiation"
     assert "pas possible depuis cette étape" in response.content.decode()
+
+
+def test_board_columns_show_their_first_cards_by_due_date(staff: User) -> None:
+    today = timezone.localdate()
+    for n in range(12):
+        LeadFactory(
+            title=f"Négo {n:02}",
+            stage="negotiation",
+            next_action_due=None if n < 2 else today + timedelta(days=n),
+        )
+    LeadFactory(title="Proposition seule", stage="proposal", next_action_due=today)
+
+    response = client_for(staff).get(reverse("prospects:lead_board"))
+
+    columns = {column["stage"]: column for column in response.context["columns"]}
+    negotiation = columns["negotiation"]
+    # Due dates first, soonest first; leads without one last; ten cards, and the count.
+    assert [lead.title for lead in negotiation["leads"]] == [f"Négo {n:02}" for n in range(2, 12)]
+    assert negotiation["count"] == 12
+    assert [lead.title for lead in columns["proposal"]["leads"]] == ["Proposition seule"]
+    assert columns["won"]["leads"] == [] and columns["won"]["count"] == 0
+    assert "Voir les 12 pistes" in response.content.decode()
 
 
 def test_board_card_moves_load_on_demand(officer: User, lead: Lead) -> None:
