@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -171,7 +171,7 @@ class ProjectQuerySet(models.QuerySet["Project"]):
             self.select_related("holder")
             .only("pk", "reference", "title", "state", "target_date", "holder__name")
             .filter(state__in=OPEN_STEPS)
-            .order_by("target_date", "reference")
+            .order_by(F("target_date").asc(nulls_last=True), "reference")
         )
 
     def for_detail(self) -> ProjectQuerySet:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.actions import log_interaction
 from crm.forms import InteractionForm, TransitionForm
 from crm.fsm import TransitionRefused
-from crm.listing import filter_visible, render_list
+from crm.listing import filter_visible, first_rows_by, render_list
 from crm.models import Role, User
 from crm.pages import bars, safe_next
 from crm.pdf import pdf_response
@@ -87,24 +88,10 @@ def project_board(request: HttpRequest) -> HttpResponse:
         *((Phase(phase).label, steps) for phase, steps in PHASE_STEPS.items()),
         (Phase.SUSPENDED.label, [Step.SUSPENDED]),
     ]
-    # The first cards of every column: rows numbered within each step on a lean query (no
-    # joins), then those cards fetched with what they show.
-    first_ids = (
-        visible.filter(state__in=OPEN_STEPS)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("state")],
-                order_by=[F("target_date").asc(), F("reference").asc()],
-            )
-        )
-        .filter(rank__lte=BOARD_COLUMN_LIMIT)
-        .values_list("pk", flat=True)
+    # The first cards of every column, each read from the (step, target date) index.
+    by_step = first_rows_by(
+        visible.for_board(), "state", OPEN_STEPS, limit=BOARD_COLUMN_LIMIT, order=_card_order
     )
-    cards = list(visible.for_board().filter(pk__in=list(first_ids)))
-    by_step: dict[str, list[Project]] = {}
-    for project in cards:
-        by_step.setdefault(project.state, []).append(project)
     columns = [
         {
             "phase": phase_label,
@@ -116,6 +103,11 @@ def project_board(request: HttpRequest) -> HttpResponse:
         for step in steps
     ]
     return render(request, "projects/project_board.html", {"columns": columns})
+
+
+def _card_order(project: Project) -> tuple[bool, date, str]:
+    """A board column's order (`for_board`): target date first, projects without one last."""
+    return (project.target_date is None, project.target_date or date.min, project.reference)
 
 
 def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:

@@ -24,7 +24,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.actions import log_interaction
 from crm.forms import InteractionForm, TransitionForm
 from crm.fsm import TransitionRefused
-from crm.listing import filter_visible, paginate, querystring_without_page, render_list
+from crm.listing import (
+    filter_visible,
+    first_rows_by,
+    paginate,
+    querystring_without_page,
+    render_list,
+)
 from crm.models import Contact, User
 from crm.pages import bars, safe_next
 from crm.permissions import get_visible_or_404, require_permission
@@ -77,18 +83,14 @@ def lead_board(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, VIEW_LEAD)
     visible = Lead.objects.visible_to(request.user)
     counts = dict(visible.order_by().values_list("stage").annotate(n=Count("pk")))
-    # The first cards of every column, one short query per column: each reads the
-    # (stage, due date) index rather than numbering every visible lead in one window.
-    ordered = visible.for_cards().order_by(F("next_action_due").asc(nulls_last=True), "pk")
-    firsts = [ordered.filter(stage=stage)[:BOARD_COLUMN_LIMIT] for stage in BOARD_STAGES]
-    by_stage: dict[str, list[Lead]] = {stage: [] for stage in BOARD_STAGES}
-    if connection.features.supports_slicing_ordering_in_compound:
-        # PostgreSQL takes the nine as one UNION ALL: one round trip, not nine (47 → 27 ms
-        # at bench volume). A union promises no order: each column is sorted again here.
-        for lead in sorted(firsts[0].union(*firsts[1:], all=True), key=_card_order):
-            by_stage[lead.stage].append(lead)
-    else:
-        by_stage.update(zip(BOARD_STAGES, map(list, firsts), strict=True))
+    # The first cards of every column, each read from the (stage, due date) index.
+    by_stage = first_rows_by(
+        visible.for_cards().order_by(F("next_action_due").asc(nulls_last=True), "pk"),
+        "stage",
+        BOARD_STAGES,
+        limit=BOARD_COLUMN_LIMIT,
+        order=_card_order,
+    )
     columns = [
         {"stage": Stage(stage), "leads": by_stage[stage], "count": counts.get(stage, 0)}
         for stage in BOARD_STAGES

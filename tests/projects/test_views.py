@@ -129,9 +129,14 @@ def count_queries(client: Client, url: str) -> int:
     return len(queries)
 
 
+# Session, user, groups and permissions, counts per step, then the eleven columns' first
+# cards: one UNION ALL where the database takes it (PostgreSQL), else one query per column.
+BOARD_QUERIES = 7 if connection.features.supports_slicing_ordering_in_compound else 17
+
+
 @pytest.mark.parametrize(
     ("url_name", "expected"),
-    [("projects:project_list", 13), ("projects:project_board", 8)],
+    [("projects:project_list", 13), ("projects:project_board", BOARD_QUERIES)],
 )
 def test_list_and_board_query_counts_are_fixed(
     staff: User, designer: User, url_name: str, expected: int
@@ -624,3 +629,27 @@ def test_others_cannot_note_on_the_project(role: str, personas, outsider, projec
 
     assert response.status_code == 404
     assert not Interaction.objects.exists()
+
+
+def test_board_columns_show_their_first_cards_by_target_date(staff: User) -> None:
+    from datetime import date, timedelta
+
+    start = date(2027, 1, 1)
+    for n in range(12):
+        ProjectFactory(
+            reference=f"DS-2027-{n:03d}",
+            state="listen",
+            target_date=None if n < 2 else start + timedelta(days=n),
+        )
+    ProjectFactory(reference="DS-2027-900", state="create", target_date=start)
+
+    response = client_for(staff).get(reverse("projects:project_board"))
+
+    columns = {column["step"]: column for column in response.context["columns"]}
+    # Target dates first, soonest first; projects without one last; ten cards, and the count.
+    listen = columns["listen"]
+    assert [p.reference for p in listen["projects"]] == [f"DS-2027-{n:03d}" for n in range(2, 12)]
+    assert listen["count"] == 12
+    assert [p.reference for p in columns["create"]["projects"]] == ["DS-2027-900"]
+    assert columns["implement"]["projects"] == [] and columns["implement"]["count"] == 0
+    assert "Voir les 12 projets" in response.content.decode()
