@@ -376,8 +376,8 @@ class LeadQuerySet(models.QuerySet["Lead"]):
 
     def for_cards(self) -> LeadQuerySet:
         """What a board card or a row of "Ma journée" shows, and nothing else (a title, an
-        investor, an amount, a next action): those pages draw up to 150 of them, and the full
-        rows of `for_list` cost six times as much to read."""
+        investor, an amount, a next action): the board draws up to ninety of them, and the
+        full rows of `for_list` cost six times as much to read."""
         return self.select_related("organisation").only(
             "pk",
             "title",

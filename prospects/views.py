@@ -56,7 +56,7 @@ from prospects.models import (
 BOARD_COLUMN_LIMIT = 10
 BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT, Stage.WON, Stage.LOST]
 TIMELINE_SIZE = 40
-MY_DAY_LIMIT = 50
+MY_DAY_PAGE_SIZE = 20
 # The pipeline report's figures are kept this long at most (see `cached_report_figures`).
 REPORT_CACHE_SECONDS = 300
 UPCOMING_DAYS = 14
@@ -344,22 +344,31 @@ def my_day(request: HttpRequest) -> HttpResponse:
     idle_days = int(raw) if raw.isdigit() and 0 < int(raw) <= 365 else DEFAULT_IDLE_DAYS
     today = timezone.localdate()
     mine = Lead.objects.visible_to(user).followed_by(user).open().for_cards()
-    overdue = mine.filter(next_action_due__lt=today).order_by("next_action_due", "pk")
-    upcoming = mine.filter(
-        next_action_due__gte=today, next_action_due__lte=today + timedelta(days=UPCOMING_DAYS)
-    ).order_by("next_action_due", "pk")
-    idle = mine.filter(last_activity_at__lt=timezone.now() - timedelta(days=idle_days)).order_by(
-        "last_activity_at", "pk"
-    )
-    context = {
-        "overdue": list(overdue[:MY_DAY_LIMIT]),
-        "upcoming": list(upcoming[:MY_DAY_LIMIT]),
-        "idle": list(idle[:MY_DAY_LIMIT]),
-        "idle_days": idle_days,
-        "upcoming_days": UPCOMING_DAYS,
-        "today": today,
+    sections = {
+        "overdue": mine.filter(next_action_due__lt=today).order_by("next_action_due", "pk"),
+        "upcoming": mine.filter(
+            next_action_due__gte=today, next_action_due__lte=today + timedelta(days=UPCOMING_DAYS)
+        ).order_by("next_action_due", "pk"),
+        "idle": mine.filter(
+            last_activity_at__lt=timezone.now() - timedelta(days=idle_days)
+        ).order_by("last_activity_at", "pk"),
     }
+    # Each list is paged on its own (?overdue_page=2), so its badge counts every lead in it.
+    context: dict[str, Any] = {
+        name: _day_section(request, leads, param=f"{name}_page") for name, leads in sections.items()
+    }
+    context.update(idle_days=idle_days, upcoming_days=UPCOMING_DAYS, today=today)
     return render(request, "prospects/my_day.html", context)
+
+
+def _day_section(request: HttpRequest, leads: QuerySet[Lead], *, param: str) -> dict[str, Any]:
+    page = paginate(request, leads, per_page=MY_DAY_PAGE_SIZE, param=param)
+    return {
+        "page": page,
+        "leads": page.object_list,
+        "param": param,
+        "querystring": querystring_without_page(request, param),
+    }
 
 
 # Pipeline report ----------------------------------------------------------------------------

@@ -552,12 +552,48 @@ def test_my_day_lists_overdue_upcoming_and_idle_leads(officer: User, other_offic
     response = client_for(officer).get(reverse("prospects:my_day"))
 
     titles = {
-        key: [lead.title for lead in response.context[key]]
+        key: [lead.title for lead in response.context[key]["leads"]]
         for key in ("overdue", "upcoming", "idle")
     }
     assert titles == {"overdue": ["En retard"], "upcoming": ["Bientôt"], "idle": ["Endormie"]}
     shorter = client_for(officer).get(reverse("prospects:my_day"), {"idle_days": "99999"})
     assert shorter.context["idle_days"] == 30
+
+
+def test_my_day_counts_every_lead_and_pages_each_list_on_its_own(officer: User) -> None:
+    today = timezone.localdate()
+    for n in range(45):
+        LeadFactory(
+            title=f"Retard {n:02}",
+            owner=officer,
+            next_action_due=today - timezone.timedelta(days=50 - n),
+        )
+    LeadFactory(title="Bientôt", owner=officer, next_action_due=today + timezone.timedelta(3))
+    client = client_for(officer)
+
+    first = client.get(reverse("prospects:my_day"), {"idle_days": "7"})
+
+    html = first.content.decode()
+    assert '<span class="badge badge--danger">45</span>' in html
+    assert [lead.title for lead in first.context["overdue"]["leads"]] == [
+        f"Retard {n:02}" for n in range(20)
+    ]
+    assert "1–20 sur 45 résultats" in html
+    assert 'href="?idle_days=7&amp;overdue_page=2#overdue-title" rel="next"' in html
+    # The other lists fit on one page: no pagination for them.
+    assert html.count('class="pagination"') == 1
+
+    last = client.get(
+        reverse("prospects:my_day"), {"idle_days": "7", "overdue_page": "3", "upcoming_page": "9"}
+    )
+
+    assert [lead.title for lead in last.context["overdue"]["leads"]] == [
+        f"Retard {n:02}" for n in range(40, 45)
+    ]
+    assert [lead.title for lead in last.context["upcoming"]["leads"]] == ["Bientôt"]
+    assert 'href="?idle_days=7&amp;upcoming_page=9&amp;overdue_page=2#overdue-title"' in (
+        last.content.decode()
+    )
 
 
 # Sites -------------------------------------------------------------------------------------
