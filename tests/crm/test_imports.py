@@ -18,6 +18,7 @@ from django.urls import reverse
 from crm import imports
 from crm.models import AuditEntry, Contact, Organisation, User
 from tests.factories import OrganisationFactory, TerritoryFactory, UserFactory, siret_with_key
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +33,6 @@ def workbook(rows: list[list[Any]], *, merge: str | None = None) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def start(client: Client, data: bytes, kind: str = "organisations", name: str = "liste.xlsx"):

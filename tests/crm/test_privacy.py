@@ -12,7 +12,6 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Sum
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -29,14 +28,9 @@ from tests.factories import (
     OrganisationFactory,
     ProjectFactory,
 )
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def years_ago(years: float) -> timezone.datetime:

@@ -8,7 +8,6 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,14 +19,9 @@ from tests.factories import (
     TerritoryFactory,
     siret_with_key,
 )
+from tests.helpers import client_for, count_queries
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -220,13 +214,6 @@ def test_contact_list_filters_by_silence(staff: User) -> None:
 
 
 # Query counts: fixed whatever the number of rows ----------------------------------------
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
 
 
 @pytest.mark.parametrize(

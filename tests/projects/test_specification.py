@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from django.test import Client
 from django.urls import reverse
 from pypdf import PdfReader
 
@@ -34,15 +33,9 @@ from tests.factories import (
     approved_deliverable,
     issued_specification,
 )
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User, language: str = "fr") -> Client:
-    client = Client()
-    client.force_login(user)
-    client.cookies["django_language"] = language
-    return client
 
 
 def pdf_text(data: bytes) -> str:

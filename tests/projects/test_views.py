@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
@@ -21,14 +21,9 @@ from tests.factories import (
     approved_deliverable,
     issued_specification,
 )
+from tests.helpers import client_for, count_queries
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -120,13 +115,6 @@ def test_a_version_of_another_project_answers_404(staff: User, project: Project,
 
 
 # Lists, board, detail: fixed query counts ------------------------------------------------
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
 
 
 # Session, user, groups and permissions, counts per step, then the eleven columns' first
@@ -632,8 +620,6 @@ def test_others_cannot_note_on_the_project(role: str, personas, outsider, projec
 
 
 def test_board_columns_show_their_first_cards_by_target_date(staff: User) -> None:
-    from datetime import date, timedelta
-
     start = date(2027, 1, 1)
     for n in range(12):
         ProjectFactory(

@@ -6,7 +6,6 @@ import io
 
 import openpyxl
 import pytest
-from django.test import Client
 
 from crm.models import Role, User
 from tests.factories import UserFactory
@@ -15,12 +14,6 @@ from tests.factories import UserFactory
 @pytest.fixture
 def shared_officer(db: None) -> User:
     return UserFactory(username="shared-officer", role=Role.OFFICER)
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def workbook_rows(response) -> list[tuple]:

@@ -13,7 +13,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -28,7 +27,8 @@ from tests.factories import (
     PromotionEventFactory,
     SiteFactory,
 )
-from tests.prospects.conftest import client_for, workbook_rows
+from tests.helpers import client_for, count_queries
+from tests.prospects.conftest import workbook_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -259,13 +259,6 @@ def test_a_hidden_lead_cannot_be_reached_through_the_site_filter(world, other_of
 
 
 # Fixed query counts, whatever the number of leads ----------------------------------------
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
 
 
 STAGES = [

@@ -14,7 +14,7 @@ from crm.models import User
 from prospects.actions import calendar_token_for
 from prospects.calendar import escape_text, fold
 from tests.factories import LeadFactory, SiteFactory
-from tests.prospects.conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

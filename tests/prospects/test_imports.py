@@ -15,13 +15,14 @@ from django.utils import timezone
 from crm import imports
 from crm.models import AuditEntry, Organisation, User
 from prospects.models import Lead, Stage
-from tests.crm.test_imports import client_for, run_import, start, token_of, workbook
+from tests.crm.test_imports import run_import, start, token_of, workbook
 from tests.factories import (
     LeadFactory,
     OrganisationFactory,
     PromotionEventFactory,
     TerritoryFactory,
 )
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

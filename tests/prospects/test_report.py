@@ -11,7 +11,7 @@ from django.urls import reverse
 from crm.models import Role, User
 from prospects.models import LeadTransition
 from tests.factories import LeadFactory, PromotionEventFactory, TerritoryFactory, UserFactory
-from tests.prospects.conftest import client_for
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 

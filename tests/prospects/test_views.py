@@ -22,7 +22,8 @@ from tests.factories import (
     SiteFactory,
     TerritoryFactory,
 )
-from tests.prospects.conftest import client_for, workbook_rows
+from tests.helpers import client_for
+from tests.prospects.conftest import workbook_rows
 
 pytestmark = pytest.mark.django_db
 
