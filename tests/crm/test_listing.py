@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.test import RequestFactory
 
 from crm.listing import paginate
@@ -50,6 +50,22 @@ def test_an_empty_list_is_one_empty_page() -> None:
 
     assert page.object_list == []
     assert page.paginator.count == 0
+
+
+def test_a_row_deleted_between_the_two_reads_is_left_out(monkeypatch) -> None:
+    for n in range(3):
+        OrganisationFactory(name=f"Organisation {n}")
+    in_bulk = QuerySet.in_bulk
+
+    def delete_first_then_read(self, keys):
+        Organisation.objects.filter(name="Organisation 0").delete()
+        return in_bulk(self, keys)
+
+    monkeypatch.setattr(QuerySet, "in_bulk", delete_first_then_read)
+
+    page = page_of(Organisation.objects.order_by("name"))
+
+    assert [o.name for o in page.object_list] == ["Organisation 1", "Organisation 2"]
 
 
 def test_annotations_and_an_ordering_on_them_survive() -> None:
