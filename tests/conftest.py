@@ -26,29 +26,39 @@ def _empty_cache() -> None:
     cache.clear()
 
 
+# The personas have fixed names: a random one could be a name a test looks for, or looks
+# for the absence of (a staff member named Jeanne once failed a privacy test).
+
+
 @pytest.fixture
 def staff(db: None) -> User:
-    return UserFactory(username="staff", role=Role.STAFF)
+    return UserFactory(username="staff", role=Role.STAFF, first_name="Claire", last_name="Lemaire")
 
 
 @pytest.fixture
 def designer(db: None) -> User:
-    return UserFactory(username="designer", role=Role.DESIGNER)
+    return UserFactory(
+        username="designer", role=Role.DESIGNER, first_name="Hugo", last_name="Marchal"
+    )
 
 
 @pytest.fixture
 def officer(db: None) -> User:
-    return UserFactory(username="officer", role=Role.OFFICER)
+    return UserFactory(
+        username="officer", role=Role.OFFICER, first_name="Inès", last_name="Carpentier"
+    )
 
 
 @pytest.fixture
 def other_officer(db: None) -> User:
-    return UserFactory(username="other-officer", role=Role.OFFICER)
+    return UserFactory(
+        username="other-officer", role=Role.OFFICER, first_name="Théo", last_name="Vasseur"
+    )
 
 
 @pytest.fixture
 def holder(db: None) -> User:
-    return UserFactory(username="holder", role=Role.HOLDER)
+    return UserFactory(username="holder", role=Role.HOLDER, first_name="Paul", last_name="Delattre")
 
 
 @pytest.fixture
