@@ -11,7 +11,9 @@ changes nothing the second time. An empty cell never erases a stored value.
 
 Files are checked before openpyxl opens them (a zip whose members inflate past a bound, or
 inflate too much, is refused: an "xlsx bomb"), read in openpyxl's read-only streaming mode,
-and cut at `settings.IMPORT_MAX_ROWS` rows, so memory stays bounded whatever the file.
+and cut at `settings.IMPORT_MAX_ROWS` rows, so memory stays bounded whatever the file. The
+dimensions a sheet declares are ignored (see `open_first_sheet`): a file's own claims never
+decide how much is read.
 Formulas are refused cell by cell: the value a formula shows is not in the file we read.
 """
 
@@ -33,8 +35,10 @@ from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import load_workbook
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.workbook import Workbook
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from crm import audit
 from crm.exports import Column, write_xlsx
@@ -43,6 +47,7 @@ from crm.models import Contact, ImportMapping, Organisation, Territory, User, fo
 # An xlsx is a zip of XML files; these bounds are far above any real contact list.
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
+MAX_COLUMNS = 200
 BATCH_SIZE = 1000
 ERRORS_SHOWN = 200
 
@@ -634,28 +639,85 @@ def check_xlsx(fileobj: IO[bytes]) -> None:
     fileobj.seek(0)
 
 
-def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[Any, ...]]]]:
-    """The header row and an iterator of (row number, cells) for the first sheet."""
+class _UnsizedSheet(ReadOnlyWorksheet):
+    """openpyxl's read-only sheet, without reading its declared dimensions when it opens.
+
+    openpyxl takes the used range from the sheet's `<dimension>`; when a file has none, it
+    parses the whole sheet before it can tell (a million-row sheet: 8 s and 75 MB just to open
+    it), and when a file declares A1:XFD1048576 it pads every row to 16,384 cells and adds
+    empty rows up to the millionth. An import reads rows as they come and never needs the
+    range: left unknown, rows are as long as their last cell and end with the last row."""
+
+    def _get_size(self) -> None:
+        pass
+
+
+class _ImportReader(ExcelReader):
+    """ExcelReader in read-only mode, opening worksheets as `_UnsizedSheet` (chart sheets,
+    which hold no cells, are left out)."""
+
+    def read_worksheets(self) -> None:
+        for sheet, rel in self.parser.find_sheets():
+            if rel.target not in self.valid_files or "chartsheet" in rel.Type:
+                continue
+            worksheet = _UnsizedSheet(self.wb, sheet.name, rel.target, self.shared_strings)
+            worksheet.sheet_state = sheet.state
+            self.wb._sheets.append(worksheet)
+
+
+def open_first_sheet(fileobj: IO[bytes]) -> tuple[Workbook, ReadOnlyWorksheet]:
+    """The checked workbook, streaming, and its first worksheet; close the workbook after."""
     check_xlsx(fileobj)
     try:
-        workbook = load_workbook(fileobj, read_only=True, data_only=False)
+        reader = _ImportReader(fileobj, read_only=True, data_only=False, keep_links=False)
+        reader.read()
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise ImportFileError(_("Ce classeur Excel est illisible.")) from None
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = next(rows, None)
-    if header is None:
+    workbook = reader.wb
+    if not workbook.worksheets:
         workbook.close()
         raise ImportFileError(_("Le classeur est vide."))
+    return workbook, workbook.worksheets[0]
+
+
+def _is_blank(cells: tuple[Any, ...]) -> bool:
+    # The count is the fast path: a sheet can hold a million rows with nothing in them.
+    return cells.count(None) == len(cells) or all(cell is None or cell == "" for cell in cells)
+
+
+def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[Any, ...]]]]:
+    """The header row (the sheet's first row with something in it) and an iterator of
+    (row number, cells) for the rows below it; each row has one cell per header column."""
+    workbook, sheet = open_first_sheet(fileobj)
+    header_row, header = 0, ()
+    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if not _is_blank(cells):
+            header_row, header = number, cells
+            break
     headers = [str(cell).strip() if cell is not None else "" for cell in header]
+    while headers and not headers[-1]:
+        headers.pop()
+    if not headers:
+        workbook.close()
+        raise ImportFileError(_("Le classeur est vide."))
+    if len(headers) > MAX_COLUMNS:
+        workbook.close()
+        raise ImportFileError(
+            _(
+                "La ligne d'en-tête compte %(count)s colonnes, au-delà de %(limit)s : "
+                "gardez seulement les colonnes à importer."
+            )
+            % {"count": len(headers), "limit": MAX_COLUMNS}
+        )
+    rows = sheet.iter_rows(min_row=header_row + 1, max_col=len(headers), values_only=True)
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
         limit = settings.IMPORT_MAX_ROWS
         try:
-            for number, cells in enumerate(rows, start=2):
-                if all(cell in (None, "") for cell in cells):
+            for number, cells in enumerate(rows, start=header_row + 1):
+                if _is_blank(cells):
                     continue
-                if number - 1 > limit:
+                if number - header_row > limit:
                     raise ImportFileError(
                         _(
                             "Le classeur dépasse %(limit)s lignes : "

@@ -4,7 +4,10 @@ idempotent re-import, and every kind of bad file (issue 6)."""
 from __future__ import annotations
 
 import io
+import time
+import tracemalloc
 import zipfile
+from collections.abc import Iterable
 from typing import Any
 
 import openpyxl
@@ -55,6 +58,78 @@ def run_import(client: Client, data: bytes, kind: str = "organisations"):
     response = client.post(reverse("crm:import_map", args=[token]), posted)
     assert response.status_code == 302, response.content.decode()[:800]
     return token, client.get(reverse("crm:import_preview", args=[token]))
+
+
+def raw_workbook(rows: Iterable[bytes], *, dimension: str | None = None) -> bytes:
+    """An xlsx written by hand, as other programs write them: `rows` are the sheet's <row>
+    elements, with or without a <dimension> (openpyxl always writes a true one)."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    relationships = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    office = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package'
+            '.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{office}.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            f'ContentType="{office}.worksheet+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+            f'Type="{relationships}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{main}" xmlns:r="{relationships}"><sheets>'
+            '<sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+            f'Type="{relationships}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(f'<worksheet xmlns="{main}">'.encode())
+            if dimension:
+                sheet.write(f'<dimension ref="{dimension}"/>'.encode())
+            sheet.write(b"<sheetData>")
+            for row in rows:
+                sheet.write(row)
+            sheet.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
+def text_row(number: int, *cells: tuple[str, str]) -> bytes:
+    """<row> `number` with inline text in the given (column, text) cells."""
+    return (
+        f'<row r="{number}">'
+        + "".join(
+            f'<c r="{column}{number}" t="inlineStr"><is><t>{text}</t></is></c>'
+            for column, text in cells
+        )
+        + "</row>"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def million_rows() -> bytes:
+    """A header and 1,000,000 organisations, without a <dimension>: 8 MB, 90 MB inflated."""
+
+    def rows() -> Iterable[bytes]:
+        yield text_row(1, ("A", "Nom"))
+        for start in range(2, 1_000_002, 10_000):
+            yield b"".join(
+                b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>Organisation %d</t></is></c></row>'
+                % (n, n, n)
+                for n in range(start, start + 10_000)
+            )
+
+    return raw_workbook(rows())
 
 
 @pytest.fixture
@@ -254,6 +329,70 @@ def test_too_many_rows_are_refused(staff: User, settings) -> None:
 
     assert "dépasse 5 lignes" in response.content.decode()
     assert not Organisation.objects.exists()
+
+
+def test_a_million_rows_are_refused_at_the_limit_in_bounded_memory(
+    staff: User, settings, million_rows: bytes
+) -> None:
+    """openpyxl would read a sheet without <dimension> to its end just to open it (75 MB and
+    8 s here); the import reads rows as they come and stops at the limit."""
+    settings.IMPORT_MAX_ROWS = 1000
+    client = client_for(staff)
+    token = token_of(start(client, million_rows))
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name"})
+
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        response = client.get(reverse("crm:import_preview", args=[token]), follow=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert "dépasse 1000 lignes" in response.content.decode()
+    assert peak < 16 * 1024 * 1024, f"{peak / 1024 / 1024:.0f} MB"
+    assert time.perf_counter() - began < 20  # a generous bound: about 1 s on a quiet machine
+    assert not Organisation.objects.exists()
+
+
+def test_declared_dimensions_do_not_decide_what_is_read(staff: User) -> None:
+    """A sheet claiming the whole grid (A1:XFD1048576) would otherwise be padded to 16,384
+    columns and read down to its millionth row; its rows are read as they are."""
+    data = raw_workbook(
+        [text_row(1, ("A", "Nom"), ("B", "Commune")), text_row(2, ("A", "Gîtes"), ("B", "Lens"))],
+        dimension="A1:XFD1048576",
+    )
+
+    headers, rows = imports.read_rows(io.BytesIO(data))
+
+    assert headers == ["Nom", "Commune"]
+    assert list(rows) == [(2, ("Gîtes", "Lens"))]
+
+
+def test_the_header_is_the_first_row_with_something_in_it(staff: User, lens) -> None:
+    data = raw_workbook(
+        [
+            text_row(3, ("B", "Nom"), ("C", "Territoire")),
+            text_row(5, ("B", "Gîtes du Terril"), ("C", "Lens-Liévin")),
+            text_row(15_000, ("B", "Office de tourisme"), ("C", "Nulle part")),
+        ]
+    )
+
+    _token, preview = run_import(client_for(staff), data)
+
+    plan = preview.context["plan"]
+    assert plan.created == 1
+    assert [(number, column) for number, column, _reason in plan.errors] == [(15_000, "Territoire")]
+
+
+def test_a_header_wider_than_any_list_is_refused(staff: User) -> None:
+    columns = [openpyxl.utils.get_column_letter(n) for n in range(1, 16_385)]
+    data = raw_workbook([text_row(1, *((column, f"Colonne {column}") for column in columns))])
+
+    response = start(client_for(staff), data)
+
+    assert response.status_code == 400
+    assert "16384 colonnes, au-delà de 200" in response.content.decode()
 
 
 def test_a_required_field_must_be_mapped(staff: User) -> None:
