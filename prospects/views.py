@@ -208,7 +208,7 @@ def _lead_form(
                 shared_with=form.cleaned_data["shared_with"],
             )
         except actions.LeadChanged:
-            current = Lead.objects.get(pk=lead.pk)
+            current = get_visible_or_404(Lead.objects.all(), request.user, pk=lead.pk)
             changed_since = _differences(form, current)
             # Saving again is now a deliberate choice made after seeing the other changes.
             form.data = form.data.copy()

@@ -321,6 +321,29 @@ def test_a_second_save_over_a_newer_version_loses_nothing(
     assert response.context["form"]["version"].value() == "2"
 
 
+@pytest.mark.parametrize("confidential", [False, True])
+def test_a_save_after_losing_the_lead_changes_nothing(
+    officer: User, shared_officer: User, lead: Lead, confidential: bool
+) -> None:
+    lead.shared_with.add(shared_officer)
+    opened_at = edit_data(lead)
+    # Meanwhile the owner takes the lead back (and may make it confidential).
+    client_for(officer).post(
+        reverse("prospects:lead_edit", args=[lead.pk]),
+        {**opened_at, "next_action": "Appeler le notaire", "is_confidential": confidential},
+    )
+
+    response = client_for(shared_officer).post(
+        reverse("prospects:lead_edit", args=[lead.pk]),
+        {**opened_at, "next_action": "Envoyer l'offre"},
+    )
+
+    lead.refresh_from_db()
+    assert response.status_code == 404
+    assert "Appeler le notaire" not in response.content.decode()
+    assert (lead.next_action, lead.version) == ("Appeler le notaire", 2)
+
+
 @pytest.mark.parametrize("version", ["", "abc", "-1", "0"])
 def test_a_forged_version_changes_nothing(officer: User, lead: Lead, version: str) -> None:
     response = client_for(officer).post(
