@@ -260,6 +260,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 # The log line of a failure names the account and the address (axes masks them by default): an
 # operator must see who is attacked and from where. The password is always masked.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
+# How many reverse proxies stand in front of the app, each appending to X-Forwarded-For; 0 when
+# gunicorn faces the clients. Without it, behind a proxy every login would come from the proxy's
+# address: one lock for everyone trying a username, and a login log without addresses.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "crm.backends.client_ip"
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

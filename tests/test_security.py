@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from crm.backends import client_ip
 from crm.models import User
 from tests.factories import PASSWORD, ProjectFactory, approved_deliverable
 
@@ -19,18 +20,19 @@ AGENT = "Mozilla/5.0 (X11; Linux x86_64) Carreau-Test"
 IP = "203.0.113.7"
 
 
-def attempt(client: Client, username: str, password: str, *, ip: str = IP):
+def attempt(client: Client, username: str, password: str, *, ip: str = IP, **headers: str):
     return client.post(
         reverse("login"),
         {"username": username, "password": password},
         REMOTE_ADDR=ip,
         HTTP_USER_AGENT=AGENT,
+        **headers,
     )
 
 
-def fail_until_locked(client: Client, username: str, *, ip: str = IP):
+def fail_until_locked(client: Client, username: str, *, ip: str = IP, **headers: str):
     limit = settings.AXES_FAILURE_LIMIT
-    return [attempt(client, username, "wrong", ip=ip) for _ in range(limit)][-1]
+    return [attempt(client, username, "wrong", ip=ip, **headers) for _ in range(limit)][-1]
 
 
 # Login throttling
@@ -73,6 +75,59 @@ def test_the_lock_holds_per_username_and_ip(staff: User, designer: User) -> None
 
     assert from_elsewhere.status_code == 302
     assert other_user.status_code == 302
+
+
+def test_a_forwarded_for_header_is_ignored_when_no_proxy_is_trusted(staff: User) -> None:
+    """Served directly, X-Forwarded-For is the client's own word: changing it on every try
+    must not escape the lock."""
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        attempt(Client(), "staff", "wrong", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+
+    response = attempt(Client(), "staff", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.99")
+
+    assert response.status_code == 429
+    assert set(AccessFailureLog.objects.values_list("ip_address", flat=True)) == {IP}
+
+
+def test_behind_a_proxy_each_client_has_its_own_lock_and_log(staff: User, settings) -> None:
+    settings.TRUSTED_PROXIES = 1
+    proxy = "127.0.0.1"
+    fail_until_locked(Client(), "staff", ip=proxy, HTTP_X_FORWARDED_FOR=IP)
+
+    locked = attempt(Client(), "staff", PASSWORD, ip=proxy, HTTP_X_FORWARDED_FOR=IP)
+    # A client's own claim comes first in the header; the proxy appends the address it saw.
+    spoofing = attempt(
+        Client(), "staff", PASSWORD, ip=proxy, HTTP_X_FORWARDED_FOR=f"198.51.100.1, {IP}"
+    )
+    another_client = attempt(
+        Client(), "staff", PASSWORD, ip=proxy, HTTP_X_FORWARDED_FOR="2001:db8::1"
+    )
+
+    assert (locked.status_code, spoofing.status_code) == (429, 429)
+    assert another_client.status_code == 302
+    assert set(AccessFailureLog.objects.values_list("ip_address", flat=True)) == {IP}
+    assert AccessLog.objects.get().ip_address == "2001:db8::1"
+
+
+@pytest.mark.parametrize("header", [None, "", "not-an-address", "203.0.113.7, <script>"])
+def test_a_missing_or_malformed_forwarded_header_falls_back_to_the_connection(
+    header: str | None, settings
+) -> None:
+    settings.TRUSTED_PROXIES = 1
+    request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1")
+    if header is not None:
+        request.META["HTTP_X_FORWARDED_FOR"] = header
+
+    assert client_ip(request) == "127.0.0.1"
+
+
+def test_two_trusted_proxies_read_the_second_address_from_the_right(settings) -> None:
+    settings.TRUSTED_PROXIES = 2
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.9, 203.0.113.7, 10.0.0.1"
+    )
+
+    assert client_ip(request) == "203.0.113.7"
 
 
 def test_the_lock_lifts_after_the_cool_off(staff: User) -> None:
