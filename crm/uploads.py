@@ -23,17 +23,20 @@ import unicodedata
 import warnings
 import zipfile
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db.models import TextChoices
+from django.core.files.storage import Storage
+from django.db.models import FileField, TextChoices
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404
 from django.template.defaultfilters import filesizeformat
@@ -279,6 +282,52 @@ def serve_private_file(
     # Private: shared caches must not keep it; short: a revoked permission soon takes effect.
     response["Cache-Control"] = f"private, max-age={PRIVATE_MAX_AGE}"
     return response
+
+
+def stale_files(storage: Storage, folder: str, *, older_than: datetime) -> Iterator[str]:
+    """The names of the files under `folder` (and its sub-folders) last written before
+    `older_than`, in name order. Any storage: file system, in-memory, S3."""
+    if not storage.exists(folder):
+        return
+    folders, files = storage.listdir(folder)
+    for name in sorted(files):
+        path = f"{folder}/{name}"
+        if storage.get_modified_time(path) < older_than:
+            yield path
+    for sub in sorted(folders):
+        yield from stale_files(storage, f"{folder}/{sub}", older_than=older_than)
+
+
+def orphan_files(*, older_than: datetime) -> Iterator[tuple[Storage, str]]:
+    """(storage, name) of every stored upload no record points to, written before
+    `older_than`.
+
+    A file is stored before the transaction that records it commits; a rollback (a failed
+    save, a lost race, a crash) leaves it behind, as does a record deleted outside the actions
+    that delete its files. The folders are those of every FileField's `upload_to`; a file is
+    kept while any row of any model names it. The age keeps an upload whose transaction is
+    still running."""
+    fields = [
+        field
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, FileField)
+    ]
+    referenced: set[str] = set()
+    for field in fields:
+        names = field.model._base_manager.exclude(**{field.attname: ""}).values_list(
+            field.attname, flat=True
+        )
+        referenced.update(names.iterator(chunk_size=5000))
+    folders = {
+        (field.storage, str(field.upload_to).strip("/").split("/")[0])
+        for field in fields
+        if isinstance(field.upload_to, str) and field.upload_to.strip("/")
+    }
+    for storage, folder in sorted(folders, key=lambda pair: pair[1]):
+        for name in stale_files(storage, folder, older_than=older_than):
+            if name not in referenced:
+                yield storage, name
 
 
 def clean_filename(

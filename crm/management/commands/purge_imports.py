@@ -17,6 +17,8 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from crm.uploads import stale_files
+
 FOLDER = "imports"
 
 
@@ -33,16 +35,8 @@ class Command(BaseCommand):
         if hours < 1:
             self.stderr.write("--hours must be at least 1: an import in progress needs its file.")
             raise SystemExit(2)
-        if not default_storage.exists(FOLDER):
-            self.stdout.write("No import files.")
-            return
         cutoff = timezone.now() - timedelta(hours=hours)
-        _folders, files = default_storage.listdir(FOLDER)
-        stale = [
-            f"{FOLDER}/{name}"
-            for name in sorted(files)
-            if default_storage.get_modified_time(f"{FOLDER}/{name}") < cutoff
-        ]
+        stale = list(stale_files(default_storage, FOLDER, older_than=cutoff))
         for name in stale:
             if not dry_run:
                 default_storage.delete(name)
