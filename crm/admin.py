@@ -1,13 +1,80 @@
 from __future__ import annotations
 
+from typing import Any
+
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
+from crm import audit
 from crm.models import AuditEntry, Contact, Interaction, Organisation, Territory, Thematic, User
+
+# The mark of an audit entry written from the admin rather than from the app's pages.
+ADMIN_DETAIL = "Administration"
+# The records whose every change is in the audit trail (issue 6), wherever it is made.
+AUDITED_MODELS = {"crm.organisation", "crm.contact", "projects.project", "prospects.lead"}
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """An admin whose changes land in the audit trail like the app's own, marked
+    "Administration": Django's LogEntry only says that something changed, the trail says which
+    field, from what to what. Inlines of audited models (an organisation's contacts) are
+    recorded on their own records, deletions with one entry each and none of their values."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        obj._audit_before = audit.stored_snapshot(obj)
+        super().save_model(request, obj, form, change)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: list, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        # After the many-to-many fields and the inlines: a project's team is part of its record.
+        audit.record_changes(
+            before=form.instance._audit_before,
+            instance=form.instance,
+            by=request.user,
+            detail=ADMIN_DETAIL,
+        )
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        if formset.model._meta.label_lower not in AUDITED_MODELS:
+            super().save_formset(request, form, formset, change)
+            return
+        before = {
+            id(inline.instance): (inline.instance.pk, audit.stored_snapshot(inline.instance))
+            for inline in formset.initial_forms
+        }
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            audit.record_changes(before={}, instance=obj, by=request.user, detail=ADMIN_DETAIL)
+        for obj, _fields in formset.changed_objects:
+            audit.record_changes(
+                before=before[id(obj)][1], instance=obj, by=request.user, detail=ADMIN_DETAIL
+            )
+        audit.record_deleted(
+            formset.model,
+            [before[id(obj)][0] for obj in formset.deleted_objects],
+            by=request.user,
+            detail=ADMIN_DETAIL,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        pk = obj.pk
+        super().delete_model(request, obj)
+        audit.record_deleted(type(obj), [pk], by=request.user, detail=ADMIN_DETAIL)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        audit.record_deleted(queryset.model, ids, by=request.user, detail=ADMIN_DETAIL)
 
 
 @admin.register(User)
@@ -31,7 +98,7 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedAdmin):
     # Django 6 makes https the default scheme of URL fields; say it now, as the app's forms do.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "sector", "siret", "city", "territory", "is_demo"]
@@ -43,7 +110,7 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(AuditedAdmin):
     list_display = ["last_name", "first_name", "organisation", "email", "last_interaction_at"]
     list_filter = ["legal_basis", "organisation__kind", "organisation__territory"]
     list_select_related = ["organisation"]

@@ -223,6 +223,23 @@ def record(
     )
 
 
+def record_deleted(
+    model: type[models.Model], ids: Collection[int], *, by: User | None, detail: str = ""
+) -> list[AuditEntry]:
+    """One entry per deleted record. Its values are not copied here: a deletion must not
+    keep, in the trail, the personal data it removed."""
+    return AuditEntry.objects.bulk_create(
+        AuditEntry(
+            record_type=model._meta.label_lower,
+            record_id=pk,
+            action=Action.DELETED,
+            detail=detail,
+            by=by,
+        )
+        for pk in ids
+    )
+
+
 AUDIT_SHOWN = 50
 
 

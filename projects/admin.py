@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
+from crm.admin import AuditedAdmin
 from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
 from projects.actions import ProjectChanged, review_version, run_transition
 from projects.models import (
@@ -36,7 +37,7 @@ class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(FSMAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(FSMAdminMixin, AuditedAdmin):
     fsm_fields = ["state"]
     list_display = ["reference", "title", "holder", "territory", "state", "target_date"]
     list_filter = ["state", "territory", "thematics"]

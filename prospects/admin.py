@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django_fsm.admin import FSMAdminMixin
 
+from crm.admin import AuditedAdmin
 from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
 from prospects.actions import LeadChanged, run_transition
 from prospects.models import (
@@ -51,7 +52,7 @@ class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(FSMAdminMixin, admin.ModelAdmin):
+class LeadAdmin(FSMAdminMixin, AuditedAdmin):
     fsm_fields = ["stage"]
     list_display = ["title", "organisation", "stage", "owner", "confidential", "next_action_due"]
     list_filter = ["stage", "confidential", "sector", "source", "origin_market", "territory"]
