@@ -8,6 +8,7 @@ log row in one database transaction.
 from __future__ import annotations
 
 import datetime
+import hmac
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
@@ -860,7 +862,12 @@ class LeadTransition(TransitionLog):
 
 
 class CalendarToken(models.Model):
-    """The secret of a user's private calendar feed of next actions; regenerable."""
+    """The secret of a user's private calendar feed of next actions; regenerable.
+
+    The address carries `feed_secret()`, a keyed hash of the stored random `token` and the
+    user: someone who reads the database (a leaked backup) cannot rebuild anyone's feed
+    address without SECRET_KEY. Rotating SECRET_KEY with the old key in SECRET_KEY_FALLBACKS
+    keeps the addresses working until the fallback is removed."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_token"
@@ -874,3 +881,21 @@ class CalendarToken(models.Model):
 
     def __str__(self) -> str:
         return str(self.user)
+
+    def feed_secret(self, key: str | None = None) -> str:
+        """The secret of the feed's address, with SECRET_KEY (or `key`)."""
+        return salted_hmac(
+            "prospects.CalendarToken.feed_secret",
+            f"{self.user_id}:{self.token}",
+            secret=key,
+            algorithm="sha256",
+        ).hexdigest()
+
+    def opens_with(self, secret: str) -> bool:
+        """Whether `secret` is this feed's, under the current key or a fallback; in constant
+        time for each key."""
+        keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+        matches = [
+            hmac.compare_digest(self.feed_secret(key).encode(), secret.encode()) for key in keys
+        ]
+        return any(matches)

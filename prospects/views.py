@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -664,7 +663,7 @@ def calendar_settings(request: HttpRequest) -> HttpResponse:
         return redirect("prospects:calendar_settings")
     token = actions.calendar_token_for(request.user)
     url = request.build_absolute_uri(
-        reverse("prospects:calendar_feed", args=[request.user.pk, token.token])
+        reverse("prospects:calendar_feed", args=[request.user.pk, token.feed_secret()])
     )
     return render(request, "prospects/calendar_settings.html", {"feed_url": url})
 
@@ -674,7 +673,7 @@ def calendar_feed(request: HttpRequest, user_id: int, token: str) -> HttpRespons
     """The one public view of prospects: a calendar app cannot log in, so the secret in the
     address stands for the login. Wrong or old secrets answer 404."""
     record = CalendarToken.objects.select_related("user").filter(user_id=user_id).first()
-    if record is None or not hmac.compare_digest(record.token.encode(), token.encode()):
+    if record is None or not record.opens_with(token):
         raise Http404
     user = record.user
     if not user.is_active or not user.has_perm(VIEW_LEAD):

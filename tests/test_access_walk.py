@@ -93,7 +93,7 @@ def build_world() -> World:
     photo.thumbnail.save("thumb.png", ContentFile(png_bytes()), save=False)
     photo.save()
     event = PromotionEventFactory()
-    CalendarToken.objects.create(user=users["officer"], token="a" * 40)
+    feed = CalendarToken.objects.create(user=users["officer"], token="a" * 40)
 
     for target, designer, holder, owner in (
         ("seen", users["designer"], users["holder"], users["officer"]),
@@ -116,7 +116,7 @@ def build_world() -> World:
             "photo": photo.pk,
             "event": event.pk,
             "officer": owner.pk,
-            "token": "a" * 40 if target == "seen" else "b" * 40,
+            "token": feed.feed_secret() if target == "seen" else "b" * 64,
         }
     return world
 

@@ -202,7 +202,7 @@ def test_the_calendar_feed_holds_only_the_users_own_visible_leads(
 
     body = (
         Client()
-        .get(reverse("prospects:calendar_feed", args=[user.pk, token.token]))
+        .get(reverse("prospects:calendar_feed", args=[user.pk, token.feed_secret()]))
         .content.decode()
     )
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 def feed_url(user: User) -> str:
-    return reverse("prospects:calendar_feed", args=[user.pk, calendar_token_for(user).token])
+    secret = calendar_token_for(user).feed_secret()
+    return reverse("prospects:calendar_feed", args=[user.pk, secret])
 
 
 def test_the_feed_answers_without_a_login_with_one_event_per_due_action(officer: User) -> None:
@@ -72,12 +73,37 @@ def test_the_feed_dies_with_the_role(officer: User) -> None:
 
 
 def test_another_users_id_with_my_secret_answers_404(officer: User, other_officer) -> None:
-    mine = calendar_token_for(officer).token
+    mine = calendar_token_for(officer).feed_secret()
     calendar_token_for(other_officer)
 
     response = Client().get(reverse("prospects:calendar_feed", args=[other_officer.pk, mine]))
 
     assert response.status_code == 404
+
+
+def test_the_stored_value_alone_does_not_open_the_feed(officer: User) -> None:
+    """Someone holding a copy of the database, without SECRET_KEY, cannot build the address."""
+    stored = calendar_token_for(officer).token
+
+    leaked = Client().get(reverse("prospects:calendar_feed", args=[officer.pk, stored]))
+
+    assert leaked.status_code == 404
+    assert stored not in feed_url(officer)
+
+
+def test_a_rotated_secret_key_keeps_the_feed_while_it_is_a_fallback(
+    officer: User, settings
+) -> None:
+    url = feed_url(officer)
+    old_key = settings.SECRET_KEY
+
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "x" * 50, [old_key]
+    during = Client().get(url).status_code
+    settings.SECRET_KEY_FALLBACKS = []
+    after = Client().get(url).status_code
+
+    assert (during, after) == (200, 404)
+    assert Client().get(feed_url(officer)).status_code == 200  # the address built with the new key
 
 
 def test_text_escaping_and_folding() -> None:
