@@ -140,6 +140,9 @@ class InteractionForm(CarreauModelForm):
         }
 
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
+        # Its own ids: it shares record pages with other forms that have a "kind" or a
+        # "contact" (the deliverable upload on a project), and ids must be unique on a page.
+        kwargs.setdefault("auto_id", "interaction_%s")
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
         self.fields["contact"].queryset = organisation.contacts.only(

@@ -7,7 +7,8 @@ Targets: `seen` is the world around project P (designer and holder account on it
 holder organisation and contact, a confidential lead of `officer`, a site with a photo, an event);
 `other` is the world around project Q (another team, `holder_other` its holder account, a
 confidential lead of `other_officer`). Each request runs in a savepoint rolled back afterwards;
-a refused request (4xx, or the login redirect) must leave the database as it was.
+a refused request (4xx, or the login redirect) must leave the database as it was. Every HTML page
+a role gets (or part of one, for htmx) must also be valid HTML (`tests.helpers.html_problems`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.factories import (
     approved_deliverable,
     issued_specification,
 )
+from tests.helpers import html_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -432,6 +434,10 @@ def observe(world: World, name: str, rule: Rule) -> dict[str, dict[str, int]]:
                 status = response.status_code
                 if rule.method == "POST" and role not in rule.writers:
                     assert fingerprint() == before, f"{name} {target} {role}: changed rows"
+                if status == 200 and response.get("Content-Type", "").startswith("text/html"):
+                    # Every page each role gets is valid HTML (DESIGN §8).
+                    problems = html_problems(response.content.decode())
+                    assert not problems, f"{name} {target} {role}: invalid HTML: {problems}"
                 if role == "anonymous" and status == 302 and name not in PUBLIC:
                     assert response.url.startswith(reverse("login")), (name, response.url)
                 transaction.set_rollback(True)
