@@ -16,15 +16,14 @@ from crm.models import AuditEntry, Contact, Interaction, Organisation, Territory
 
 # The mark of an audit entry written from the admin rather than from the app's pages.
 ADMIN_DETAIL = "Administration"
-# The records whose every change is in the audit trail (issue 6), wherever it is made.
-AUDITED_MODELS = {"crm.organisation", "crm.contact", "projects.project", "prospects.lead"}
 
 
 class AuditedAdmin(admin.ModelAdmin):
     """An admin whose changes land in the audit trail like the app's own, marked
     "Administration": Django's LogEntry only says that something changed, the trail says which
     field, from what to what. Inlines of audited models (an organisation's contacts) are
-    recorded on their own records, deletions with one entry each and none of their values."""
+    recorded on their own records, deletions with one entry each and none of their values.
+    The admins of the audited records (organisation, contact, project, lead) derive from it."""
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         obj._audit_before = audit.stored_snapshot(obj)
@@ -45,7 +44,8 @@ class AuditedAdmin(admin.ModelAdmin):
     def save_formset(
         self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
     ) -> None:
-        if formset.model._meta.label_lower not in AUDITED_MODELS:
+        # An inline is audited when its own model's admin is (a contact, under an organisation).
+        if not isinstance(self.admin_site._registry.get(formset.model), AuditedAdmin):
             super().save_formset(request, form, formset, change)
             return
         before = {
