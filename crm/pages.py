@@ -3,23 +3,45 @@ the server-drawn bar charts (`templates/includes/_bar_chart.html`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 
+# A return address is a path on this site, as the forms themselves write it
+# (`request.get_full_path()`, `reverse()`): printable ASCII, already percent-encoded.
+_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+MAX_PATH_LENGTH = 2000
+
+
+def local_path(value: str | None) -> str | None:
+    """`value` if it is a path on this site ("/projects/12/?tab=files"), else None.
+
+    Anything else — a view name, a scheme or host ("//evil.example", "/\\evil.example"),
+    a control character, a NUL byte, text the browser sent as invalid UTF-8 (now U+FFFD) — is
+    refused here, so `redirect()` never tries to reverse it as a view name nor sends it as a
+    header."""
+    if not value or len(value) > MAX_PATH_LENGTH or not _PATH.fullmatch(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme or parts.netloc:
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts=None):
+        return None
+    return value
+
 
 def safe_next(request: HttpRequest, default: str) -> str:
-    """The page the form asked to go back to (its `next` field), if it is on this site;
-    otherwise `default`."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
+    """The page the form asked to go back to (its `next` field) if it is a path on this site,
+    otherwise `default`. Every view that takes a return address reads it through here."""
+    return local_path(request.POST.get("next")) or default
 
 
 def bars(rows: Sequence[tuple[str, Any]], *, whole_numbers: bool = False) -> list[dict[str, Any]]:

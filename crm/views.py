@@ -6,6 +6,7 @@ from uuid import uuid4
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import actions, exports, imports, privacy
@@ -29,6 +31,7 @@ from crm.forms import (
 )
 from crm.listing import filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
+from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
 from crm.uploads import clean_filename, serve_private_file
@@ -328,6 +331,27 @@ def _timeline(request: HttpRequest, interactions: object) -> tuple[list, int | N
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness probe for the reverse proxy; says nothing about the data."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, whose `next` is checked as every other form's return address."""
+
+    redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        return local_path(super().get_redirect_url()) or ""
+
+
+@login_not_required
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's language switch, whose `next` is checked as every other form's return address:
+    one that is not a path on this site is dropped, so Django falls back to the page the
+    switch was used on."""
+    if request.method == "POST" and "next" in request.POST and not local_path(request.POST["next"]):
+        data = request.POST.copy()
+        del data["next"]
+        request.POST = data
+    return i18n.set_language(request)
 
 
 # Imports (staff; officers import leads) -----------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings as settings_module
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from crm.models import User
-from tests.factories import ContactFactory, ProjectFactory
+from tests.factories import ContactFactory, LeadFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +130,114 @@ def test_hostile_input_never_breaks_a_form(form: str, staff: User) -> None:
             transaction.set_rollback(True)
 
     post()
+
+
+# Return addresses: what the transition forms, the board's moves and the language switch send
+# back after a POST. Each must end on a path of this site (or the form's default), never a 500.
+HOSTILE_RETURN_ADDRESSES = [
+    "projects:project_board",  # a view name: redirect() would try to reverse it
+    "abc",
+    "a\x00b",
+    "/projects/\x00",
+    "\ufffd",  # what Django makes of invalid UTF-8
+    "/caf\u00e9/",
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/\t/evil.example",
+    "/" + "x" * 5000,
+    " /projects/",
+    "",
+]
+
+
+def return_address_endpoints(project_pk: int, lead_pk: int, state: dict[str, str]) -> list[Any]:
+    return [
+        (
+            reverse("projects:project_transition", args=[project_pk]),
+            {"name": "advance", "state": state["project"]},
+        ),
+        (
+            reverse("prospects:lead_transition", args=[lead_pk]),
+            {"name": "contact", "state": state["lead"]},
+        ),
+        (reverse("set_language"), {"language": "fr"}),
+    ]
+
+
+def assert_local_redirect(response: Any) -> None:
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith("/")
+    assert not location.startswith(("//", "/\\"))
+
+
+@pytest.mark.parametrize("value", HOSTILE_RETURN_ADDRESSES)
+def test_a_hostile_return_address_ends_on_this_site(value: str, staff: User) -> None:
+    project = ProjectFactory(state="listen")
+    lead = LeadFactory(owner=staff)
+    client = Client(raise_request_exception=True)
+    client.force_login(staff)
+    endpoints = return_address_endpoints(
+        project.pk, lead.pk, {"project": "intake", "lead": "qualified"}
+    )
+    for url, data in endpoints:
+        before = row_counts()
+        # A stale `state`: the move is refused, so only the redirect is exercised.
+        response = client.post(url, {**data, "next": value})
+        assert_local_redirect(response)
+        if "setlang" not in url:
+            assert row_counts() == before
+            assert response["Location"] in (
+                value,
+                project.get_absolute_url(),
+                lead.get_absolute_url(),
+            )
+
+
+def test_invalid_utf8_in_a_return_address_is_not_followed(staff: User) -> None:
+    project = ProjectFactory(state="listen")
+    client = Client(raise_request_exception=True)
+    client.force_login(staff)
+
+    response = client.post(
+        reverse("projects:project_transition", args=[project.pk]),
+        b"name=advance&state=listen&next=%2Fprojects%2F%FF%FE",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert_local_redirect(response)
+    assert response["Location"] == project.get_absolute_url()
+
+
+def test_a_return_address_on_this_site_is_followed(staff: User) -> None:
+    project = ProjectFactory(state="listen")
+    client = Client(raise_request_exception=True)
+    client.force_login(staff)
+    board = reverse("projects:project_board") + "?territory=1&q=g%C3%AEte%20noir"
+
+    response = client.post(
+        reverse("projects:project_transition", args=[project.pk]),
+        {"name": "advance", "state": "listen", "next": board},
+    )
+
+    assert response["Location"] == board
+    project.refresh_from_db()
+    assert project.state == "impulse"
+
+
+@pytest.mark.parametrize("value", HOSTILE_RETURN_ADDRESSES)
+def test_login_with_a_hostile_return_address_ends_on_this_site(value: str, staff: User) -> None:
+    staff.set_password("un-mot-de-passe-sûr")
+    staff.save()
+    client = Client(raise_request_exception=True)
+
+    response = client.post(
+        reverse("login"),
+        {"username": staff.username, "password": "un-mot-de-passe-sûr", "next": value},
+    )
+
+    assert_local_redirect(response)
+    assert response["Location"] == reverse(settings_module.LOGIN_REDIRECT_URL)
