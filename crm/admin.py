@@ -105,7 +105,8 @@ class OrganisationAdmin(AuditedAdmin):
     list_filter = ["kind", "sector", "territory", "is_demo"]
     list_select_related = ["territory"]
     search_fields = ["name", "siret", "city"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    # The logo is checked and cleaned on upload: it comes through the organisation's page.
+    readonly_fields = ["logo", "created_by", "created_at", "updated_at"]
     inlines = [ContactInline]
 
 

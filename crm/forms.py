@@ -5,12 +5,11 @@ from typing import Any
 
 from django import forms
 from django.db import models
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Interaction, Organisation, User
-from crm.uploads import IMAGE_KINDS, CheckedFileField
+from crm.uploads import IMAGE_KINDS, CheckedFileField, UploadKind
 
 
 def formfield(field: Any, **kwargs: Any) -> Any:
@@ -164,9 +163,13 @@ class ImportUploadForm(forms.Form):
     """Step 1 of an import: what the file holds, and the file."""
 
     kind = forms.ChoiceField(label=_("Le fichier contient des"))
-    file = forms.FileField(
+    # Checked as every upload is: a complete workbook, its XML well formed, within bounds.
+    file = CheckedFileField(
         label=_("Classeur Excel (.xlsx)"),
+        allowed={UploadKind.XLSX},
         help_text=_("La première ligne donne les noms des colonnes."),
+        # Said in the import's own words rather than as a list of accepted types.
+        error_messages={"unsupported_type": _("Ce fichier n'est pas un classeur Excel (.xlsx).")},
     )
 
     def __init__(self, *args: Any, kinds: list[tuple[str, Any]], **kwargs: Any) -> None:
@@ -174,17 +177,6 @@ class ImportUploadForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = kinds
-
-    def clean_file(self) -> Any:
-        from django.conf import settings
-
-        upload = self.cleaned_data["file"]
-        if upload.size > settings.UPLOAD_MAX_BYTES:
-            raise forms.ValidationError(
-                _("Le fichier dépasse la taille maximale autorisée (%(limit)s).")
-                % {"limit": filesizeformat(settings.UPLOAD_MAX_BYTES)}
-            )
-        return upload
 
 
 class ImportMappingForm(forms.Form):

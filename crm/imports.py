@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import io
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -43,10 +44,8 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from crm import audit
 from crm.exports import Column, write_xlsx
 from crm.models import Contact, ImportMapping, Organisation, Territory, User, fold
+from crm.uploads import MAX_COMPRESSION_RATIO, MAX_UNCOMPRESSED_BYTES
 
-# An xlsx is a zip of XML files; these bounds are far above any real contact list.
-MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-MAX_COMPRESSION_RATIO = 200
 MAX_COLUMNS = 200
 BATCH_SIZE = 1000
 ERRORS_SHOWN = 200
@@ -671,13 +670,44 @@ def open_first_sheet(fileobj: IO[bytes]) -> tuple[Workbook, ReadOnlyWorksheet]:
     try:
         reader = _ImportReader(fileobj, read_only=True, data_only=False, keep_links=False)
         reader.read()
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise ImportFileError(_("Ce classeur Excel est illisible.")) from None
+    except DAMAGED as error:
+        raise ImportFileError(_("Ce classeur Excel est illisible.")) from error
     workbook = reader.wb
     if not workbook.worksheets:
         workbook.close()
         raise ImportFileError(_("Le classeur est vide."))
     return workbook, workbook.worksheets[0]
+
+
+# What openpyxl raises on a damaged workbook while it reads: XML cut off or malformed
+# (SyntaxError is the parent of ElementTree's and lxml's parse errors), a missing part
+# (KeyError), a zip member whose data or checksum is wrong (BadZipFile, zlib.error, EOFError),
+# and values of the wrong type inside a cell or a style (ValueError, TypeError, IndexError,
+# AttributeError, OverflowError).
+DAMAGED: tuple[type[BaseException], ...] = (
+    InvalidFileException,
+    SyntaxError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    EOFError,
+    OSError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+def _damaged(row: int) -> ImportFileError:
+    return ImportFileError(
+        _(
+            "Ce classeur Excel est endommagé (vers la ligne %(row)s) : ouvrez-le et "
+            "enregistrez-le à nouveau depuis Excel ou LibreOffice, puis réessayez."
+        )
+        % {"row": row}
+    )
 
 
 def _is_blank(cells: tuple[Any, ...]) -> bool:
@@ -690,10 +720,15 @@ def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[
     (row number, cells) for the rows below it; each row has one cell per header column."""
     workbook, sheet = open_first_sheet(fileobj)
     header_row, header = 0, ()
-    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-        if not _is_blank(cells):
-            header_row, header = number, cells
-            break
+    number = 0
+    try:
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if not _is_blank(cells):
+                header_row, header = number, cells
+                break
+    except DAMAGED as error:
+        workbook.close()
+        raise _damaged(number + 1) from error
     headers = [str(cell).strip() if cell is not None else "" for cell in header]
     while headers and not headers[-1]:
         headers.pop()
@@ -713,6 +748,7 @@ def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
         limit = settings.IMPORT_MAX_ROWS
+        number = header_row
         try:
             for number, cells in enumerate(rows, start=header_row + 1):
                 if _is_blank(cells):
@@ -726,6 +762,12 @@ def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[
                         % {"limit": limit}
                     )
                 yield number, cells
+        except ImportFileError:
+            raise
+        except DAMAGED as error:
+            # Only openpyxl's reading runs in this block (the caller's work runs between
+            # yields, outside it): what fails here is the file.
+            raise _damaged(number + 1) from error
         finally:
             workbook.close()
 

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
+from xml.parsers import expat
 
+from defusedxml import ElementTree as DefusedET
 from django import forms
 from django.apps import apps
 from django.conf import settings
@@ -42,6 +44,7 @@ from django.http import FileResponse, Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps
+from pypdf import PdfReader
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +130,17 @@ _ODF: dict[bytes, UploadKind] = {
     b"application/vnd.oasis.opendocument.presentation": UploadKind.ODP,
 }
 _ZIP_KINDS = frozenset(_OOXML) | frozenset(_ODF.values())
-# Only small manifest entries are ever decompressed, so a zip bomb costs nothing here.
+# Only small manifest entries are decompressed to tell the type; the whole package is read
+# only within these bounds (far above any real document), so a zip bomb is refused unread.
 _MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+# The end-of-central-directory record (22 bytes) and a comment of at most 65,535 bytes.
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_SEARCH = 22 + 65_535
+# What may follow a PDF's last %%EOF: line ends and the padding some tools leave.
+_PDF_TAIL = 1024
+_PDF_PADDING = b" \t\r\n\x00\x0c"
 
 
 @dataclass(frozen=True)
@@ -165,9 +177,12 @@ def check_upload(
     """Check an uploaded file by its content and return what may be stored.
 
     Raises ValidationError (French message) when the file is empty, larger than `max_bytes`
-    (default `settings.UPLOAD_MAX_BYTES`), not one of the `allowed` kinds, or, for images,
-    larger than `settings.UPLOAD_MAX_MEGAPIXELS` or undecodable. The name and the content
-    type the browser sent are ignored.
+    (default `settings.UPLOAD_MAX_BYTES`), not one of the `allowed` kinds, or not that kind
+    as a whole: an image must decode to its last pixel and stay under
+    `settings.UPLOAD_MAX_MEGAPIXELS`; a PDF must parse, end where a PDF ends and have pages;
+    an Office or OpenDocument file must be a complete zip (nothing before or after it, every
+    member's checksum right, within the inflation bounds) whose XML parts are all well formed
+    and whose main part is there. The name and the content type the browser sent are ignored.
     """
     limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
     # Cheap refusal from the declared size, before reading anything.
@@ -182,6 +197,8 @@ def check_upload(
     if not data:
         raise ValidationError(_("Le fichier est vide."), code="empty")
 
+    if data.startswith(b"PK\x03\x04") and not _ZIP_KINDS.isdisjoint(allowed):
+        _check_zip(data)
     kind = detect_kind(data)
     if kind is None or kind not in allowed:
         raise _unsupported(allowed)
@@ -190,6 +207,12 @@ def check_upload(
             _("Les documents contenant des macros ne sont pas acceptés."),
             code="unsupported_type",
         )
+    # The first bytes only say what the file claims to be; a document is accepted when it
+    # is that type as a whole (images are proved whole by decoding them below).
+    if kind is UploadKind.PDF:
+        _check_pdf(data)
+    elif kind in _ZIP_KINDS:
+        _check_package(data, kind)
 
     width = height = None
     if kind in IMAGE_KINDS:
@@ -368,13 +391,20 @@ class CheckedFileField(forms.FileField):
     ) -> None:
         self.allowed = frozenset(allowed)
         self.max_bytes = max_bytes
+        self.own_messages = dict(kwargs.get("error_messages") or {})
         super().__init__(**kwargs)
 
     def to_python(self, data: Any) -> CheckedUpload | None:
         upload = super().to_python(data)
         if upload is None:
             return None
-        return check_upload(upload, allowed=self.allowed, max_bytes=self.max_bytes)
+        try:
+            return check_upload(upload, allowed=self.allowed, max_bytes=self.max_bytes)
+        except ValidationError as error:
+            # A message the form gave for one of check_upload's codes replaces its own.
+            if error.code in self.own_messages:
+                raise ValidationError(self.own_messages[error.code], code=error.code) from None
+            raise
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         attrs = super().widget_attrs(widget)
@@ -439,6 +469,141 @@ def _zip_kind(data: bytes) -> UploadKind | None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         return None
     return None
+
+
+def _damaged(kind: UploadKind | None) -> ValidationError:
+    if kind is None:
+        return ValidationError(
+            _(
+                "Ce fichier est endommagé ou incomplet : enregistrez-le à nouveau depuis son "
+                "application, puis réessayez."
+            ),
+            code="damaged",
+        )
+    return ValidationError(
+        _(
+            "Ce fichier se présente comme un fichier %(kind)s, mais il est endommagé ou "
+            "incomplet : enregistrez-le à nouveau depuis son application, puis réessayez."
+        ),
+        code="damaged",
+        params={"kind": kind.label},
+    )
+
+
+def _inflates_too_much() -> ValidationError:
+    return ValidationError(
+        _("Ce fichier est anormalement volumineux une fois décompressé : il est refusé."),
+        code="too_large_unpacked",
+    )
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse a zip that cannot be opened (a document cut off: which kind it was is lost with
+    its directory), or whose members would inflate past the bounds, read from its directory
+    before a single member is decompressed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except Exception as error:  # zipfile raises many types on hostile input.
+        raise _damaged(None) from error
+    total = sum(member.file_size for member in members)
+    packed = sum(member.compress_size for member in members) or 1
+    if total > MAX_UNCOMPRESSED_BYTES or total / packed > MAX_COMPRESSION_RATIO:
+        raise _inflates_too_much()
+
+
+def _check_pdf(data: bytes) -> None:
+    """A PDF that ends with %%EOF, whose cross-reference and page tree parse, with a page."""
+    tail = data[-_PDF_TAIL:]
+    end = tail.rfind(b"%%EOF")
+    if end < 0 or tail[end + 5 :].strip(_PDF_PADDING):
+        raise _damaged(UploadKind.PDF)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted and not reader.decrypt("")
+    except Exception as error:  # pypdf raises many types on hostile input.
+        raise _damaged(UploadKind.PDF) from error
+    if encrypted:
+        raise ValidationError(
+            _(
+                "Ce PDF est protégé par un mot de passe : enregistrez-en une copie sans mot de "
+                "passe, puis réessayez."
+            ),
+            code="encrypted",
+        )
+    try:
+        pages = reader.pages
+        if not len(pages):
+            raise _damaged(UploadKind.PDF)
+        for page in pages:
+            page.mediabox  # noqa: B018 - each page resolves to a page object with a size
+    except ValidationError:
+        raise
+    except Exception as error:
+        raise _damaged(UploadKind.PDF) from error
+
+
+def _check_package(data: bytes, kind: UploadKind) -> None:
+    """An Office/OpenDocument zip, complete and alone, within bounds, its XML well formed."""
+    end = data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_SEARCH))
+    comment_length = int.from_bytes(data[end + 20 : end + 22], "little") if end >= 0 else -1
+    # Anything after the archive (an HTML page, a second file) makes a polyglot.
+    if end < 0 or end + 22 + comment_length != len(data):
+        raise _damaged(kind)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            names = {member.filename for member in members}
+            if not _main_part_present(archive, names, kind):
+                raise _damaged(kind)
+            for member in members:
+                if not member.is_dir():
+                    _read_member(archive, member)
+    except ValidationError:
+        raise
+    except Exception as error:  # zipfile, zlib and expat raise many types on hostile input.
+        raise _damaged(kind) from error
+
+
+def _main_part_present(archive: zipfile.ZipFile, names: set[str], kind: UploadKind) -> bool:
+    if kind in _OOXML:
+        content_types = _read_small(archive, "[Content_Types].xml")
+        if content_types is None:
+            return False
+        main_type = _OOXML[kind][1].decode()
+        parts = [
+            element.get("PartName", "")
+            for element in DefusedET.fromstring(content_types)
+            if element.tag.endswith("}Override") and element.get("ContentType") == main_type
+        ]
+        return bool(parts) and all(part.lstrip("/") in names for part in parts)
+    # OpenDocument: the mimetype comes first (it is how the type is told) and content.xml.
+    return archive.infolist()[0].filename == "mimetype" and "content.xml" in names
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Read a member to its end (zipfile checks its CRC-32 there); parse XML as it comes."""
+    is_xml = member.filename.lower().endswith((".xml", ".rels"))
+    parser = _xml_parser() if is_xml else None
+    with archive.open(member) as stream:
+        while chunk := stream.read(1 << 16):
+            if parser is not None:
+                parser.Parse(chunk, False)
+    if parser is not None:
+        parser.Parse(b"", True)
+
+
+def _xml_parser() -> Any:
+    """An expat parser that checks well-formedness, namespaces included, and refuses any
+    DTD: Office and OpenDocument parts never have one, and entities are how XML bombs work."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+
+    def refuse(*args: Any) -> None:
+        raise ValueError("A document type declaration is not accepted.")
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    return parser
 
 
 def _read_small(archive: zipfile.ZipFile, name: str) -> bytes | None:

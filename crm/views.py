@@ -34,7 +34,7 @@ from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
-from crm.uploads import clean_filename, serve_private_file
+from crm.uploads import serve_private_file
 
 TIMELINE_PAGE = 30
 
@@ -386,20 +386,20 @@ def import_start(request: HttpRequest) -> HttpResponse:
         initial={"kind": request.GET.get("kind")},
     )
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
+        checked = form.cleaned_data["file"]
         try:
-            headers = imports.read_headers(upload)
+            headers = imports.read_headers(checked.content)
         except imports.ImportFileError as error:
             form.add_error("file", str(error))
         else:
             token = uuid4().hex
-            upload.seek(0)
-            name = default_storage.save(f"imports/{token}.xlsx", upload)
+            checked.content.seek(0)
+            name = default_storage.save(f"imports/{token}.xlsx", checked.content)
             states = request.session.get(IMPORTS_SESSION_KEY, {})
             states[token] = {
                 "kind": form.cleaned_data["kind"],
                 "name": name,
-                "original": clean_filename(upload.name, default="import.xlsx"),
+                "original": checked.original_name,
                 "headers": headers,
                 "mapping": {},
             }
@@ -507,8 +507,12 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
 def import_errors(request: HttpRequest, token: str) -> HttpResponse:
     """The bad rows of the dry run as a workbook, to fix them and import again."""
     state = _import_state(request, token)
-    with _stored(state) as stored:
-        plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    try:
+        with _stored(state) as stored:
+            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    except imports.ImportFileError as error:
+        messages.error(request, str(error))
+        return redirect("crm:import_start")
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
     stem = state["original"].rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}

@@ -7,17 +7,22 @@ file. Every example runs in a savepoint rolled back afterwards.
 
 from __future__ import annotations
 
+import datetime
+import io
 import re
+import zipfile
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.conf import settings as settings_module
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from openpyxl import Workbook
 
 from crm.models import User
 from tests.factories import ContactFactory, LeadFactory, ProjectFactory
@@ -241,3 +246,91 @@ def test_login_with_a_hostile_return_address_ends_on_this_site(value: str, staff
 
     assert_local_redirect(response)
     assert response["Location"] == reverse(settings_module.LOGIN_REDIRECT_URL)
+
+
+# Workbook uploads: a real workbook damaged part by part, through every step of an import.
+
+
+def fuzz_workbook() -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Nom", "Commune", "Créée le", "Salariés"])
+    sheet.append(["Gîtes du Terril", "Loos-en-Gohelle", datetime.date(2024, 5, 2), 12])
+    sheet.append(["Les Béthunoises", "Béthune", datetime.date(2023, 1, 9), 3])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+WORKBOOK = fuzz_workbook()
+with zipfile.ZipFile(io.BytesIO(WORKBOOK)) as _archive:
+    WORKBOOK_PARTS = [info.filename for info in _archive.infolist()]
+
+MUTATION = st.tuples(
+    st.sampled_from(["cut", "replace", "insert", "drop", "raw"]),
+    st.sampled_from(WORKBOOK_PARTS),
+    st.floats(min_value=0, max_value=1),
+    st.binary(min_size=1, max_size=12)
+    | st.sampled_from([b"<", b"</row>", b'"', b"&", b"\xff\xfe", b'<c t="s"><v>99</v></c>']),
+)
+
+
+def damaged(workbook: bytes, mutation: tuple[str, str, float, bytes]) -> bytes:
+    how, part, share, data = mutation
+    if how == "raw":  # bytes of the zip itself: checksums, headers, the directory
+        at = int(share * (len(workbook) - 1))
+        return workbook[:at] + data + workbook[at + len(data) :]
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(workbook)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == part:
+                at = int(share * len(body))
+                if how == "drop":
+                    continue
+                body = {
+                    "cut": body[:at],
+                    "replace": body[:at] + data + body[at + len(data) :],
+                    "insert": body[:at] + data + body[at:],
+                }[how]
+            target.writestr(info.filename, body)
+    return out.getvalue()
+
+
+def test_a_damaged_workbook_never_breaks_an_import(staff: User) -> None:
+    client = Client(raise_request_exception=True)
+    client.force_login(staff)
+    before = row_counts()
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(mutation=MUTATION)
+    def post(mutation: tuple[str, str, float, bytes]) -> None:
+        with transaction.atomic():
+            upload = SimpleUploadedFile("liste.xlsx", damaged(WORKBOOK, mutation))
+            response = client.post(
+                reverse("crm:import_start"), {"kind": "organisations", "file": upload}
+            )
+            assert response.status_code in (302, 400)
+            if response.status_code == 302:
+                token = response["Location"].split("/")[-3]
+                client.post(reverse("crm:import_map", args=[token]), {"column_0": "name"})
+                for step in (
+                    client.get(reverse("crm:import_preview", args=[token])),
+                    client.get(reverse("crm:import_errors", args=[token])),
+                    client.post(reverse("crm:import_apply", args=[token])),
+                ):
+                    assert step.status_code < 500
+            else:
+                assert row_counts() == before
+            transaction.set_rollback(True)
+
+    post()

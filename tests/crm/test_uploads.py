@@ -50,6 +50,15 @@ DOCUMENT_XML = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <w:body><w:p><w:r><w:t>Cahier des charges</w:t></w:r></w:p></w:body></w:document>"""
 
 
+MANIFEST_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">
+<manifest:file-entry manifest:full-path="/"
+ manifest:media-type="application/vnd.oasis.opendocument.text"/>
+</manifest:manifest>"""
+ODT_CONTENT_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"/>"""
+
+
 def upload(
     name: str, data: bytes, content_type: str = "application/octet-stream"
 ) -> SimpleUploadedFile:
@@ -111,8 +120,8 @@ def odt_bytes() -> bytes:
         archive.writestr(
             "mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED
         )
-        archive.writestr("META-INF/manifest.xml", "<manifest/>")
-        archive.writestr("content.xml", "<office:document-content/>")
+        archive.writestr("META-INF/manifest.xml", MANIFEST_XML)
+        archive.writestr("content.xml", ODT_CONTENT_XML)
     return out.getvalue()
 
 
@@ -216,14 +225,20 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
         # OpenDocument mimetype without a manifest, and an unknown OpenDocument type.
         zip_bytes({"mimetype": b"application/vnd.oasis.opendocument.text"}),
         zip_bytes({"mimetype": b"application/x-evil", "META-INF/manifest.xml": b"<m/>"}),
-        # Truncated zip: the central directory is missing.
-        docx_bytes()[:200],
     ],
 )
 def test_a_zip_that_is_not_an_office_document_is_refused(data: bytes) -> None:
     error = refusal(upload("cahier.docx", data))
 
     assert error.code == "unsupported_type"
+
+
+def test_a_zip_cut_off_is_refused_as_damaged() -> None:
+    # The central directory is missing: which kind of document it was is lost with it.
+    error = refusal(upload("cahier.docx", docx_bytes()[:200]))
+
+    assert error.code == "damaged"
+    assert "endommagé ou incomplet" in message(error)
 
 
 @pytest.mark.parametrize(
