@@ -144,7 +144,7 @@ HOSTILE_RETURN_ADDRESSES = [
     "abc",
     "a\x00b",
     "/projects/\x00",
-    "\ufffd",  # what Django makes of invalid UTF-8
+    "/\u202eevil/",
     "/caf\u00e9/",
     "//evil.example/",
     "/\\evil.example/",
@@ -202,19 +202,46 @@ def test_a_hostile_return_address_ends_on_this_site(value: str, staff: User) -> 
             )
 
 
-def test_invalid_utf8_in_a_return_address_is_not_followed(staff: User) -> None:
+@pytest.mark.parametrize("form", form_params())
+def test_text_that_is_not_utf8_is_refused_with_a_message(form: str, staff: User) -> None:
+    """Django would decode it with replacement characters and save "�"; it is refused."""
+    project = ProjectFactory(state="listen")
+    contact = ContactFactory(organisation=project.holder)
+    url = FORMS[form]({"project": project.pk, "contact": contact.pk})
+    client = Client(raise_request_exception=True)
+    client.force_login(staff)
+    names = field_names(client, url)
+    before = row_counts()
+    body = "&".join(f"{name}=Gîte%20du%20terril%FF%FE" for name in names)
+
+    response = client.post(url, body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400
+    assert "mal encodé (pas en UTF-8)" in response.content.decode()
+    assert row_counts() == before
+
+
+def test_text_that_is_not_utf8_is_refused_in_a_form_with_a_file(staff: User) -> None:
     project = ProjectFactory(state="listen")
     client = Client(raise_request_exception=True)
     client.force_login(staff)
-
-    response = client.post(
-        reverse("projects:project_transition", args=[project.pk]),
-        b"name=advance&state=listen&next=%2Fprojects%2F%FF%FE",
-        content_type="application/x-www-form-urlencoded",
+    before = row_counts()
+    boundary = "carreau"
+    body = (
+        (f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\n').encode()
+        + b"Planche \xff\xfe\r\n"
+        + f"--{boundary}--\r\n".encode()
     )
 
-    assert_local_redirect(response)
-    assert response["Location"] == project.get_absolute_url()
+    response = client.post(
+        reverse("projects:deliverable_upload", args=[project.pk]),
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+    assert response.status_code == 400
+    assert "mal encodé" in response.content.decode()
+    assert row_counts() == before
 
 
 def test_a_return_address_on_this_site_is_followed(staff: User) -> None:
