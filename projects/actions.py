@@ -242,6 +242,20 @@ class NothingToIssue(Exception):
         self.number = number
 
 
+class SpecificationTooLong(Exception):
+    """Sections of the draft are too long to lay out (`Specification.too_long_sections`)."""
+
+    def __init__(self, sections: list[str]) -> None:
+        super().__init__(f"Too long to render: {', '.join(sections)}.")
+        self.sections = sections
+
+
+def check_renderable(specification: Specification) -> None:
+    """Raise `SpecificationTooLong` unless every section fits the bound on its length."""
+    if too_long := specification.too_long_sections():
+        raise SpecificationTooLong(too_long)
+
+
 def specification_for(project: Project) -> Specification:
     """The project's specification, started from the project's need when it has none yet."""
     specification, _created = Specification.objects.get_or_create(
@@ -271,7 +285,8 @@ def issue_specification(
     """Freeze the draft as the next version: render the PDF (without the DRAFT mark), store it
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
 
-    Only staff issue. Issuing what the last version already says raises `NothingToIssue`, so a
+    Only staff issue; a draft with a section too long to lay out raises
+    `SpecificationTooLong`. Issuing what the last version already says raises `NothingToIssue`, so a
     double click makes one version; two issues at the very same moment are told apart by the
     (specification, number) constraint and the loser gets `NothingToIssue` too. `at` is the
     issue time (now; the demo data replays past dates)."""
@@ -286,6 +301,7 @@ def issue_specification(
     try:
         with transaction.atomic():
             specification = Specification.objects.select_for_update().get(pk=specification.pk)
+            check_renderable(specification)
             latest = specification.versions.order_by("-number").first()
             content = specification_snapshot(specification)
             if latest is not None and latest.content == content:

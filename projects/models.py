@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery
@@ -775,8 +776,41 @@ SECTION_FIELDS: list[str] = [
 ]
 
 
+# What one section may take in the PDF, in lines: laying a PDF out costs about the same per
+# page, so the line count, not the character count, bounds the work of a preview or an issue
+# (20,000 characters of prose make about 220 lines; 10,000 one-word lines made 2,000 pages).
+MAX_SECTION_LINES = 250
+LINE_CHARACTERS = 90
+
+
+def pdf_lines(text: str) -> int:
+    """About how many lines `text` takes in the PDF: each typed line, wrapped every
+    `LINE_CHARACTERS` characters."""
+    return sum(max(1, -(-len(line) // LINE_CHARACTERS)) for line in text.splitlines())
+
+
+def validate_section_lines(text: str) -> None:
+    lines = pdf_lines(text)
+    if lines > MAX_SECTION_LINES:
+        raise ValidationError(
+            _(
+                "Ce texte occuperait environ %(lines)s lignes du cahier des charges, au-delà des "
+                "%(limit)s qu'une section peut tenir : raccourcissez-le ou regroupez les lignes "
+                "courtes en paragraphes."
+            ),
+            code="too_many_lines",
+            params={"lines": lines, "limit": MAX_SECTION_LINES},
+        )
+
+
 def _section(label: Promise, help_text: Promise | str = "") -> models.TextField:
-    return models.TextField(label, max_length=20_000, blank=True, help_text=help_text)
+    return models.TextField(
+        label,
+        max_length=20_000,
+        blank=True,
+        help_text=help_text,
+        validators=[validate_section_lines],
+    )
 
 
 class SpecificationQuerySet(models.QuerySet["Specification"]):
@@ -829,6 +863,15 @@ class Specification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.reference} — {_('cahier des charges')}"
+
+    def too_long_sections(self) -> list[str]:
+        """The names of the sections too long to lay out (`validate_section_lines`): the
+        form refuses them, and a draft saved before the bound existed is not rendered."""
+        return [
+            str(self._meta.get_field(name).verbose_name)
+            for name in SECTION_FIELDS
+            if pdf_lines(getattr(self, name)) > MAX_SECTION_LINES
+        ]
 
 
 class Milestone(models.Model):

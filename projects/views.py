@@ -36,6 +36,7 @@ from projects.forms import (
     SpecificationForm,
 )
 from projects.models import (
+    MAX_SECTION_LINES,
     OPEN_STEPS,
     PHASE_STEPS,
     Deliverable,
@@ -580,6 +581,11 @@ def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
     project = _writable_project(request, pk)
     specification = actions.specification_for(project)
+    try:
+        actions.check_renderable(specification)
+    except actions.SpecificationTooLong as too_long:
+        messages.error(request, _too_long_message(too_long))
+        return redirect("projects:specification_edit", pk=project.pk)
     last = specification.versions.order_by("-number").values_list("number", flat=True).first()
     number = (last or 0) + 1
     pdf = render_specification(
@@ -595,6 +601,16 @@ def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return pdf_response(pdf.data, filename=filename)
 
 
+def _too_long_message(too_long: actions.SpecificationTooLong) -> str:
+    return _(
+        "Trop long pour être mis en page : raccourcissez %(sections)s (%(limit)s lignes au plus "
+        "par section), puis réessayez."
+    ) % {
+        "sections": ", ".join(f"« {name} »" for name in too_long.sections),
+        "limit": MAX_SECTION_LINES,
+    }
+
+
 @require_POST
 def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
@@ -603,6 +619,8 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
         version = actions.issue_specification(
             project=project, by=request.user, language=translation.get_language()
         )
+    except actions.SpecificationTooLong as too_long:
+        messages.error(request, _too_long_message(too_long))
     except actions.NothingToIssue as same:
         messages.info(
             request,

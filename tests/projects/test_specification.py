@@ -17,6 +17,7 @@ from crm.models import Role, User
 from crm.pdf import ProjectURLFetcher
 from projects import actions
 from projects.models import (
+    MAX_SECTION_LINES,
     SECTION_FIELDS,
     Deliverable,
     DeliverableVersion,
@@ -300,6 +301,8 @@ def test_a_holder_answering_another_projects_specification_gets_404(
         ("milestones-0-due_date", "9999-01-01", "Choisissez une date entre 2000 et 2100."),
         ("milestones-0-due_date", "pas une date", "Saisissez une date valide."),
         ("objectives", "x" * 20_001, "Assurez-vous que cette valeur comporte au plus"),
+        # Short lines cost a PDF line each: 251 of them are refused, whatever their length.
+        ("objectives", "Atelier\n" * 251, "Ce texte occuperait environ 251 lignes"),
         ("revision", "abc", "Ce formulaire est incomplet : rechargez la page"),
     ],
 )
@@ -327,6 +330,54 @@ def test_bad_input_changes_nothing(
     assert message in response.content.decode()
     assert specification.objectives == "Avant."
     assert not Milestone.objects.exists()
+
+
+# The work one preview or issue may ask for ------------------------------------------------------
+
+
+def test_a_draft_too_long_to_lay_out_is_neither_previewed_nor_issued(
+    staff: User, project: Project
+) -> None:
+    """A draft saved before the bound (or through the admin) is refused with the sections to
+    shorten, and nothing is rendered or stored."""
+    write(project, **{**FULL, "objectives": "Atelier\n" * 400})
+    client = client_for(staff)
+
+    preview = client.get(reverse("projects:specification_preview", args=[project.pk]), follow=True)
+    issue = client.post(reverse("projects:specification_issue", args=[project.pk]), follow=True)
+
+    for response in (preview, issue):
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/html")
+        assert "Trop long pour être mis en page : raccourcissez « objectifs »" in html.unescape(
+            response.content.decode()
+        )
+    assert not SpecificationVersion.objects.exists()
+    with pytest.raises(actions.SpecificationTooLong):
+        actions.issue_specification(project=project, by=staff, language="fr")
+
+
+def test_the_longest_draft_the_form_accepts_renders_in_bounded_time(project: Project) -> None:
+    """Every section at its bound, in the two shapes that cost WeasyPrint the most: lines
+    that fill the section's line budget, and one word that never breaks (eleven such words
+    took over a minute to lay out before they got break opportunities)."""
+    import time
+
+    from projects.pdf import render_specification, specification_snapshot
+
+    lines = "Une ligne courte du cahier des charges.\n" * MAX_SECTION_LINES
+    word = "x" * 20_000
+    for text in (lines, word):
+        specification = write(project, **{name: text for name in SECTION_FIELDS})
+        assert specification.too_long_sections() == []
+        started = time.perf_counter()
+        pdf = render_specification(
+            specification_snapshot(specification), number=1, draft=True, language="fr"
+        )
+        elapsed = time.perf_counter() - started
+        # About 65 pages: a bounded amount of work, seconds and not minutes on a small VM.
+        assert pdf.page_count < 80
+        assert elapsed < 20
 
 
 # Draft, issue, versions -------------------------------------------------------------------------
