@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	mkdir -p var
 
+# The worker runs long jobs (large exports...) beside the dev server; both stop together.
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py recover_jobs
+	$(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup

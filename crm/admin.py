@@ -10,9 +10,20 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
 
 from crm import audit
-from crm.models import AuditEntry, Contact, Interaction, Organisation, Territory, Thematic, User
+from crm.models import (
+    AuditEntry,
+    Contact,
+    Interaction,
+    Job,
+    Organisation,
+    Territory,
+    Thematic,
+    User,
+)
 
 # The mark of an audit entry written from the admin rather than from the app's pages.
 ADMIN_DETAIL = "Administration"
@@ -176,3 +187,21 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# Background jobs and the worker's queue: staff read them (what ran, what failed, and why);
+# only the worker writes them.
+admin.site.unregister(DBTaskResult)
+admin.site.register(
+    DBTaskResult, type("DBTaskResultAdmin", (_LoginLogAdmin, DBTaskResultAdmin), {})
+)
+
+
+@admin.register(Job)
+class JobAdmin(_LoginLogAdmin, admin.ModelAdmin):
+    list_display = ["created_at", "label", "owner", "status", "attempts", "finished_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["owner"]
+    search_fields = ["label", "owner__username"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Job._meta.fields]

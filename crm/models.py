@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -672,3 +673,95 @@ class AuditEntry(ChoiceLabels, models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type} #{self.record_id} — {self.get_action_display()}"
+
+
+# Background jobs (DESIGN §10) ------------------------------------------------------------------
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def of(self, user: User) -> JobQuerySet:
+        """The jobs this person started: a job and its file are only ever its owner's."""
+        return self.filter(owner=user)
+
+    def listed(self) -> JobQuerySet:
+        """What "Mes fichiers" shows: jobs not yet expired, newest first."""
+        return self.exclude(expires_at__lt=timezone.now()).order_by("-created_at", "-pk")
+
+    def expired(self) -> JobQuerySet:
+        """Finished jobs past their expiry: their files are deleted by `purge_jobs`."""
+        return self.filter(expires_at__lt=timezone.now())
+
+    def stale(self, *, older_than: datetime) -> JobQuerySet:
+        """Running jobs whose worker has not reported since `older_than`: killed mid-job."""
+        return self.filter(status=Job.Status.RUNNING, heartbeat_at__lt=older_than)
+
+
+class Job(models.Model):
+    """Long work done by the worker for one person: a large export, a workbook, a PDF.
+
+    The request that asks for it creates the job and its task in one transaction and answers
+    at once; the worker runs it (`crm.jobs.run`), reporting progress, and stores its file
+    under a fresh name only when it is complete. The person follows it on its page and gets
+    the file through a permission-checked download until it expires."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("en attente")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminé")
+        FAILED = "failed", _("échoué")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("type"), max_length=40)
+    label = models.CharField(_("intitulé"), max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("demandé par"),
+        on_delete=models.CASCADE,
+        related_name="jobs",
+    )
+    params = models.JSONField(_("paramètres"), default=dict, blank=True)
+    status = models.CharField(
+        _("état"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    done = models.PositiveIntegerField(_("fait"), default=0)
+    total = models.PositiveIntegerField(_("à faire"), null=True, blank=True)
+    unit = models.CharField(_("unité"), max_length=20, blank=True)
+    error = models.TextField(_("erreur"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("essais"), default=0)
+    file = models.FileField(_("fichier"), upload_to="jobs/", blank=True)
+    filename = models.CharField(_("nom du fichier"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("demandé le"), default=timezone.now)
+    started_at = models.DateTimeField(_("commencé le"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("dernier signe du travail"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("fini le"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expire le"), null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tâche de fond")
+        verbose_name_plural = _("tâches de fond")
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="crm_job_owner_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="crm_job_status_idx"),
+            models.Index(fields=["expires_at"], name="crm_job_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:job_detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int | None:
+        """How far the job has gone, when it knows how much there is to do."""
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total:
+            return None
+        return min(99, self.done * 100 // self.total)

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",  # login throttling and the login log (AccessAttempt, AccessLog, AccessFailureLog)
     "csp",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +210,25 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 PDF_MAX_DATA_URL_BYTES = env_int("PDF_MAX_DATA_URL_BYTES", 2 * 1024 * 1024)
 # Rows read from one imported workbook at most (a bigger file is refused, memory stays bounded).
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 20_000)
+# Background jobs (DESIGN §10): Django's tasks API on the database, run by `manage.py db_worker`.
+# TASKS_BACKEND=immediate runs each job inside the request that asks for it (no worker: only
+# for a quick try, never in production).
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "database": "django_tasks_db.DatabaseBackend",
+            "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+        }[env_choice("TASKS_BACKEND", "database", ("database", "immediate"))],
+    }
+}
+# A list export of more rows than this runs as a job; smaller ones answer at once.
+EXPORT_SYNC_MAX_ROWS = env_int("EXPORT_SYNC_MAX_ROWS", 5000)
+# Days a finished job's file stays in "Mes fichiers" before `purge_jobs` deletes it.
+JOB_FILE_DAYS = env_int("JOB_FILE_DAYS", 7)
+# A running job that has not reported for this many seconds was interrupted (its worker was
+# killed): the worker's start and `recover_jobs` queue it again.
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 600)
+
 # CNIL: contacts with no interaction for this many years are listed for review and anonymised
 # by `manage.py anonymise_contacts` (DESIGN §6).
 PRIVACY_RETENTION_YEARS = env_int("PRIVACY_RETENTION_YEARS", 3)

@@ -46,6 +46,10 @@ crm_patterns = [
     ),
     path("contacts/<int:pk>/anonymise/", views.contact_anonymise, name="contact_anonymise"),
     path("privacy/review/", views.privacy_review, name="privacy_review"),
+    path("files/", views.job_list, name="job_list"),
+    path("files/<str:pk>/", views.job_detail, name="job_detail"),
+    path("files/<str:pk>/download/", views.job_download, name="job_download"),
+    path("files/<str:pk>/retry/", views.job_retry, name="job_retry"),
 ]
 
 urlpatterns = [

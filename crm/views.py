@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, exports, imports, privacy
+from crm import actions, imports, jobs, privacy
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
@@ -30,7 +31,7 @@ from crm.forms import (
     OrganisationForm,
 )
 from crm.listing import filter_visible, paginate, render_list
-from crm.models import Contact, Interaction, Organisation, User, count_contacts
+from crm.models import Contact, Interaction, Job, Organisation, User, count_contacts
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
@@ -72,10 +73,7 @@ def organisation_list(request: HttpRequest) -> HttpResponse:
 
 
 def organisation_export(request: HttpRequest) -> HttpResponse:
-    filterset = filter_visible(
-        request, OrganisationFilter, Organisation.objects.for_export(), perm="crm.view_organisation"
-    )
-    return exports.organisations_xlsx(filterset.qs)
+    return jobs.export_list(request, "organisations")
 
 
 def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -156,10 +154,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 
 
 def contact_export(request: HttpRequest) -> HttpResponse:
-    filterset = filter_visible(
-        request, ContactFilter, Contact.objects.for_list(), perm="crm.view_contact"
-    )
-    return exports.contacts_xlsx(filterset.qs)
+    return jobs.export_list(request, "contacts")
 
 
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -518,3 +513,60 @@ def import_errors(request: HttpRequest, token: str) -> HttpResponse:
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
+
+
+# Background jobs: progress, "Mes fichiers", downloads ---------------------------------------
+
+
+def _job_for(request: HttpRequest, pk: str) -> Job:
+    """The person's own job, or 404: nobody else's job or file is reachable."""
+    try:
+        return Job.objects.of(request.user).get(pk=pk)
+    except (Job.DoesNotExist, ValidationError):
+        raise Http404 from None
+
+
+def job_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """A job's progress; htmx asks again every second for the status panel alone, and the
+    page without JavaScript has a refresh link."""
+    job = _job_for(request, pk)
+    context = {"job": job, "stale": _is_stale(job)}
+    if request.htmx:
+        return TemplateResponse(request, "crm/job_detail.html#status", context)
+    return TemplateResponse(request, "crm/job_detail.html", context)
+
+
+def _is_stale(job: Job) -> bool:
+    return (
+        job.status == Job.Status.RUNNING
+        and job.heartbeat_at is not None
+        and job.heartbeat_at < timezone.now() - jobs.stale_after()
+    )
+
+
+def job_list(request: HttpRequest) -> HttpResponse:
+    """ "Mes fichiers": the person's jobs and their files, until they expire."""
+    page = paginate(request, Job.objects.of(request.user).listed())
+    return TemplateResponse(
+        request, "crm/job_list.html", {"page": page, "file_days": settings.JOB_FILE_DAYS}
+    )
+
+
+def job_download(request: HttpRequest, pk: str) -> HttpResponse:
+    """The job's file, for its owner while they may still see what it holds."""
+    job = _job_for(request, pk)
+    expired = job.expires_at is not None and job.expires_at < timezone.now()
+    if job.status != Job.Status.DONE or expired:
+        raise Http404
+    if not jobs.kind_of(job.kind).allowed(request.user, job.params):
+        raise Http404
+    return serve_private_file(job.file, filename=job.filename, as_attachment=True)
+
+
+@require_POST
+def job_retry(request: HttpRequest, pk: str) -> HttpResponse:
+    job = _job_for(request, pk)
+    if job.status == Job.Status.FAILED or _is_stale(job):
+        jobs.retry(job)
+        messages.success(request, _("Le travail est relancé."))
+    return redirect(job)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
-from django.http import FileResponse
-from django.utils.translation import gettext
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
-from crm.exports import Column, choice_label, xlsx_response
+from crm.exports import Column, ListExport, choice_label
 from projects.models import Project, ProjectMember
 
 
@@ -33,10 +31,19 @@ COLUMNS = [
 ]
 
 
-def projects_xlsx(queryset: QuerySet[Project]) -> FileResponse:
-    """The filtered, permitted projects (the view scopes the queryset)."""
-    rows = queryset.prefetch_related(
-        Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
-        "thematics",
-    ).iterator(chunk_size=2000)
-    return xlsx_response(rows, COLUMNS, filename="projets", sheet_title=gettext("Projets"))
+def project_list_export() -> ListExport:
+    from projects.filters import ProjectFilter
+
+    return ListExport(
+        filterset=ProjectFilter,
+        queryset=Project.objects.for_list,
+        perm="projects.view_project",
+        columns=lambda: COLUMNS,
+        filename="projets",
+        sheet_title=_("Projets"),
+        label=_("Export des projets"),
+        for_writing=lambda rows: rows.prefetch_related(
+            Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
+            "thematics",
+        ),
+    )

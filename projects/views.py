@@ -14,6 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm import jobs
 from crm.actions import log_interaction
 from crm.forms import InteractionForm, TransitionForm
 from crm.fsm import TransitionRefused
@@ -24,7 +25,7 @@ from crm.pdf import pdf_response
 from crm.permissions import get_visible_or_404, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
-from projects import actions, exports
+from projects import actions
 from projects.filters import ProjectFilter
 from projects.forms import (
     AnswerForm,
@@ -73,10 +74,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 
 def project_export(request: HttpRequest) -> HttpResponse:
-    filterset = filter_visible(
-        request, ProjectFilter, Project.objects.for_list(), perm="projects.view_project"
-    )
-    return exports.projects_xlsx(filterset.qs)
+    return jobs.export_list(request, "projects")
 
 
 def project_board(request: HttpRequest) -> HttpResponse:

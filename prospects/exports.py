@@ -7,7 +7,7 @@ from django.http import FileResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.exports import Column, choice_label, xlsx_response
+from crm.exports import Column, ListExport, choice_label, xlsx_response
 from prospects.models import Lead, PromotionEvent, Site
 
 # Headers the lead import recognises, so an exported list, edited and imported again, updates
@@ -65,23 +65,6 @@ EVENT_COLUMNS = [
 ]
 
 
-def leads_xlsx(queryset: QuerySet[Lead]) -> FileResponse:
-    """The filtered, permitted leads (the view scopes the queryset)."""
-    rows = queryset.prefetch_related(
-        Prefetch("target_sites", queryset=Site.objects.only("pk", "name"))
-    ).iterator(chunk_size=2000)
-    return xlsx_response(rows, LEAD_COLUMNS, filename="pistes", sheet_title=gettext("Pistes"))
-
-
-def sites_xlsx(queryset: QuerySet[Site]) -> FileResponse:
-    return xlsx_response(
-        queryset.iterator(chunk_size=2000),
-        SITE_COLUMNS,
-        filename="sites",
-        sheet_title=gettext("Sites"),
-    )
-
-
 def events_xlsx(queryset: QuerySet[PromotionEvent]) -> FileResponse:
     """Events with the figures of the leads the user may see (annotated by the view)."""
     return xlsx_response(
@@ -89,4 +72,35 @@ def events_xlsx(queryset: QuerySet[PromotionEvent]) -> FileResponse:
         EVENT_COLUMNS,
         filename="evenements",
         sheet_title=gettext("Événements"),
+    )
+
+
+def lead_list_export() -> ListExport:
+    from prospects.filters import LeadFilter
+
+    return ListExport(
+        filterset=LeadFilter,
+        queryset=Lead.objects.for_export,
+        perm="prospects.view_lead",
+        columns=lambda: LEAD_COLUMNS,
+        filename="pistes",
+        sheet_title=_("Pistes"),
+        label=_("Export des pistes"),
+        for_writing=lambda rows: rows.prefetch_related(
+            Prefetch("target_sites", queryset=Site.objects.only("pk", "name"))
+        ),
+    )
+
+
+def site_list_export() -> ListExport:
+    from prospects.filters import SiteFilter
+
+    return ListExport(
+        filterset=SiteFilter,
+        queryset=Site.objects.for_list,
+        perm="prospects.view_site",
+        columns=lambda: SITE_COLUMNS,
+        filename="sites",
+        sheet_title=_("Sites"),
+        label=_("Export des sites"),
     )

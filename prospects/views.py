@@ -20,6 +20,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm import jobs
 from crm.actions import log_interaction
 from crm.forms import InteractionForm, TransitionForm
 from crm.fsm import TransitionRefused
@@ -73,8 +74,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
 
 def lead_export(request: HttpRequest) -> HttpResponse:
-    filterset = filter_visible(request, LeadFilter, Lead.objects.for_export(), perm=VIEW_LEAD)
-    return exports.leads_xlsx(filterset.qs)
+    return jobs.export_list(request, "leads")
 
 
 def lead_board(request: HttpRequest) -> HttpResponse:
@@ -504,10 +504,7 @@ def site_list(request: HttpRequest) -> HttpResponse:
 
 
 def site_export(request: HttpRequest) -> HttpResponse:
-    filterset = filter_visible(
-        request, SiteFilter, Site.objects.for_list(), perm="prospects.view_site"
-    )
-    return exports.sites_xlsx(filterset.qs)
+    return jobs.export_list(request, "sites")
 
 
 def site_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -16,6 +16,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Jobs run eagerly, inside the request that starts them; tests/crm/test_jobs.py also runs
+    # them through the database queue and a real worker process.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from crm.models import Role, User
+from crm.models import Job, Role, User
 from tests.factories import (
     ContactFactory,
     InteractionFactory,
@@ -108,7 +110,18 @@ def build_world() -> World:
         deliverable = approved_deliverable(project, "trend_board")
         issued_specification(project)
         lead = LeadFactory(owner=owner, confidential=True)
+        job = Job.objects.create(
+            kind="list_export",
+            label="Export des pistes : 1 ligne",
+            owner=owner,
+            params={"list": "leads", "query": ""},
+            status=Job.Status.DONE,
+            filename="pistes.xlsx",
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+        job.file.save("pistes.xlsx", ContentFile(b"PK fake workbook"))
         world.ids[target] = {
+            "job": str(job.pk),
             "project": project.pk,
             "version": deliverable.versions.get().pk,
             "organisation": project.holder.pk,
@@ -206,6 +219,11 @@ def lead_readers(status: int = 200) -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
+def job_owner(status: int = 200) -> tuple[dict[str, int], dict[str, int]]:
+    """A job and its file: the person who asked for it, nobody else (not even staff)."""
+    return statuses(404, officer=status), statuses(404, other_officer=status)
+
+
 def rule(pair: tuple[dict[str, int], dict[str, int]], kwargs: Any, **options: Any) -> Rule:
     return Rule(seen=pair[0], other=pair[1], kwargs=kwargs, **options)
 
@@ -223,6 +241,7 @@ LEAD = pk("lead")
 SITE = pk("site")
 PHOTO = kw(pk="site", photo_pk="photo")
 TOKEN = kw(token="token")
+JOB = pk("job")
 
 RULES: dict[str, Rule] = {
     # Public views, and the account views.
@@ -376,6 +395,11 @@ RULES: dict[str, Rule] = {
     "prospects:event_list": Rule(seen=PROSPECTING),
     "prospects:event_export": Rule(seen=PROSPECTING),
     "prospects:event_detail": Rule(seen=PROSPECTING, kwargs=pk("event")),
+    # Background jobs and their files: their owner's alone.
+    "crm:job_list": Rule(seen=SIGNED_IN),
+    "crm:job_detail": rule(job_owner(), JOB),
+    "crm:job_download": rule(job_owner(), JOB),
+    "crm:job_retry": rule(job_owner(302), JOB, method="POST"),
     "prospects:calendar_settings": Rule(
         seen=statuses(404, staff=302, officer=302, other_officer=302),
         method="POST",

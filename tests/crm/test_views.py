@@ -362,8 +362,8 @@ def test_non_utf8_form_data_is_explained_not_a_crash(staff: User) -> None:
         content_type="application/x-www-form-urlencoded",
     )
 
-    assert response.status_code == 200
-    assert "14 chiffres" in response.content.decode()
+    assert response.status_code == 400
+    assert "mal encodé (pas en UTF-8) : rien n&#x27;a été enregistré" in response.content.decode()
     assert not Organisation.objects.exists()
 
 

@@ -1,0 +1,273 @@
+"""Background jobs: long work off the request, run by the worker (DESIGN §10).
+
+A view that has long work to do calls `start(...)`: it creates a `Job` row and enqueues the
+`crm.tasks.run_job` task in the same transaction (the database backend stores the task in a
+table of the same database), then sends the person to the job's page, which follows the
+progress. The worker (`manage.py db_worker`) runs `run(job_id)`:
+
+- it claims the job with one conditional UPDATE, so a job already done, or being run by a
+  live worker, is not run twice (a duplicate task, a retry clicked twice);
+- it checks again that the owner may still see what the job reads (`JobKind.allowed`);
+- the kind's `perform` writes its file to a temporary file, reporting progress; the file is
+  stored under a fresh name and recorded on the job in one step once it is complete, so a
+  half-written file is never offered (a crash leaves at most an unreferenced file, which
+  `purge_orphan_files` deletes);
+- a failure is recorded in words; the person may retry.
+
+A worker killed mid-job (SIGKILL, a lost machine) leaves its job "running" with an old
+heartbeat: `recover_jobs` (run when a worker starts, and by `make run`) queues it again.
+Downloads re-check the owner's access, as the job did when it started.
+
+Kinds are registered by dotted path in `JOB_KINDS`, and list exports in `LIST_EXPORTS`, so
+that the base app never imports the apps built on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from crm.exports import XLSX_CONTENT_TYPE, ListExport
+from crm.models import Job, User
+
+logger = logging.getLogger(__name__)
+
+JOB_KINDS: dict[str, str] = {
+    "list_export": "crm.jobs.ListExportJob",
+}
+# Each names a function that returns the list's `crm.exports.ListExport`.
+LIST_EXPORTS: dict[str, str] = {
+    "organisations": "crm.exports.organisation_list_export",
+    "contacts": "crm.exports.contact_list_export",
+    "projects": "projects.exports.project_list_export",
+    "leads": "prospects.exports.lead_list_export",
+    "sites": "prospects.exports.site_list_export",
+}
+# Rows between two progress reports: one UPDATE of the job row each time.
+PROGRESS_EVERY = 1000
+
+
+class JobFailed(Exception):
+    """The job cannot do its work; the message says why, for the person."""
+
+
+class Progress:
+    """What a running job reports: how much is done (and of how much), and that it is alive."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now()}
+        if total is not None:
+            fields["total"] = total
+        Job.objects.filter(pk=self.job.pk).update(**fields)
+
+    def counting(self, rows: Iterable[Any], *, every: int = PROGRESS_EVERY) -> Iterator[Any]:
+        """`rows` as they come, reporting every `every` rows."""
+        count = 0
+        for count, row in enumerate(rows, start=1):
+            if count % every == 0:
+                self(count)
+            yield row
+        self(count)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A job's finished file: its bytes in `file` (rewound), the name it downloads under."""
+
+    file: IO[bytes]
+    filename: str
+    content_type: str
+
+
+class JobKind:
+    """One kind of job. Subclasses say who may run it (checked when it starts and again at
+    download) and do the work."""
+
+    def allowed(self, user: User, params: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def perform(self, job: Job, progress: Progress) -> Output:
+        raise NotImplementedError
+
+
+def kind_of(key: str) -> JobKind:
+    return import_string(JOB_KINDS[key])()
+
+
+# Starting, running, recovering --------------------------------------------------------------
+
+
+def start(*, kind: str, owner: User, label: str, params: dict[str, Any], unit: str = "") -> Job:
+    """Create the job and queue its task, in one transaction."""
+    from crm.tasks import run_job
+
+    if not kind_of(kind).allowed(owner, params):
+        raise PermissionDenied
+    with transaction.atomic():
+        job = Job.objects.create(kind=kind, owner=owner, label=label, params=params, unit=unit)
+        run_job.enqueue(str(job.pk))
+    return job
+
+
+def retry(job: Job) -> Job:
+    """Queue a failed (or interrupted) job again."""
+    from crm.tasks import run_job
+
+    with transaction.atomic():
+        updated = Job.objects.filter(
+            pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.RUNNING]
+        ).update(status=Job.Status.QUEUED, error="", done=0, total=None)
+        if updated:
+            run_job.enqueue(str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=settings.JOB_STALE_SECONDS)
+
+
+def recover(*, now: Any = None) -> list[Job]:
+    """Queue again the running jobs whose worker stopped reporting (killed mid-job)."""
+    now = now or timezone.now()
+    stale = list(Job.objects.stale(older_than=now - stale_after()))
+    return [retry(job) for job in stale]
+
+
+def run(job_id: str) -> None:
+    """Run one job (the worker's task). Safe to call twice: only one run claims it."""
+    now = timezone.now()
+    # Only a queued job is claimed: a finished one is not run again, and one that a live
+    # worker runs is left to it (`recover` queues again those whose worker died).
+    claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return
+    job = Job.objects.select_related("owner").get(pk=job_id)
+    kind = kind_of(job.kind)
+    language = job.params.get("language") or settings.LANGUAGE_CODE
+    with override(language):
+        try:
+            if not job.owner.is_active or not kind.allowed(job.owner, job.params):
+                raise JobFailed(_("Vous n'avez plus accès à ces données : rien n'a été produit."))
+            output = kind.perform(job, Progress(job))
+        except (JobFailed, ValidationError) as error:
+            _fail(job, " ".join(getattr(error, "messages", [str(error)])))
+            return
+        except Exception:
+            logger.exception("Job %s (%s) failed", job.pk, job.kind)
+            _fail(
+                job,
+                _(
+                    "Une erreur inattendue a interrompu ce travail. Réessayez ; si elle "
+                    "revient, prévenez l'équipe."
+                ),
+            )
+            return
+    try:
+        _finish(job, output)
+    finally:
+        output.file.close()
+
+
+def _fail(job: Job, message: str) -> None:
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.FAILED, error=message, finished_at=timezone.now()
+    )
+
+
+def _finish(job: Job, output: Output) -> None:
+    field = Job._meta.get_field("file")
+    extension = output.filename.rsplit(".", 1)[-1] if "." in output.filename else "bin"
+    # A fresh name per attempt: a file from an interrupted attempt is never reused.
+    name = field.storage.save(
+        f"jobs/{job.pk}-{job.attempts}.{extension}", File(output.file, name=output.filename)
+    )
+    now = timezone.now()
+    done = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        status=Job.Status.DONE,
+        file=name,
+        filename=output.filename,
+        finished_at=now,
+        heartbeat_at=now,
+        expires_at=now + timedelta(days=settings.JOB_FILE_DAYS),
+        done=Coalesce(F("total"), F("done")),
+    )
+    if not done:  # retried or recovered meanwhile: the other run owns the job now
+        field.storage.delete(name)
+
+
+# List exports -------------------------------------------------------------------------------
+
+
+def list_export(key: str) -> ListExport:
+    return import_string(LIST_EXPORTS[key])()
+
+
+def export_list(request: HttpRequest, key: str) -> HttpResponse:
+    """The list's export: the file at once up to `EXPORT_SYNC_MAX_ROWS` rows, else a job
+    whose page follows its progress."""
+    spec = list_export(key)
+    rows = spec.rows(request.user, request.GET)
+    count = rows.count()
+    if count <= settings.EXPORT_SYNC_MAX_ROWS:
+        return spec.response(rows)
+    job = start(
+        kind="list_export",
+        owner=request.user,
+        label=_("%(list)s : %(count)s lignes") % {"list": spec.label, "count": count},
+        params={
+            "list": key,
+            "query": request.GET.urlencode(),
+            "language": request.LANGUAGE_CODE,
+        },
+        unit=_("lignes"),
+    )
+    return redirect(job)
+
+
+class ListExportJob(JobKind):
+    def allowed(self, user: User, params: dict[str, Any]) -> bool:
+        return params.get("list") in LIST_EXPORTS and user.has_perm(
+            list_export(params["list"]).perm
+        )
+
+    def perform(self, job: Job, progress: Progress) -> Output:
+        spec = list_export(job.params["list"])
+        rows = spec.rows(job.owner, QueryDict(job.params.get("query", "")))
+        progress(0, rows.count())
+        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `run` once stored.
+        try:
+            spec.write(progress.counting(spec.for_writing(rows).iterator(chunk_size=2000)), tmp)
+            tmp.seek(0)
+        except BaseException:
+            tmp.close()
+            raise
+        stem = slugify(spec.filename) or "export"
+        filename = f"{stem}-{timezone.localdate().isoformat()}.xlsx"
+        return Output(file=tmp, filename=filename, content_type=XLSX_CONTENT_TYPE)

@@ -1,0 +1,26 @@
+"""Queue again the jobs a killed worker left "running" (run it when a worker starts).
+
+    manage.py recover_jobs && manage.py db_worker
+
+A worker killed mid-job (SIGKILL, a lost machine) cannot say so: its job stays "running" and
+stops reporting. A job silent for more than `JOB_STALE_SECONDS` is queued again; it is
+claimed by one worker only, and its half-written file was never recorded (DESIGN §10).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from crm import jobs
+
+
+class Command(BaseCommand):
+    help = "Queue again the running jobs whose worker stopped reporting."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        recovered = jobs.recover()
+        for job in recovered:
+            self.stdout.write(f"{job.pk} queued again ({job.label})")
+        self.stdout.write(f"{len(recovered)} interrupted job(s) queued again.")
