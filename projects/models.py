@@ -32,6 +32,7 @@ from crm.models import (
     fold,
     search_filter,
 )
+from crm.permissions import Access
 
 
 class Step(models.TextChoices):
@@ -89,21 +90,6 @@ PREVIOUS_STEP: dict[str, str] = {
 }
 GATE_BACKWARDS = {Step.ORIENT, Step.EXPERIMENT}
 OPEN_STEPS = [Step.INTAKE, *WORKING_STEPS, Step.SUSPENDED]
-
-
-def _is_staff(project: Project, user: User) -> bool:
-    return user.is_mission_staff
-
-
-def _is_staff_or_team_designer(project: Project, user: User) -> bool:
-    return user.is_mission_staff or project.has_designer(user)
-
-
-def _may_rework(project: Project, user: User) -> bool:
-    # Going back over a phase gate is the mission's decision; inside a phase the team may.
-    if project.state in GATE_BACKWARDS:
-        return user.is_mission_staff
-    return _is_staff_or_team_designer(project, user)
 
 
 class ProjectQuerySet(models.QuerySet["Project"]):
@@ -302,6 +288,31 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     def is_overdue(self) -> bool:
         return bool(self.target_date and self.is_open and self.target_date < timezone.localdate())
 
+    # Who may do what -----------------------------------------------------------------------
+
+    def may_manage(self, user: User) -> bool:
+        """The mission team manages every project: accepting it, its gates, pausing it."""
+        return user.is_mission_staff
+
+    def access_for(self, user: User) -> Access:
+        """What `user`, who sees this project, may do with it: the mission team manages it,
+        the designers of its team contribute (deliverables, the specification's draft,
+        exchanges, moves inside a phase), everyone else who sees it reads it."""
+        if self.may_manage(user):
+            return Access.MANAGE
+        if self.has_designer(user):
+            return Access.CONTRIBUTE
+        return Access.READ
+
+    def may_contribute(self, user: User) -> bool:
+        return self.access_for(user) >= Access.CONTRIBUTE
+
+    def may_rework(self, user: User) -> bool:
+        # Going back over a phase gate is the mission's decision; inside a phase the team may.
+        if self.state in GATE_BACKWARDS:
+            return self.may_manage(user)
+        return self.may_contribute(user)
+
     def has_designer(self, user: User) -> bool:
         members = getattr(self, "_prefetched_objects_cache", {}).get("memberships")
         if members is not None:
@@ -359,7 +370,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.LISTEN,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 1 (Veille)")},
     )
     def accept_watch(self) -> None:
@@ -369,7 +380,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.ORIENT,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 2 (Conceptualisation)")},
     )
     def accept_concept(self) -> None:
@@ -379,7 +390,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.EXPERIMENT,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 3 (Mise en œuvre)")},
     )
     def accept_implementation(self) -> None:
@@ -389,7 +400,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=list(NEXT_IN_PHASE),
         target=RETURN_VALUE(*NEXT_IN_PHASE.values()),
-        permission=_is_staff_or_team_designer,
+        permission=may_contribute,
         custom={"label": _("Passer à l'étape suivante")},
     )
     def advance(self) -> str:
@@ -400,7 +411,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INVOLVE,
         target=Step.ORIENT,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Le cahier des charges n'a pas encore été émis."),
@@ -427,7 +438,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.CREATE,
         target=Step.EXPERIMENT,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Il manque un carnet d'idées ou une esquisse de concept approuvé."),
@@ -445,7 +456,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.IMPLEMENT,
         target=Step.DELIVERED,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Il manque un rapport d'évaluation approuvé."),
@@ -463,7 +474,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=list(PREVIOUS_STEP),
         target=RETURN_VALUE(*PREVIOUS_STEP.values()),
-        permission=_may_rework,
+        permission=may_rework,
         custom={"label": _("Revenir à l'étape précédente"), "needs_comment": True},
     )
     def rework(self) -> str:
@@ -474,7 +485,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=WORKING_STEPS,
         target=Step.SUSPENDED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Suspendre")},
     )
     def suspend(self) -> None:
@@ -485,7 +496,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.SUSPENDED,
         target=RETURN_VALUE(*WORKING_STEPS),
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Reprendre")},
     )
     def resume(self) -> str:
@@ -497,7 +508,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=[*WORKING_STEPS, Step.SUSPENDED],
         target=Step.ABANDONED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Abandonner"), "needs_comment": True, "danger": True},
     )
     def abandon(self) -> None:
@@ -508,7 +519,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.DECLINED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Décliner la demande"), "needs_comment": True, "danger": True},
     )
     def decline(self) -> None:

@@ -35,6 +35,7 @@ from crm.models import (
     fold,
     search_filter,
 )
+from crm.permissions import Access
 
 # Sane bounds for what people type: a tourism investment in the basin is counted in millions,
 # never in thousands of billions; a due date is in this decade, not in year 9999.
@@ -97,21 +98,6 @@ STAGE_PROBABILITY: dict[str, int] = {
     Stage.LOST: 0,
     Stage.DORMANT: 0,
 }
-
-
-def may_work_on(lead: Lead, user: User) -> bool:
-    """Staff, the lead's owner and the people it is shared with may move and edit it."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_mission_staff:
-        return True
-    if not user.has_role(Role.OFFICER):
-        return False
-    return lead.owner_id == user.pk or lead.is_shared_with(user)
-
-
-def _may_work(lead: Lead, user: User) -> bool:
-    return may_work_on(lead, user)
 
 
 # Sites ------------------------------------------------------------------------------------
@@ -733,6 +719,27 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
             return self.probability
         return STAGE_PROBABILITY[self.stage]
 
+    # Who may do what -----------------------------------------------------------------------
+
+    def is_followed_by(self, user: User) -> bool:
+        """The lead's owner, or someone it is shared with (as `LeadQuerySet.followed_by`)."""
+        return self.owner_id == user.pk or self.is_shared_with(user)
+
+    def access_for(self, user: User) -> Access:
+        """What `user`, who sees this lead, may do with it: the mission team manages every
+        lead; its owner and the officers it is shared with work on it (move, edit, log
+        exchanges); the other officers read it."""
+        if not user.is_authenticated or not user.is_active:
+            return Access.READ
+        if user.is_mission_staff:
+            return Access.MANAGE
+        if user.has_role(Role.OFFICER) and self.is_followed_by(user):
+            return Access.CONTRIBUTE
+        return Access.READ
+
+    def may_work_on(self, user: User) -> bool:
+        return self.access_for(user) >= Access.CONTRIBUTE
+
     def is_shared_with(self, user: User) -> bool:
         cached = getattr(self, "_prefetched_objects_cache", {}).get("shared_with")
         if cached is not None:
@@ -752,7 +759,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=list(NEXT_STAGE),
         target=RETURN_VALUE(*NEXT_STAGE.values()),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Passer à l'étape suivante")},
     )
     def advance(self) -> str:
@@ -763,7 +770,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=list(PREVIOUS_STAGE),
         target=RETURN_VALUE(*PREVIOUS_STAGE.values()),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Revenir à l'étape précédente"), "needs_comment": True},
     )
     def step_back(self) -> str:
@@ -774,7 +781,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=Stage.NEGOTIATION,
         target=Stage.WON,
-        permission=_may_work,
+        permission=may_work_on,
         conditions=[
             Condition(
                 _("Indiquez au moins un site visé avant de gagner la piste."),
@@ -794,7 +801,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=[*OPEN_STAGES, Stage.DORMANT],
         target=Stage.LOST,
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Perdue"), "needs_comment": True, "danger": True},
     )
     def lose(self) -> None:
@@ -805,7 +812,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=OPEN_STAGES,
         target=Stage.DORMANT,
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Mettre en sommeil")},
     )
     def put_to_sleep(self) -> None:
@@ -816,7 +823,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=Stage.DORMANT,
         target=RETURN_VALUE(*OPEN_STAGES),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Réveiller la piste")},
     )
     def revive(self) -> str:

@@ -32,7 +32,7 @@ from crm.listing import (
 )
 from crm.models import Contact, User
 from crm.pages import bars, safe_next
-from crm.permissions import get_visible_or_404, require_permission
+from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from prospects import actions, calendar, exports, pdf
@@ -49,7 +49,6 @@ from prospects.models import (
     Site,
     SitePhoto,
     Stage,
-    may_work_on,
 )
 
 BOARD_COLUMN_LIMIT = 10
@@ -105,7 +104,7 @@ def _card_order(lead: Lead) -> tuple[bool, date, int]:
 def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
     """A card's moves, loaded when its "Déplacer" button is opened (htmx); without
     JavaScript that button is a link to the lead page and its transition buttons."""
-    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
+    lead, _may = get_for_user(Lead.objects.all(), request.user, pk=pk)
     options = actions.transition_options(lead, request.user, check_conditions=False)
     context = {
         "lead": lead,
@@ -116,8 +115,8 @@ def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "prospects/includes/_board_card_moves.html", context)
 
 
-def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
-    return get_visible_or_404(
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead, may = get_for_user(
         Lead.objects.for_detail().prefetch_related(
             Prefetch(
                 "contacts",
@@ -131,20 +130,15 @@ def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
         request.user,
         pk=pk,
     )
-
-
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _lead_for_detail(request, pk)
     user: User = request.user
-    may_work = may_work_on(lead, user)
     context = {
         "lead": lead,
         "options": actions.transition_options(lead, user),
         "timeline": _lead_timeline(lead),
         "interaction_form": InteractionForm(organisation=lead.organisation)
-        if may_work and user.has_perm("crm.add_interaction")
+        if may.contribute and user.has_perm("crm.add_interaction")
         else None,
-        "may_edit": may_work and user.has_perm("prospects.change_lead"),
+        "may_edit": may.contribute and user.has_perm("prospects.change_lead"),
         "default_probability": STAGE_PROBABILITY[lead.stage],
     }
     return TemplateResponse(request, "prospects/lead_detail.html", context)
@@ -181,10 +175,13 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
-    require_permission(request.user, "prospects.change_lead")
-    if not may_work_on(lead, request.user):
-        raise Http404
+    lead, _may = get_for_user(
+        Lead.objects.select_related("organisation"),
+        request.user,
+        pk=pk,
+        need=Access.CONTRIBUTE,
+        perm="prospects.change_lead",
+    )
     return _lead_form(request, lead)
 
 
@@ -207,7 +204,7 @@ def _lead_form(
                 shared_with=form.cleaned_data["shared_with"],
             )
         except actions.LeadChanged:
-            current = get_visible_or_404(Lead.objects.all(), request.user, pk=lead.pk)
+            current, _may = get_for_user(Lead.objects.all(), request.user, pk=lead.pk)
             changed_since = _differences(form, current)
             # Saving again is now a deliberate choice made after seeing the other changes.
             form.data = form.data.copy()
@@ -253,7 +250,7 @@ def _differences(form: LeadForm, current: Lead) -> list[tuple[str, str]]:
 @require_POST
 def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
     """Run one transition from the lead page or the board, then go back there."""
-    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
+    lead, _may = get_for_user(Lead.objects.all(), request.user, pk=pk)
     back = safe_next(request, lead.get_absolute_url())
     form = TransitionForm(request.POST)
     if not form.is_valid():
@@ -308,10 +305,13 @@ def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     """A call, meeting or visit with the investor, on the lead's timeline."""
-    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
-    require_permission(request.user, "crm.add_interaction")
-    if not may_work_on(lead, request.user):
-        raise Http404
+    lead, _may = get_for_user(
+        Lead.objects.select_related("organisation"),
+        request.user,
+        pk=pk,
+        need=Access.CONTRIBUTE,
+        perm="crm.add_interaction",
+    )
     form = InteractionForm(request.POST or None, organisation=lead.organisation)
     if request.method == "POST" and form.is_valid():
         log_interaction(
@@ -511,7 +511,7 @@ def site_export(request: HttpRequest) -> HttpResponse:
 
 
 def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(
+    site, _may = get_for_user(
         Site.objects.for_detail().prefetch_related("photos", "projects"), request.user, pk=pk
     )
     # Only the leads this user may see: a confidential lead never shows on a site page.
@@ -539,8 +539,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "prospects.change_site")
+    site, _may = get_for_user(Site.objects.all(), request.user, pk=pk, perm="prospects.change_site")
     return _site_form(request, site)
 
 
@@ -561,8 +560,9 @@ def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
 
 @require_POST
 def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "prospects.add_sitephoto")
+    site, _may = get_for_user(
+        Site.objects.all(), request.user, pk=pk, perm="prospects.add_sitephoto"
+    )
     form = SitePhotoForm(request.POST, request.FILES)
     if form.is_valid():
         actions.add_site_photo(
@@ -579,7 +579,7 @@ def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _photo_for(request: HttpRequest, pk: int, photo_pk: int) -> SitePhoto:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
+    site, _may = get_for_user(Site.objects.all(), request.user, pk=pk)
     return get_object_or_404(SitePhoto, pk=photo_pk, site=site)
 
 
@@ -602,7 +602,7 @@ def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpRe
 
 def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The site sheet for investors, as a PDF in French or English."""
-    site = get_visible_or_404(
+    site, _may = get_for_user(
         Site.objects.for_detail().prefetch_related("photos"), request.user, pk=pk
     )
     form = SheetLanguageForm(request.GET or {"language": "fr"})
@@ -640,7 +640,7 @@ def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
 
 
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    event = get_visible_or_404(_events_with_figures(request.user), request.user, pk=pk)
+    event, _may = get_for_user(_events_with_figures(request.user), request.user, pk=pk)
     leads = list(
         Lead.objects.visible_to(request.user)
         .filter(promotion_event=event)
