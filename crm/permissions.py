@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
@@ -84,19 +84,20 @@ def get_visible_or_404(queryset: QuerySet[M], user: User, **lookup: Any) -> M:
 
 
 def get_for_user(
+    request: HttpRequest,
     queryset: QuerySet[M],
-    user: User,
+    pk: int,
     *,
     need: Access | Callable[[M, User], bool] = Access.READ,
     perm: str | None = None,
-    **lookup: Any,
 ) -> tuple[M, Rights[M]]:
-    """The record `lookup` names and what `user` may do with it, or 404.
+    """Record `pk` of `queryset` and what the person asking may do with it, or 404.
 
     404 when the record is outside `visible_to(user)`, when the role lacks the model
     permission `perm`, or when the person's access to this record is below `need` (a level,
     or a role predicate of the model such as `Project.is_holder_account`)."""
-    record = get_visible_or_404(queryset, user, **lookup)
+    user = request.user
+    record = get_visible_or_404(queryset, user, pk=pk)
     if perm is not None:
         require_permission(user, perm)
     rights = Rights(record, user)

@@ -1,8 +1,9 @@
 """Design-support projects: three phases, nine steps, as a guarded state machine (DESIGN §3).
 
 The transition graph below is the domain logic: who may move a project, from which step,
-to which step, on what conditions. `projects.actions.run_transition` runs a transition with
-its log row in one database transaction.
+to which step, on what conditions. `Project.machine` (a `crm.fsm.Machine`) derives the rest
+from it: the moves offered, their refusals, and `project.machine.run(...)`, which runs a move
+with its log row in one database transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.fsm import Condition, TransitionLog
+from crm.fsm import Condition, Machine, TransitionLog
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -90,6 +91,10 @@ PREVIOUS_STEP: dict[str, str] = {
 }
 GATE_BACKWARDS = {Step.ORIENT, Step.EXPERIMENT}
 OPEN_STEPS = [Step.INTAKE, *WORKING_STEPS, Step.SUSPENDED]
+
+
+class ProjectChanged(Exception):
+    """Someone else moved the project first; nothing was saved."""
 
 
 class ProjectQuerySet(models.QuerySet["Project"]):
@@ -231,6 +236,35 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     objects = ProjectQuerySet.as_manager()
+    machine = Machine(
+        field="state",
+        log="projects.ProjectTransition",
+        changed=ProjectChanged,
+        url="projects:project_transition",
+        board="projects:project_board",
+        title="reference",
+        targets={
+            "advance": NEXT_IN_PHASE,
+            "rework": PREVIOUS_STEP,
+            "resume": lambda project: project.suspended_from,
+        },
+        not_here=lambda step: (
+            _("Cette action n'est pas possible à l'étape « %(step)s ».") % {"step": step}
+        ),
+        role=_("Votre rôle ne permet pas cette action sur ce projet."),
+        stale=lambda step: (
+            _(
+                "Ce projet vient de changer (il est maintenant à l'étape « %(step)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"step": step}
+        ),
+        overtaken=_(
+            "Quelqu'un d'autre vient de faire avancer ce projet : rien n'a été modifié, "
+            "voici son état actuel."
+        ),
+        board_comment=_("Commentaire (obligatoire pour revenir en arrière ou abandonner)"),
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -364,7 +398,8 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         )
 
     # Transitions --------------------------------------------------------------------------
-    # Each carries `custom` metadata for the pages: its label, whether it needs a comment.
+    # In the order the pages offer them. Each carries `custom` metadata for the pages (its
+    # label, whether it needs a comment: see `crm.fsm.Machine`).
 
     @transition(
         field=state,
@@ -524,22 +559,6 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     )
     def decline(self) -> None:
         """Turn the request down; a reason is required."""
-
-
-TRANSITIONS: list[str] = [
-    "accept_watch",
-    "accept_concept",
-    "accept_implementation",
-    "advance",
-    "enter_conceptualisation",
-    "enter_implementation",
-    "deliver",
-    "rework",
-    "suspend",
-    "resume",
-    "abandon",
-    "decline",
-]
 
 
 class ProjectMember(ChoiceLabels, models.Model):

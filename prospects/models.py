@@ -1,7 +1,8 @@
 """Investor prospecting: sites, promotion events and leads as a guarded pipeline (DESIGN §4).
 
 The transition graph on `Lead` is the domain logic: who may move a lead, from which stage, to
-which stage, on what conditions. `prospects.actions.run_transition` runs a transition with its
+which stage, on what conditions. `Lead.machine` (a `crm.fsm.Machine`) derives the rest from
+it: the moves offered, their refusals, and `lead.machine.run(...)`, which runs a move with its
 log row in one database transaction.
 """
 
@@ -24,7 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.fsm import Condition, TransitionLog
+from crm.fsm import Condition, Machine, TransitionLog
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -86,6 +87,12 @@ FUNNEL: list[str] = [*PIPELINE, Stage.WON]
 # Moving on one stage; from negotiation the next stage is reached by `win`, which has conditions.
 NEXT_STAGE: dict[str, str] = {PIPELINE[i]: PIPELINE[i + 1] for i in range(len(PIPELINE) - 1)}
 PREVIOUS_STAGE: dict[str, str] = {PIPELINE[i]: PIPELINE[i - 1] for i in range(1, len(PIPELINE))}
+
+
+class LeadChanged(Exception):
+    """Someone else changed the lead first; nothing was saved."""
+
+
 # Default probability of closing, per stage (percent); a lead may override it.
 STAGE_PROBABILITY: dict[str, int] = {
     Stage.IDENTIFIED: 5,
@@ -622,6 +629,39 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
     objects = LeadQuerySet.as_manager()
+    machine = Machine(
+        field="stage",
+        log="prospects.LeadTransition",
+        changed=LeadChanged,
+        url="prospects:lead_transition",
+        board="prospects:lead_board",
+        title="title",
+        targets={
+            "advance": NEXT_STAGE,
+            "step_back": PREVIOUS_STAGE,
+            "revive": lambda lead: lead.dormant_from or Stage.IDENTIFIED,
+        },
+        save="save_move",
+        not_here=lambda stage: (
+            _("Cette action n'est pas possible à l'étape « %(stage)s ».") % {"stage": stage}
+        ),
+        role=_(
+            "Seuls la personne chargée de la piste, celles avec qui elle est partagée "
+            "et l'équipe de la mission peuvent la faire avancer."
+        ),
+        stale=lambda stage: (
+            _(
+                "Cette piste vient de changer (elle est maintenant à l'étape « %(stage)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"stage": stage}
+        ),
+        overtaken=_(
+            "Quelqu'un d'autre vient de déplacer cette piste : rien n'a été modifié, "
+            "voici son état actuel."
+        ),
+        board_comment=_("Commentaire (obligatoire pour revenir en arrière ou perdre la piste)"),
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -753,7 +793,8 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         return bool(self.estimated_investment and self.estimated_investment > 0)
 
     # Transitions --------------------------------------------------------------------------
-    # Each carries `custom` metadata for the pages: its label, whether it needs a comment.
+    # In the order the pages offer them. Each carries `custom` metadata for the pages (its
+    # label, whether it needs a comment, the words of that comment: see `crm.fsm.Machine`).
 
     @transition(
         field=stage,
@@ -802,7 +843,14 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         source=[*OPEN_STAGES, Stage.DORMANT],
         target=Stage.LOST,
         permission=may_work_on,
-        custom={"label": _("Perdue"), "needs_comment": True, "danger": True},
+        custom={
+            "label": _("Perdue"),
+            "needs_comment": True,
+            "danger": True,
+            "comment_label": _("Raison de la perte (obligatoire)"),
+            "comment_placeholder": _("Pourquoi est-elle perdue ? (obligatoire)"),
+            "comment_missing": _("Dites pourquoi la piste est perdue : la raison est obligatoire."),
+        },
     )
     def lose(self) -> None:
         """The lead is lost; the reason is required (kept in `lost_reason`)."""
@@ -828,11 +876,21 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     )
     def revive(self) -> str:
         """Back to the stage the lead was put to sleep at."""
-        stage, self.dormant_from = self.dormant_from or Stage.IDENTIFIED, ""
+        stage, self.dormant_from = self.machine.target_of("revive"), ""
         return stage
 
-
-TRANSITIONS: list[str] = ["advance", "step_back", "win", "lose", "put_to_sleep", "revive"]
+    def save_move(self, *, name: str, comment: str, at: datetime.datetime) -> None:
+        """Save what a move changed, and only that: the stage, where it sleeps, the loss
+        reason (the comment of `lose`) and the activity. The rest belongs to the lead's form,
+        which may have saved since this copy was read."""
+        if name == "lose":
+            self.lost_reason = comment
+        elif self.stage != Stage.LOST:
+            self.lost_reason = ""
+        self.last_activity_at = at
+        self.save(
+            update_fields=["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
+        )
 
 
 class LeadTransitionQuerySet(models.QuerySet["LeadTransition"]):
