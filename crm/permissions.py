@@ -1,14 +1,19 @@
 """Scoping helpers shared by every app: what a user may not see answers 404.
 
-Views never fetch a record with a bare `Model.objects.get(pk=...)`; they go through
-`get_visible_or_404`, which starts from the model's `visible_to(user)` QuerySet.
+Views never fetch a record with a bare `Model.objects.get(pk=...)`. A record page goes through
+`get_for_user`, which starts from the model's `visible_to(user)` QuerySet, checks the role's
+permission and what the person may do with this very record, and hands back the record with
+those rights: one call, so a view cannot check half of it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+import enum
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
@@ -19,8 +24,42 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="Model")
 
 
+class Access(enum.IntEnum):
+    """What a person may do with one record they can see; each level includes those below."""
+
+    READ = 1
+    # Work on it: upload, write, log an exchange, move it where the person's role allows.
+    CONTRIBUTE = 2
+    # Everything the record allows, its gates included.
+    MANAGE = 3
+
+
 class ScopedQuerySet(Protocol[M]):
     def visible_to(self, user: User) -> QuerySet[M]: ...
+
+
+class Rights(Generic[M]):
+    """What `user` may do with `record`, worked out when first asked: a page that only reads
+    costs no query for it. Records with people of their own (a project's team, a lead's
+    owner) say how through `access_for(user) -> Access`; others are read by whoever sees them.
+    """
+
+    def __init__(self, record: M, user: User) -> None:
+        self.record = record
+        self.user = user
+
+    @cached_property
+    def level(self) -> Access:
+        access_for = getattr(self.record, "access_for", None)
+        return access_for(self.user) if access_for is not None else Access.READ
+
+    @property
+    def contribute(self) -> bool:
+        return self.level >= Access.CONTRIBUTE
+
+    @property
+    def manage(self) -> bool:
+        return self.level >= Access.MANAGE
 
 
 def require_permission(user: User, perm: str) -> None:
@@ -42,3 +81,30 @@ def get_visible_or_404(queryset: QuerySet[M], user: User, **lookup: Any) -> M:
     `queryset` carries the page's `select_related`; tampered or non-visible ids answer 404.
     """
     return get_object_or_404(queryset.visible_to(user), **lookup)  # type: ignore[attr-defined]
+
+
+def get_for_user(
+    request: HttpRequest,
+    queryset: QuerySet[M],
+    pk: int,
+    *,
+    need: Access | Callable[[M, User], bool] = Access.READ,
+    perm: str | None = None,
+) -> tuple[M, Rights[M]]:
+    """Record `pk` of `queryset` and what the person asking may do with it, or 404.
+
+    404 when the record is outside `visible_to(user)`, when the role lacks the model
+    permission `perm`, or when the person's access to this record is below `need` (a level,
+    or a role predicate of the model such as `Project.is_holder_account`)."""
+    user = request.user
+    record = get_visible_or_404(queryset, user, pk=pk)
+    if perm is not None:
+        require_permission(user, perm)
+    rights = Rights(record, user)
+    if callable(need):
+        if not need(record, user):
+            raise Http404
+    # Seeing the record is reading it: only more than that needs working out.
+    elif need is not Access.READ and rights.level < need:
+        raise Http404
+    return record, rights

@@ -1,6 +1,7 @@
-"""A record's timeline: interactions now; transitions and files join it in later issues.
+"""A record's timeline: its interactions, moves, files and specification versions.
 
-Each source yields `TimelineEntry` objects newest first; `merge` interleaves them.
+Each source yields `TimelineEntry` objects newest first (interactions here, moves from their
+log rows: `crm.fsm.TransitionLog.timeline_entry`); `merge` interleaves them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Project actions: multi-model work with side effects, each in one transaction."""
+"""Project actions: multi-model work with side effects, each in one transaction.
+
+A project's moves are run by its machine (`project.machine.run`, `crm.fsm`)."""
 
 from __future__ import annotations
 
@@ -14,101 +16,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
-from crm import audit, fsm
-from crm.fsm import TransitionOption, TransitionRefused, fsm_meta
+from crm import audit
+from crm.fsm import TransitionRefused
 from crm.models import AuditEntry, Thematic, User
 from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
 from projects.models import (
-    NEXT_IN_PHASE,
-    PREVIOUS_STEP,
-    TRANSITIONS,
     Deliverable,
     DeliverableVersion,
     Project,
+    ProjectChanged,
     ProjectMember,
-    ProjectTransition,
     Specification,
     SpecificationVersion,
-    Step,
 )
-
-
-class ProjectChanged(Exception):
-    """Someone else moved the project first; nothing was saved."""
-
-
-def target_of(project: Project, name: str) -> str:
-    """The step transition `name` would lead to from the project's current step."""
-    if name == "advance":
-        return NEXT_IN_PHASE[project.state]
-    if name == "rework":
-        return PREVIOUS_STEP[project.state]
-    if name == "resume":
-        return project.suspended_from
-    return str(fsm_meta(project, name).get_transition(project.state).target)
-
-
-def refusal_reasons(project: Project, name: str, user: User) -> list[str]:
-    """Why `user` may not run transition `name` on `project` now; empty when they may."""
-    if name not in TRANSITIONS:
-        return [_("Cette action n'existe pas.")]
-    meta = fsm_meta(project, name)
-    step = Step(project.state).label
-    if not meta.has_transition(project.state):
-        return [_("Cette action n'est pas possible à l'étape « %(step)s ».") % {"step": step}]
-    if not meta.has_transition_perm(project, project.state, user):
-        return [_("Votre rôle ne permet pas cette action sur ce projet.")]
-    return fsm.unmet_conditions(project, name, project.state)
-
-
-def transition_options(
-    project: Project, user: User, *, check_conditions: bool = True
-) -> list[TransitionOption]:
-    """The transitions from the project's step that the user's role allows, with what blocks
-    each one (a gate whose conditions fail is shown with its reasons, not hidden).
-
-    Lists of many projects (the board) pass `check_conditions=False`: gate conditions cost a
-    query each, and `run_transition` checks them anyway when the move is made."""
-    return fsm.transition_options(
-        project,
-        user,
-        names=TRANSITIONS,
-        state=project.state,
-        target_of=target_of,
-        refusal_reasons=refusal_reasons,
-        check_conditions=check_conditions,
-    )
-
-
-def run_transition(
-    *, project: Project, name: str, by: User, comment: str = ""
-) -> ProjectTransition:
-    """Run transition `name` and log it, in one transaction.
-
-    Refused transitions raise `TransitionRefused` with the reasons; if someone else changed
-    the project since it was read, `ProjectChanged` is raised and nothing (log included) is
-    written.
-    """
-    comment = comment.strip()
-    reasons = refusal_reasons(project, name, by)
-    if (
-        not reasons
-        and fsm_meta(project, name).get_transition(project.state).custom.get("needs_comment")
-        and not comment
-    ):
-        reasons = [_("Un commentaire est nécessaire pour cette action : dites pourquoi.")]
-    if reasons:
-        raise TransitionRefused(reasons)
-    return fsm.run_logged(
-        project,
-        name=name,
-        by=by,
-        comment=comment,
-        log_model=ProjectTransition,
-        changed=ProjectChanged,
-        save=project.save,
-    )
 
 
 @transaction.atomic

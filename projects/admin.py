@@ -2,12 +2,17 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django_fsm.admin import FSMAdminMixin
 
 from crm.admin import AuditedAdmin
-from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
-from projects.actions import ProjectChanged, review_version, run_transition
+from crm.fsm import (
+    TransitionAdminMixin,
+    TransitionLogAdminMixin,
+    TransitionLogInlineMixin,
+    TransitionRefused,
+)
+from projects.actions import ProjectChanged, review_version
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -37,8 +42,9 @@ class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(FSMAdminMixin, AuditedAdmin):
+class ProjectAdmin(TransitionAdminMixin, FSMAdminMixin, AuditedAdmin):
     fsm_fields = ["state"]
+    changed_message = gettext_lazy("Ce projet vient de changer : rien n'a été modifié.")
     list_display = ["reference", "title", "holder", "territory", "state", "target_date"]
     list_filter = ["state", "territory", "thematics"]
     list_select_related = ["holder", "territory"]
@@ -46,35 +52,6 @@ class ProjectAdmin(FSMAdminMixin, AuditedAdmin):
     autocomplete_fields = ["holder", "holder_contact"]
     readonly_fields = ["reference", "suspended_from", "created_by", "created_at", "updated_at"]
     inlines = [MemberInline, FundingInline, TransitionInline]
-
-    def _apply_fsm_transition(
-        self,
-        *,
-        obj: Project,
-        transition_name: str,
-        request: HttpRequest,
-        kwargs: dict | None = None,
-    ) -> bool:
-        # django-fsm's admin button would change the step without the log row, the checks and
-        # the concurrency guard of the pages: route it through the same action.
-        try:
-            run_transition(
-                project=obj,
-                name=transition_name,
-                by=request.user,
-                comment=gettext("Depuis l'administration."),
-            )
-        except TransitionRefused as refused:
-            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
-            return False
-        except ProjectChanged:
-            self.message_user(
-                request,
-                gettext("Ce projet vient de changer : rien n'a été modifié."),
-                messages.ERROR,
-            )
-            return False
-        return True
 
 
 class VersionInline(admin.TabularInline):

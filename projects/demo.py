@@ -4,7 +4,7 @@ Runs after `crm.demo.seed_crm` (see `crm.demo.SEEDERS`): holders, contacts, terr
 thematics and users are looked up in what the CRM seeder loaded.
 
 A demo project is made the way a person would make it: `create_project` gives it its
-DS-YYYY-NNN reference, then its `history` is replayed through `run_transition`, with the
+DS-YYYY-NNN reference, then its `history` is replayed through `project.machine.run`, with the
 deliverables uploaded through `check_upload` / `add_deliverable_version` and reviewed through
 `review_version` in between. So the demo's transition log is one the application could have
 written, and a fixture that tries to open a gate without its approved deliverable fails to
@@ -46,7 +46,6 @@ from projects.actions import (
     create_project,
     issue_specification,
     review_version,
-    run_transition,
     specification_for,
 )
 from projects.models import (
@@ -347,8 +346,7 @@ def _replay(
         if event.order == TRANSITION:
             by = users[event.payload.get("by", LEAD_USERNAME)]
             try:
-                log = run_transition(
-                    project=project,
+                log = project.machine.run(
                     name=event.payload["run"],
                     by=by,
                     comment=event.payload.get("comment", ""),

@@ -1,8 +1,9 @@
 """Design-support projects: three phases, nine steps, as a guarded state machine (DESIGN §3).
 
 The transition graph below is the domain logic: who may move a project, from which step,
-to which step, on what conditions. `projects.actions.run_transition` runs a transition with
-its log row in one database transaction.
+to which step, on what conditions. `Project.machine` (a `crm.fsm.Machine`) derives the rest
+from it: the moves offered, their refusals, and `project.machine.run(...)`, which runs a move
+with its log row in one database transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.fsm import Condition, TransitionLog
+from crm.fsm import Condition, Machine, TransitionLog
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -33,6 +34,7 @@ from crm.models import (
     fold,
     search_filter,
 )
+from crm.permissions import Access
 
 
 class Step(models.TextChoices):
@@ -92,19 +94,8 @@ GATE_BACKWARDS = {Step.ORIENT, Step.EXPERIMENT}
 OPEN_STEPS = [Step.INTAKE, *WORKING_STEPS, Step.SUSPENDED]
 
 
-def _is_staff(project: Project, user: User) -> bool:
-    return user.is_mission_staff
-
-
-def _is_staff_or_team_designer(project: Project, user: User) -> bool:
-    return user.is_mission_staff or project.has_designer(user)
-
-
-def _may_rework(project: Project, user: User) -> bool:
-    # Going back over a phase gate is the mission's decision; inside a phase the team may.
-    if project.state in GATE_BACKWARDS:
-        return user.is_mission_staff
-    return _is_staff_or_team_designer(project, user)
+class ProjectChanged(Exception):
+    """Someone else moved the project first; nothing was saved."""
 
 
 class ProjectQuerySet(models.QuerySet["Project"]):
@@ -246,6 +237,35 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     objects = ProjectQuerySet.as_manager()
+    machine = Machine(
+        field="state",
+        log="projects.ProjectTransition",
+        changed=ProjectChanged,
+        url="projects:project_transition",
+        board="projects:project_board",
+        title="reference",
+        targets={
+            "advance": NEXT_IN_PHASE,
+            "rework": PREVIOUS_STEP,
+            "resume": lambda project: project.suspended_from,
+        },
+        not_here=lambda step: (
+            _("Cette action n'est pas possible à l'étape « %(step)s ».") % {"step": step}
+        ),
+        role=_("Votre rôle ne permet pas cette action sur ce projet."),
+        stale=lambda step: (
+            _(
+                "Ce projet vient de changer (il est maintenant à l'étape « %(step)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"step": step}
+        ),
+        overtaken=_(
+            "Quelqu'un d'autre vient de faire avancer ce projet : rien n'a été modifié, "
+            "voici son état actuel."
+        ),
+        board_comment=_("Commentaire (obligatoire pour revenir en arrière ou abandonner)"),
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -303,6 +323,31 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     def is_overdue(self) -> bool:
         return bool(self.target_date and self.is_open and self.target_date < timezone.localdate())
 
+    # Who may do what -----------------------------------------------------------------------
+
+    def may_manage(self, user: User) -> bool:
+        """The mission team manages every project: accepting it, its gates, pausing it."""
+        return user.is_mission_staff
+
+    def access_for(self, user: User) -> Access:
+        """What `user`, who sees this project, may do with it: the mission team manages it,
+        the designers of its team contribute (deliverables, the specification's draft,
+        exchanges, moves inside a phase), everyone else who sees it reads it."""
+        if self.may_manage(user):
+            return Access.MANAGE
+        if self.has_designer(user):
+            return Access.CONTRIBUTE
+        return Access.READ
+
+    def may_contribute(self, user: User) -> bool:
+        return self.access_for(user) >= Access.CONTRIBUTE
+
+    def may_rework(self, user: User) -> bool:
+        # Going back over a phase gate is the mission's decision; inside a phase the team may.
+        if self.state in GATE_BACKWARDS:
+            return self.may_manage(user)
+        return self.may_contribute(user)
+
     def has_designer(self, user: User) -> bool:
         members = getattr(self, "_prefetched_objects_cache", {}).get("memberships")
         if members is not None:
@@ -354,13 +399,14 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         )
 
     # Transitions --------------------------------------------------------------------------
-    # Each carries `custom` metadata for the pages: its label, whether it needs a comment.
+    # In the order the pages offer them. Each carries `custom` metadata for the pages (its
+    # label, whether it needs a comment: see `crm.fsm.Machine`).
 
     @transition(
         field=state,
         source=Step.INTAKE,
         target=Step.LISTEN,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 1 (Veille)")},
     )
     def accept_watch(self) -> None:
@@ -370,7 +416,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.ORIENT,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 2 (Conceptualisation)")},
     )
     def accept_concept(self) -> None:
@@ -380,7 +426,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.EXPERIMENT,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Accepter en phase 3 (Mise en œuvre)")},
     )
     def accept_implementation(self) -> None:
@@ -390,7 +436,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=list(NEXT_IN_PHASE),
         target=RETURN_VALUE(*NEXT_IN_PHASE.values()),
-        permission=_is_staff_or_team_designer,
+        permission=may_contribute,
         custom={"label": _("Passer à l'étape suivante")},
     )
     def advance(self) -> str:
@@ -401,7 +447,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INVOLVE,
         target=Step.ORIENT,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Le cahier des charges n'a pas encore été émis."),
@@ -428,7 +474,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.CREATE,
         target=Step.EXPERIMENT,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Il manque un carnet d'idées ou une esquisse de concept approuvé."),
@@ -446,7 +492,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.IMPLEMENT,
         target=Step.DELIVERED,
-        permission=_is_staff,
+        permission=may_manage,
         conditions=[
             Condition(
                 _("Il manque un rapport d'évaluation approuvé."),
@@ -464,7 +510,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=list(PREVIOUS_STEP),
         target=RETURN_VALUE(*PREVIOUS_STEP.values()),
-        permission=_may_rework,
+        permission=may_rework,
         custom={"label": _("Revenir à l'étape précédente"), "needs_comment": True},
     )
     def rework(self) -> str:
@@ -475,7 +521,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=WORKING_STEPS,
         target=Step.SUSPENDED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Suspendre")},
     )
     def suspend(self) -> None:
@@ -486,7 +532,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.SUSPENDED,
         target=RETURN_VALUE(*WORKING_STEPS),
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Reprendre")},
     )
     def resume(self) -> str:
@@ -498,7 +544,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=[*WORKING_STEPS, Step.SUSPENDED],
         target=Step.ABANDONED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Abandonner"), "needs_comment": True, "danger": True},
     )
     def abandon(self) -> None:
@@ -509,27 +555,11 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=state,
         source=Step.INTAKE,
         target=Step.DECLINED,
-        permission=_is_staff,
+        permission=may_manage,
         custom={"label": _("Décliner la demande"), "needs_comment": True, "danger": True},
     )
     def decline(self) -> None:
         """Turn the request down; a reason is required."""
-
-
-TRANSITIONS: list[str] = [
-    "accept_watch",
-    "accept_concept",
-    "accept_implementation",
-    "advance",
-    "enter_conceptualisation",
-    "enter_implementation",
-    "deliver",
-    "rework",
-    "suspend",
-    "resume",
-    "abandon",
-    "decline",
-]
 
 
 class ProjectMember(ChoiceLabels, models.Model):

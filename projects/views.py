@@ -1,28 +1,28 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import jobs
+from crm import fsm, jobs
 from crm.actions import log_interaction
-from crm.forms import InteractionForm, TransitionForm
+from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
 from crm.listing import filter_visible, first_rows_by, render_list
 from crm.models import Role, User
-from crm.pages import bars, safe_next
+from crm.pages import bars
 from crm.pdf import pdf_response
-from crm.permissions import get_visible_or_404, require_permission
+from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from projects import actions
@@ -55,6 +55,9 @@ from projects.models import (
 BOARD_COLUMN_LIMIT = 10
 TIMELINE_SIZE = 40
 DASHBOARD_CACHE_SECONDS = 300
+ADD_INTERACTION = "crm.add_interaction"
+ADD_VERSION = "projects.add_deliverableversion"
+WRITE_SPECIFICATION = "projects.change_specification"
 
 
 def _with_team(projects: list[Project]) -> None:
@@ -110,21 +113,13 @@ def _card_order(project: Project) -> tuple[bool, date, str]:
 
 
 def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
-    """A card's moves, loaded when its "Déplacer" button is opened (htmx); without
-    JavaScript that button is a link to the project page and its transition buttons."""
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    options = actions.transition_options(project, request.user, check_conditions=False)
-    context = {
-        "project": project,
-        "options": options,
-        "needs_comment": any(option.needs_comment for option in options),
-        "next": reverse("projects:project_board"),
-    }
-    return render(request, "projects/includes/_board_card_moves.html", context)
+    project, _may = get_for_user(request, Project.objects.all(), pk)
+    return fsm.card_moves_view(request, project)
 
 
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_visible_or_404(
+    project, may = get_for_user(
+        request,
         Project.objects.for_detail().prefetch_related(
             Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
             "thematics",
@@ -141,11 +136,9 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 ),
             ),
         ),
-        request.user,
-        pk=pk,
+        pk,
     )
     user: User = request.user
-    may_contribute = user.is_mission_staff or project.has_designer(user)
     versions = list(
         SpecificationVersion.objects.filter(specification__project=project).select_related(
             "issued_by", "answered_by"
@@ -161,18 +154,20 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "project": project,
-        "options": actions.transition_options(project, user),
+        "moves": project.machine.moves(user),
         "timeline": _project_timeline(project, user, versions),
         "interaction_form": InteractionForm(organisation=project.holder)
-        if may_contribute and user.has_perm("crm.add_interaction")
+        if may.contribute and user.has_perm(ADD_INTERACTION)
         else None,
-        "upload_form": DeliverableUploadForm() if _may_upload(project, user) else None,
+        "upload_form": DeliverableUploadForm()
+        if may.contribute and user.has_perm(ADD_VERSION)
+        else None,
         "may_review": user.has_perm("projects.change_deliverableversion"),
         "may_edit": user.has_perm("projects.change_project"),
         "show_deliverables": user.has_perm("projects.view_deliverable"),
         "show_holder_link": user.has_perm("crm.view_organisation"),
         "specification_versions": versions,
-        "may_write_specification": _may_write_specification(project, user),
+        "may_write_specification": may.contribute and user.has_perm(WRITE_SPECIFICATION),
         "answer_form": AnswerForm() if may_answer else None,
     }
     return TemplateResponse(request, "projects/project_detail.html", context)
@@ -184,17 +179,7 @@ def _project_timeline(
     """What happened to the project, newest first. Holders see the moves and the
     specification; the team's uploads and exchanges are for those who may read them."""
     transitions = project.transitions.select_related("by")[:TIMELINE_SIZE]
-    moves = (
-        TimelineEntry(
-            when=t.at,
-            kind="transition",
-            label=_("Étape"),
-            text=f"{Step(t.source).label} → {Step(t.target).label}",
-            author=t.by,
-            detail=t.comment,
-        )
-        for t in transitions
-    )
+    moves = (transition.timeline_entry() for transition in transitions)
     versions = sorted(
         (v for d in project.deliverables.all() for v in d.versions.all()),
         key=lambda v: v.uploaded_at,
@@ -253,12 +238,6 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
     return sorted(entries, key=lambda entry: entry.when, reverse=True)
 
 
-def _may_upload(project: Project, user: User) -> bool:
-    if not user.has_perm("projects.add_deliverableversion"):
-        return False
-    return user.is_mission_staff or project.has_designer(user)
-
-
 @require_http_methods(["GET", "POST"])
 def project_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
@@ -267,8 +246,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "projects.change_project")
+    project, _may = get_for_user(request, Project.objects.all(), pk, perm="projects.change_project")
     return _project_form(request, project)
 
 
@@ -301,66 +279,16 @@ def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
 
 @require_POST
 def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
-    """Run one transition from the project page or the board, then go back there."""
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    back = safe_next(request, project.get_absolute_url())
-    form = TransitionForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Action incomplète : rien n'a été modifié."))
-        return redirect(back)
-    name, seen = form.cleaned_data["name"], form.cleaned_data["state"]
-    if seen == project.state and not name:
-        # Dropped on a board column: the move is the one that leads to that step.
-        options = actions.transition_options(project, request.user, check_conditions=False)
-        target = form.cleaned_data["target"]
-        name = next((option.name for option in options if option.target == target), "")
-        if not name:
-            messages.error(request, _("Ce déplacement n'est pas possible depuis cette étape."))
-            return redirect(back)
-    if seen != project.state:
-        messages.error(
-            request,
-            _(
-                "Ce projet vient de changer (il est maintenant à l'étape « %(step)s ») : "
-                "rien n'a été modifié, vérifiez avant de recommencer."
-            )
-            % {"step": project.get_state_display()},
-        )
-        return redirect(back)
-    try:
-        log = actions.run_transition(
-            project=project, name=name, by=request.user, comment=form.cleaned_data["comment"]
-        )
-    except TransitionRefused as refused:
-        messages.error(request, " ".join(refused.reasons))
-    except actions.ProjectChanged:
-        messages.error(
-            request,
-            _(
-                "Quelqu'un d'autre vient de faire avancer ce projet : rien n'a été modifié, "
-                "voici son état actuel."
-            ),
-        )
-    else:
-        messages.success(
-            request,
-            _("%(reference)s : %(source)s → %(target)s.")
-            % {
-                "reference": project.reference,
-                "source": Step(log.source).label,
-                "target": Step(log.target).label,
-            },
-        )
-    return redirect(back)
+    """Run one move from the project page or the board, then go back there."""
+    project, _may = get_for_user(request, Project.objects.all(), pk)
+    return fsm.transition_view(request, project)
 
 
 @require_http_methods(["GET", "POST"])
 def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     """A note or an exchange with the holder, on the project's timeline (staff and team)."""
-    project = get_visible_or_404(Project.objects.select_related("holder"), request.user, pk=pk)
-    require_permission(request.user, "crm.add_interaction")
-    if not (request.user.is_mission_staff or project.has_designer(request.user)):
-        raise Http404
+    scope = Project.objects.select_related("holder")
+    project, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
     form = InteractionForm(request.POST or None, organisation=project.holder)
     if request.method == "POST" and form.is_valid():
         log_interaction(
@@ -388,9 +316,9 @@ def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """One file per request: the page's script sends several files one after another, each
     with its own progress bar; without JavaScript the form sends one."""
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    if not _may_upload(project, request.user):
-        raise Http404
+    project, _may = get_for_user(
+        request, Project.objects.all(), pk, need=Access.CONTRIBUTE, perm=ADD_VERSION
+    )
     form = DeliverableUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         version = actions.add_deliverable_version(
@@ -418,9 +346,10 @@ def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableVersion:
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
     # Holders read their project, not the team's work in progress.
-    require_permission(request.user, "projects.view_deliverableversion")
+    project, _may = get_for_user(
+        request, Project.objects.all(), pk, perm="projects.view_deliverableversion"
+    )
     return get_object_or_404(
         DeliverableVersion.objects.select_related("deliverable"),
         pk=version_pk,
@@ -496,17 +425,9 @@ def dashboard_figures(user: User) -> dict[str, object]:
 # The specification ---------------------------------------------------------------------------
 
 
-def _may_write_specification(project: Project, user: User) -> bool:
-    if not user.has_perm("projects.change_specification"):
-        return False
-    return user.is_mission_staff or project.has_designer(user)
-
-
 def _writable_project(request: HttpRequest, pk: int) -> Project:
-    project = get_visible_or_404(Project.objects.select_related("holder"), request.user, pk=pk)
-    if not _may_write_specification(project, request.user):
-        raise Http404
-    return project
+    scope = Project.objects.select_related("holder")
+    return get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=WRITE_SPECIFICATION)[0]
 
 
 @require_http_methods(["GET", "POST"])
@@ -611,8 +532,9 @@ def _too_long_message(too_long: actions.SpecificationTooLong) -> str:
 
 @require_POST
 def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "projects.add_specificationversion")
+    project, _may = get_for_user(
+        request, Project.objects.all(), pk, perm="projects.add_specificationversion"
+    )
     try:
         version = actions.issue_specification(
             project=project, by=request.user, language=translation.get_language()
@@ -634,9 +556,16 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("projects:specification_edit", pk=project.pk)
 
 
-def _specification_version_for(request: HttpRequest, pk: int, number: int) -> SpecificationVersion:
-    project = get_visible_or_404(Project.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "projects.view_specificationversion")
+def _specification_version_for(
+    request: HttpRequest,
+    pk: int,
+    number: int,
+    *,
+    need: Access | Callable[[Project, User], bool] = Access.READ,
+) -> SpecificationVersion:
+    project, _may = get_for_user(
+        request, Project.objects.all(), pk, need=need, perm="projects.view_specificationversion"
+    )
     return get_object_or_404(
         SpecificationVersion.objects.select_related("specification__project"),
         specification__project=project,
@@ -664,10 +593,8 @@ def specification_version_file(request: HttpRequest, pk: int, number: int) -> Ht
 @require_POST
 def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """The holder's answer on the latest issued version: approve, or return with a comment."""
-    version = _specification_version_for(request, pk, number)
+    version = _specification_version_for(request, pk, number, need=Project.is_holder_account)
     project = version.specification.project
-    if not project.is_holder_account(request.user):
-        raise Http404
     form = AnswerForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Réponse incomplète : rien n'a été modifié."))
@@ -692,14 +619,14 @@ def project_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The project sheet PDF: key facts, team, current step, approved deliverables."""
     from projects.pdf import render_project_sheet
 
-    project = get_visible_or_404(
+    project, _may = get_for_user(
+        request,
         Project.objects.for_detail().prefetch_related(
             Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
             "thematics",
             "funding_lines",
         ),
-        request.user,
-        pk=pk,
+        pk,
     )
     pdf = render_project_sheet(project, language=translation.get_language())
     filename = _("%(reference)s-fiche-projet.pdf") % {"reference": project.reference}

@@ -1,4 +1,6 @@
-"""Lead actions: multi-model work with side effects, each in one transaction."""
+"""Lead actions: multi-model work with side effects, each in one transaction.
+
+A lead's moves are run by its machine (`lead.machine.run`, `crm.fsm`)."""
 
 from __future__ import annotations
 
@@ -8,132 +10,27 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from crm import audit, fsm
-from crm.fsm import TransitionOption, TransitionRefused, fsm_meta
+from crm import audit
 from crm.models import Contact, User, fold
 from crm.references import save_with_reference
 from crm.uploads import CheckedUpload, make_thumbnail
 from prospects.models import (
     LEAD_REFERENCE_PREFIX,
-    NEXT_STAGE,
-    PREVIOUS_STAGE,
-    TRANSITIONS,
     CalendarToken,
     Lead,
-    LeadTransition,
+    LeadChanged,
     Site,
     SitePhoto,
-    Stage,
 )
 
 __all__ = [
     "LeadChanged",
-    "run_transition",
     "save_lead",
 ]
 
 
 UNTOUCHED_BY_EDIT = {"stage", "lost_reason", "created_by"}
-
-
-class LeadChanged(Exception):
-    """Someone else changed the lead first; nothing was saved."""
-
-
-def target_of(lead: Lead, name: str) -> str:
-    """The stage transition `name` would lead to from the lead's current stage."""
-    if name == "advance":
-        return NEXT_STAGE[lead.stage]
-    if name == "step_back":
-        return PREVIOUS_STAGE[lead.stage]
-    if name == "revive":
-        return lead.dormant_from or Stage.IDENTIFIED
-    return str(fsm_meta(lead, name).get_transition(lead.stage).target)
-
-
-def refusal_reasons(lead: Lead, name: str, user: User) -> list[str]:
-    """Why `user` may not run transition `name` on `lead` now; empty when they may."""
-    if name not in TRANSITIONS:
-        return [_("Cette action n'existe pas.")]
-    meta = fsm_meta(lead, name)
-    if not meta.has_transition(lead.stage):
-        return [
-            _("Cette action n'est pas possible à l'étape « %(stage)s ».")
-            % {"stage": Stage(lead.stage).label}
-        ]
-    if not meta.has_transition_perm(lead, lead.stage, user):
-        return [
-            _(
-                "Seuls la personne chargée de la piste, celles avec qui elle est partagée "
-                "et l'équipe de la mission peuvent la faire avancer."
-            )
-        ]
-    return fsm.unmet_conditions(lead, name, lead.stage)
-
-
-def transition_options(
-    lead: Lead, user: User, *, check_conditions: bool = True
-) -> list[TransitionOption]:
-    """The moves from the lead's stage that the user may make, with what blocks each one.
-
-    The board passes `check_conditions=False`: conditions cost a query each, and
-    `run_transition` checks them anyway when the move is made."""
-    return fsm.transition_options(
-        lead,
-        user,
-        names=TRANSITIONS,
-        state=lead.stage,
-        target_of=target_of,
-        refusal_reasons=refusal_reasons,
-        check_conditions=check_conditions,
-    )
-
-
-def run_transition(*, lead: Lead, name: str, by: User, comment: str = "") -> LeadTransition:
-    """Run transition `name` and log it, in one transaction.
-
-    Refused transitions raise `TransitionRefused` with the reasons (losing needs a reason);
-    if someone else moved the lead since it was read, `LeadChanged` is raised and nothing
-    (log included) is written.
-    """
-    comment = comment.strip()
-    reasons = refusal_reasons(lead, name, by)
-    if (
-        not reasons
-        and fsm_meta(lead, name).get_transition(lead.stage).custom.get("needs_comment")
-        and not comment
-    ):
-        if name == "lose":
-            reasons = [_("Dites pourquoi la piste est perdue : la raison est obligatoire.")]
-        else:
-            reasons = [_("Un commentaire est nécessaire pour cette action : dites pourquoi.")]
-    if reasons:
-        raise TransitionRefused(reasons)
-    now = timezone.now()
-
-    def save() -> None:
-        # The transition has set the stage: keep the loss reason with it, and the activity.
-        if name == "lose":
-            lead.lost_reason = comment
-        elif lead.stage != Stage.LOST:
-            lead.lost_reason = ""
-        lead.last_activity_at = now
-        lead.save(
-            update_fields=["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
-        )
-
-    return fsm.run_logged(
-        lead,
-        name=name,
-        by=by,
-        comment=comment,
-        log_model=LeadTransition,
-        changed=LeadChanged,
-        save=save,
-        at=now,
-    )
 
 
 @transaction.atomic

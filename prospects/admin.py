@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy
 from django_fsm.admin import FSMAdminMixin
 
 from crm.admin import AuditedAdmin
-from crm.fsm import TransitionLogAdminMixin, TransitionLogInlineMixin, TransitionRefused
-from prospects.actions import LeadChanged, run_transition
+from crm.fsm import TransitionAdminMixin, TransitionLogAdminMixin, TransitionLogInlineMixin
 from prospects.models import (
     Lead,
     LeadTransition,
@@ -52,8 +51,9 @@ class TransitionInline(TransitionLogInlineMixin, admin.TabularInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(FSMAdminMixin, AuditedAdmin):
+class LeadAdmin(TransitionAdminMixin, FSMAdminMixin, AuditedAdmin):
     fsm_fields = ["stage"]
+    changed_message = gettext_lazy("Cette piste vient de changer : rien n'a été modifié.")
     list_display = ["title", "organisation", "stage", "owner", "confidential", "next_action_due"]
     list_filter = ["stage", "confidential", "sector", "source", "origin_market", "territory"]
     list_select_related = ["organisation", "owner"]
@@ -62,34 +62,6 @@ class LeadAdmin(FSMAdminMixin, AuditedAdmin):
     filter_horizontal = ["shared_with", "target_sites"]
     readonly_fields = ["lost_reason", "version", "last_activity_at", "created_by", "created_at"]
     inlines = [TransitionInline]
-
-    def _apply_fsm_transition(
-        self,
-        *,
-        obj: Lead,
-        transition_name: str,
-        request: HttpRequest,
-        kwargs: dict | None = None,
-    ) -> bool:
-        # As for projects: the admin's buttons go through the logged, checked action.
-        try:
-            run_transition(
-                lead=obj,
-                name=transition_name,
-                by=request.user,
-                comment=gettext("Depuis l'administration."),
-            )
-        except TransitionRefused as refused:
-            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
-            return False
-        except LeadChanged:
-            self.message_user(
-                request,
-                gettext("Cette piste vient de changer : rien n'a été modifié."),
-                messages.ERROR,
-            )
-            return False
-        return True
 
 
 @admin.register(LeadTransition)

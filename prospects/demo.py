@@ -4,7 +4,7 @@ Runs after the CRM and projects seeders (see `crm.demo.SEEDERS`): investors, con
 territories, users and projects are looked up in what they loaded.
 
 As for projects, a demo lead is made the way a person would make it: `save_lead` creates it
-at `identified`, then its `history` is replayed through `run_transition` (so winning without a
+at `identified`, then its `history` is replayed through `lead.machine.run` (so winning without a
 site or an amount fails to load), and its exchanges through `log_interaction`. Only then are
 the timestamps moved back to the file's relative dates. A lead already present (matched on its
 title) keeps its history; its plain fields, contacts, sites and sharing follow the file.
@@ -27,7 +27,7 @@ from crm.demo import Outcome, SeedReport, assign, pick, rows, upsert
 from crm.fsm import TransitionRefused
 from crm.models import Contact, Organisation, Territory, User
 from projects.models import Project
-from prospects.actions import run_transition, save_lead
+from prospects.actions import save_lead
 from prospects.models import Lead, LeadTransition, PromotionEvent, Site
 
 PROSPECTS_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_prospects.json"
@@ -226,8 +226,7 @@ def _create_lead(
     stamps: list[tuple[int, datetime]] = []
     for index, event in enumerate(history, start=1):
         try:
-            log = run_transition(
-                lead=lead,
+            log = lead.machine.run(
                 name=event["run"],
                 by=owner,
                 comment=event.get("comment", ""),

@@ -1,7 +1,8 @@
 """Investor prospecting: sites, promotion events and leads as a guarded pipeline (DESIGN §4).
 
 The transition graph on `Lead` is the domain logic: who may move a lead, from which stage, to
-which stage, on what conditions. `prospects.actions.run_transition` runs a transition with its
+which stage, on what conditions. `Lead.machine` (a `crm.fsm.Machine`) derives the rest from
+it: the moves offered, their refusals, and `lead.machine.run(...)`, which runs a move with its
 log row in one database transaction.
 """
 
@@ -24,7 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from crm.fsm import Condition, TransitionLog
+from crm.fsm import Condition, Machine, TransitionLog
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -35,6 +36,7 @@ from crm.models import (
     fold,
     search_filter,
 )
+from crm.permissions import Access
 
 # Sane bounds for what people type: a tourism investment in the basin is counted in millions,
 # never in thousands of billions; a due date is in this decade, not in year 9999.
@@ -85,6 +87,12 @@ FUNNEL: list[str] = [*PIPELINE, Stage.WON]
 # Moving on one stage; from negotiation the next stage is reached by `win`, which has conditions.
 NEXT_STAGE: dict[str, str] = {PIPELINE[i]: PIPELINE[i + 1] for i in range(len(PIPELINE) - 1)}
 PREVIOUS_STAGE: dict[str, str] = {PIPELINE[i]: PIPELINE[i - 1] for i in range(1, len(PIPELINE))}
+
+
+class LeadChanged(Exception):
+    """Someone else changed the lead first; nothing was saved."""
+
+
 # Default probability of closing, per stage (percent); a lead may override it.
 STAGE_PROBABILITY: dict[str, int] = {
     Stage.IDENTIFIED: 5,
@@ -97,21 +105,6 @@ STAGE_PROBABILITY: dict[str, int] = {
     Stage.LOST: 0,
     Stage.DORMANT: 0,
 }
-
-
-def may_work_on(lead: Lead, user: User) -> bool:
-    """Staff, the lead's owner and the people it is shared with may move and edit it."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_mission_staff:
-        return True
-    if not user.has_role(Role.OFFICER):
-        return False
-    return lead.owner_id == user.pk or lead.is_shared_with(user)
-
-
-def _may_work(lead: Lead, user: User) -> bool:
-    return may_work_on(lead, user)
 
 
 # Sites ------------------------------------------------------------------------------------
@@ -636,6 +629,39 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
     objects = LeadQuerySet.as_manager()
+    machine = Machine(
+        field="stage",
+        log="prospects.LeadTransition",
+        changed=LeadChanged,
+        url="prospects:lead_transition",
+        board="prospects:lead_board",
+        title="title",
+        targets={
+            "advance": NEXT_STAGE,
+            "step_back": PREVIOUS_STAGE,
+            "revive": lambda lead: lead.dormant_from or Stage.IDENTIFIED,
+        },
+        save="save_move",
+        not_here=lambda stage: (
+            _("Cette action n'est pas possible à l'étape « %(stage)s ».") % {"stage": stage}
+        ),
+        role=_(
+            "Seuls la personne chargée de la piste, celles avec qui elle est partagée "
+            "et l'équipe de la mission peuvent la faire avancer."
+        ),
+        stale=lambda stage: (
+            _(
+                "Cette piste vient de changer (elle est maintenant à l'étape « %(stage)s ») : "
+                "rien n'a été modifié, vérifiez avant de recommencer."
+            )
+            % {"stage": stage}
+        ),
+        overtaken=_(
+            "Quelqu'un d'autre vient de déplacer cette piste : rien n'a été modifié, "
+            "voici son état actuel."
+        ),
+        board_comment=_("Commentaire (obligatoire pour revenir en arrière ou perdre la piste)"),
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -733,6 +759,27 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
             return self.probability
         return STAGE_PROBABILITY[self.stage]
 
+    # Who may do what -----------------------------------------------------------------------
+
+    def is_followed_by(self, user: User) -> bool:
+        """The lead's owner, or someone it is shared with (as `LeadQuerySet.followed_by`)."""
+        return self.owner_id == user.pk or self.is_shared_with(user)
+
+    def access_for(self, user: User) -> Access:
+        """What `user`, who sees this lead, may do with it: the mission team manages every
+        lead; its owner and the officers it is shared with work on it (move, edit, log
+        exchanges); the other officers read it."""
+        if not user.is_authenticated or not user.is_active:
+            return Access.READ
+        if user.is_mission_staff:
+            return Access.MANAGE
+        if user.has_role(Role.OFFICER) and self.is_followed_by(user):
+            return Access.CONTRIBUTE
+        return Access.READ
+
+    def may_work_on(self, user: User) -> bool:
+        return self.access_for(user) >= Access.CONTRIBUTE
+
     def is_shared_with(self, user: User) -> bool:
         cached = getattr(self, "_prefetched_objects_cache", {}).get("shared_with")
         if cached is not None:
@@ -746,13 +793,14 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         return bool(self.estimated_investment and self.estimated_investment > 0)
 
     # Transitions --------------------------------------------------------------------------
-    # Each carries `custom` metadata for the pages: its label, whether it needs a comment.
+    # In the order the pages offer them. Each carries `custom` metadata for the pages (its
+    # label, whether it needs a comment, the words of that comment: see `crm.fsm.Machine`).
 
     @transition(
         field=stage,
         source=list(NEXT_STAGE),
         target=RETURN_VALUE(*NEXT_STAGE.values()),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Passer à l'étape suivante")},
     )
     def advance(self) -> str:
@@ -763,7 +811,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=list(PREVIOUS_STAGE),
         target=RETURN_VALUE(*PREVIOUS_STAGE.values()),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Revenir à l'étape précédente"), "needs_comment": True},
     )
     def step_back(self) -> str:
@@ -774,7 +822,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=Stage.NEGOTIATION,
         target=Stage.WON,
-        permission=_may_work,
+        permission=may_work_on,
         conditions=[
             Condition(
                 _("Indiquez au moins un site visé avant de gagner la piste."),
@@ -794,8 +842,15 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=[*OPEN_STAGES, Stage.DORMANT],
         target=Stage.LOST,
-        permission=_may_work,
-        custom={"label": _("Perdue"), "needs_comment": True, "danger": True},
+        permission=may_work_on,
+        custom={
+            "label": _("Perdue"),
+            "needs_comment": True,
+            "danger": True,
+            "comment_label": _("Raison de la perte (obligatoire)"),
+            "comment_placeholder": _("Pourquoi est-elle perdue ? (obligatoire)"),
+            "comment_missing": _("Dites pourquoi la piste est perdue : la raison est obligatoire."),
+        },
     )
     def lose(self) -> None:
         """The lead is lost; the reason is required (kept in `lost_reason`)."""
@@ -805,7 +860,7 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=OPEN_STAGES,
         target=Stage.DORMANT,
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Mettre en sommeil")},
     )
     def put_to_sleep(self) -> None:
@@ -816,16 +871,26 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         field=stage,
         source=Stage.DORMANT,
         target=RETURN_VALUE(*OPEN_STAGES),
-        permission=_may_work,
+        permission=may_work_on,
         custom={"label": _("Réveiller la piste")},
     )
     def revive(self) -> str:
         """Back to the stage the lead was put to sleep at."""
-        stage, self.dormant_from = self.dormant_from or Stage.IDENTIFIED, ""
+        stage, self.dormant_from = self.machine.target_of("revive"), ""
         return stage
 
-
-TRANSITIONS: list[str] = ["advance", "step_back", "win", "lose", "put_to_sleep", "revive"]
+    def save_move(self, *, name: str, comment: str, at: datetime.datetime) -> None:
+        """Save what a move changed, and only that: the stage, where it sleeps, the loss
+        reason (the comment of `lose`) and the activity. The rest belongs to the lead's form,
+        which may have saved since this copy was read."""
+        if name == "lose":
+            self.lost_reason = comment
+        elif self.stage != Stage.LOST:
+            self.lost_reason = ""
+        self.last_activity_at = at
+        self.save(
+            update_fields=["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
+        )
 
 
 class LeadTransitionQuerySet(models.QuerySet["LeadTransition"]):

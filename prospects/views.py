@@ -20,10 +20,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import jobs
+from crm import fsm, jobs
 from crm.actions import log_interaction
-from crm.forms import InteractionForm, TransitionForm
-from crm.fsm import TransitionRefused
+from crm.forms import InteractionForm
 from crm.listing import (
     filter_visible,
     first_rows_by,
@@ -32,8 +31,8 @@ from crm.listing import (
     render_list,
 )
 from crm.models import Contact, User
-from crm.pages import bars, safe_next
-from crm.permissions import get_visible_or_404, require_permission
+from crm.pages import bars
+from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from prospects import actions, calendar, exports, pdf
@@ -50,7 +49,6 @@ from prospects.models import (
     Site,
     SitePhoto,
     Stage,
-    may_work_on,
 )
 
 BOARD_COLUMN_LIMIT = 10
@@ -63,6 +61,8 @@ UPCOMING_DAYS = 14
 DEFAULT_IDLE_DAYS = 30
 REPORT_MONTHS = 12
 VIEW_LEAD = "prospects.view_lead"
+CHANGE_LEAD = "prospects.change_lead"
+ADD_INTERACTION = "crm.add_interaction"
 
 
 # Leads ------------------------------------------------------------------------------------
@@ -103,21 +103,13 @@ def _card_order(lead: Lead) -> tuple[bool, date, int]:
 
 
 def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
-    """A card's moves, loaded when its "Déplacer" button is opened (htmx); without
-    JavaScript that button is a link to the lead page and its transition buttons."""
-    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
-    options = actions.transition_options(lead, request.user, check_conditions=False)
-    context = {
-        "lead": lead,
-        "options": options,
-        "needs_comment": any(option.needs_comment for option in options),
-        "next": reverse("prospects:lead_board"),
-    }
-    return render(request, "prospects/includes/_board_card_moves.html", context)
+    lead, _may = get_for_user(request, Lead.objects.all(), pk)
+    return fsm.card_moves_view(request, lead)
 
 
-def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
-    return get_visible_or_404(
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead, may = get_for_user(
+        request,
         Lead.objects.for_detail().prefetch_related(
             Prefetch(
                 "contacts",
@@ -128,40 +120,25 @@ def _lead_for_detail(request: HttpRequest, pk: int) -> Lead:
             Prefetch("target_sites", queryset=Site.objects.select_related("territory")),
             "shared_with",
         ),
-        request.user,
-        pk=pk,
+        pk,
     )
-
-
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _lead_for_detail(request, pk)
     user: User = request.user
-    may_work = may_work_on(lead, user)
     context = {
         "lead": lead,
-        "options": actions.transition_options(lead, user),
+        "moves": lead.machine.moves(user),
         "timeline": _lead_timeline(lead),
         "interaction_form": InteractionForm(organisation=lead.organisation)
-        if may_work and user.has_perm("crm.add_interaction")
+        if may.contribute and user.has_perm(ADD_INTERACTION)
         else None,
-        "may_edit": may_work and user.has_perm("prospects.change_lead"),
+        "may_edit": may.contribute and user.has_perm(CHANGE_LEAD),
         "default_probability": STAGE_PROBABILITY[lead.stage],
     }
     return TemplateResponse(request, "prospects/lead_detail.html", context)
 
 
 def _lead_timeline(lead: Lead) -> list[TimelineEntry]:
-    moves = (
-        TimelineEntry(
-            when=t.at,
-            kind="transition",
-            label=_("Étape"),
-            text=f"{Stage(t.source).label} → {Stage(t.target).label}",
-            author=t.by,
-            detail=t.comment,
-        )
-        for t in lead.transitions.select_related("by")[:TIMELINE_SIZE]
-    )
+    transitions = lead.transitions.select_related("by")[:TIMELINE_SIZE]
+    moves = (transition.timeline_entry() for transition in transitions)
     exchanges = interaction_entries(lead.interactions.for_timeline()[:TIMELINE_SIZE])
     return merge(moves, exchanges, limit=TIMELINE_SIZE)
 
@@ -181,10 +158,8 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
-    require_permission(request.user, "prospects.change_lead")
-    if not may_work_on(lead, request.user):
-        raise Http404
+    scope = Lead.objects.select_related("organisation")
+    lead, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=CHANGE_LEAD)
     return _lead_form(request, lead)
 
 
@@ -207,7 +182,7 @@ def _lead_form(
                 shared_with=form.cleaned_data["shared_with"],
             )
         except actions.LeadChanged:
-            current = get_visible_or_404(Lead.objects.all(), request.user, pk=lead.pk)
+            current, _may = get_for_user(request, Lead.objects.all(), lead.pk)
             changed_since = _differences(form, current)
             # Saving again is now a deliberate choice made after seeing the other changes.
             form.data = form.data.copy()
@@ -252,66 +227,16 @@ def _differences(form: LeadForm, current: Lead) -> list[tuple[str, str]]:
 
 @require_POST
 def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
-    """Run one transition from the lead page or the board, then go back there."""
-    lead = get_visible_or_404(Lead.objects.all(), request.user, pk=pk)
-    back = safe_next(request, lead.get_absolute_url())
-    form = TransitionForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Action incomplète : rien n'a été modifié."))
-        return redirect(back)
-    name, seen = form.cleaned_data["name"], form.cleaned_data["state"]
-    if seen != lead.stage:
-        messages.error(
-            request,
-            _(
-                "Cette piste vient de changer (elle est maintenant à l'étape « %(stage)s ») : "
-                "rien n'a été modifié, vérifiez avant de recommencer."
-            )
-            % {"stage": lead.get_stage_display()},
-        )
-        return redirect(back)
-    if not name:
-        # Dropped on a board column: the move is the one that leads to that stage.
-        options = actions.transition_options(lead, request.user, check_conditions=False)
-        target = form.cleaned_data["target"]
-        name = next((option.name for option in options if option.target == target), "")
-        if not name:
-            messages.error(request, _("Ce déplacement n'est pas possible depuis cette étape."))
-            return redirect(back)
-    try:
-        log = actions.run_transition(
-            lead=lead, name=name, by=request.user, comment=form.cleaned_data["comment"]
-        )
-    except TransitionRefused as refused:
-        messages.error(request, " ".join(refused.reasons))
-    except actions.LeadChanged:
-        messages.error(
-            request,
-            _(
-                "Quelqu'un d'autre vient de déplacer cette piste : rien n'a été modifié, "
-                "voici son état actuel."
-            ),
-        )
-    else:
-        messages.success(
-            request,
-            _("%(title)s : %(source)s → %(target)s.")
-            % {
-                "title": lead.title,
-                "source": Stage(log.source).label,
-                "target": Stage(log.target).label,
-            },
-        )
-    return redirect(back)
+    """Run one move from the lead page or the board, then go back there."""
+    lead, _may = get_for_user(request, Lead.objects.all(), pk)
+    return fsm.transition_view(request, lead)
 
 
 @require_http_methods(["GET", "POST"])
 def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     """A call, meeting or visit with the investor, on the lead's timeline."""
-    lead = get_visible_or_404(Lead.objects.select_related("organisation"), request.user, pk=pk)
-    require_permission(request.user, "crm.add_interaction")
-    if not may_work_on(lead, request.user):
-        raise Http404
+    scope = Lead.objects.select_related("organisation")
+    lead, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
     form = InteractionForm(request.POST or None, organisation=lead.organisation)
     if request.method == "POST" and form.is_valid():
         log_interaction(
@@ -508,8 +433,8 @@ def site_export(request: HttpRequest) -> HttpResponse:
 
 
 def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(
-        Site.objects.for_detail().prefetch_related("photos", "projects"), request.user, pk=pk
+    site, _may = get_for_user(
+        request, Site.objects.for_detail().prefetch_related("photos", "projects"), pk
     )
     # Only the leads this user may see: a confidential lead never shows on a site page.
     leads = list(
@@ -536,8 +461,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "prospects.change_site")
+    site, _may = get_for_user(request, Site.objects.all(), pk, perm="prospects.change_site")
     return _site_form(request, site)
 
 
@@ -558,8 +482,7 @@ def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
 
 @require_POST
 def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
-    require_permission(request.user, "prospects.add_sitephoto")
+    site, _may = get_for_user(request, Site.objects.all(), pk, perm="prospects.add_sitephoto")
     form = SitePhotoForm(request.POST, request.FILES)
     if form.is_valid():
         actions.add_site_photo(
@@ -576,7 +499,7 @@ def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _photo_for(request: HttpRequest, pk: int, photo_pk: int) -> SitePhoto:
-    site = get_visible_or_404(Site.objects.all(), request.user, pk=pk)
+    site, _may = get_for_user(request, Site.objects.all(), pk)
     return get_object_or_404(SitePhoto, pk=photo_pk, site=site)
 
 
@@ -599,9 +522,7 @@ def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpRe
 
 def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The site sheet for investors, as a PDF in French or English."""
-    site = get_visible_or_404(
-        Site.objects.for_detail().prefetch_related("photos"), request.user, pk=pk
-    )
+    site, _may = get_for_user(request, Site.objects.for_detail().prefetch_related("photos"), pk)
     form = SheetLanguageForm(request.GET or {"language": "fr"})
     language = form.cleaned_data["language"] if form.is_valid() else "fr"
     data = pdf.site_sheet_pdf(site, language=language)
@@ -637,7 +558,7 @@ def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
 
 
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    event = get_visible_or_404(_events_with_figures(request.user), request.user, pk=pk)
+    event, _may = get_for_user(request, _events_with_figures(request.user), pk)
     leads = list(
         Lead.objects.visible_to(request.user)
         .filter(promotion_event=event)

@@ -173,7 +173,7 @@ def test_project_creation_is_recorded_once(staff: User) -> None:
 def test_project_transition_is_recorded(staff: User) -> None:
     project = ProjectFactory(state="intake")
 
-    project_actions.run_transition(project=project, name="accept_watch", by=staff)
+    project.machine.run(name="accept_watch", by=staff)
 
     entry = AuditEntry.objects.for_record(project).get()
     assert (entry.action, entry.field, entry.old_value, entry.new_value) == (
@@ -189,7 +189,7 @@ def test_refused_transition_records_nothing(staff: User) -> None:
     project = ProjectFactory(state="involve")
 
     with pytest.raises(project_actions.TransitionRefused):
-        project_actions.run_transition(project=project, name="enter_conceptualisation", by=staff)
+        project.machine.run(name="enter_conceptualisation", by=staff)
 
     assert not AuditEntry.objects.exists()
 
@@ -242,8 +242,8 @@ def test_stale_lead_edit_records_nothing(officer: User) -> None:
 def test_lead_transition_is_recorded(officer: User) -> None:
     lead = LeadFactory(owner=officer, stage="identified")
 
-    lead_actions.run_transition(lead=lead, name="advance", by=officer)
-    lead_actions.run_transition(lead=lead, name="lose", by=officer, comment="Trop cher.")
+    lead.machine.run(name="advance", by=officer)
+    lead.machine.run(name="lose", by=officer, comment="Trop cher.")
 
     entries = list(AuditEntry.objects.for_record(lead))
     assert [(e.action, e.field, e.old_value, e.new_value) for e in entries] == [

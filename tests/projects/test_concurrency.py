@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from crm.models import Role
-from projects.actions import ProjectChanged, run_transition
+from projects.actions import ProjectChanged
 from projects.models import Project, ProjectTransition
 from tests.factories import ProjectFactory, UserFactory
 
@@ -34,7 +34,7 @@ def race(project_id: int, moves: list[tuple[str, str]]) -> list[str]:
         try:
             project = Project.objects.get(pk=project_id)
             barrier.wait(timeout=10)
-            run_transition(project=project, name=name, by=staff, comment=comment)
+            project.machine.run(name=name, by=staff, comment=comment)
             results[index] = "won"
         except ProjectChanged:
             results[index] = "changed"

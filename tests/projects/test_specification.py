@@ -591,7 +591,7 @@ def test_only_the_holder_answers(role: str, personas: dict[str, User], project: 
 
 
 def gate_reasons(project: Project, staff: User) -> list[str]:
-    return actions.refusal_reasons(project, "enter_conceptualisation", staff)
+    return project.machine.refusal_reasons("enter_conceptualisation", staff)
 
 
 def test_gate_needs_an_issued_specification(staff: User, project: Project) -> None:
@@ -609,7 +609,7 @@ def test_gate_waits_for_the_holders_approval(staff: User, project: Project) -> N
     ]
     SpecificationVersion.objects.filter(pk=version.pk).update(approval="approved")
 
-    log = actions.run_transition(project=project, name="enter_conceptualisation", by=staff)
+    log = project.machine.run(name="enter_conceptualisation", by=staff)
     assert (log.source, log.target) == ("involve", "orient")
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from crm.fsm import TransitionRefused
 from crm.models import Role, User
-from projects.actions import ProjectChanged, refusal_reasons, run_transition
-from projects.models import TRANSITIONS, Deliverable, Project, ProjectTransition, Step
+from projects.actions import ProjectChanged
+from projects.models import Deliverable, Project, ProjectTransition, Step
 from tests.factories import (
     ProjectFactory,
     UserFactory,
@@ -86,13 +86,13 @@ def people(db: None) -> dict[str, User]:
 
 
 def test_transition_names_are_the_design() -> None:
-    assert sorted(TRANSITIONS) == sorted(SOURCES)
+    assert sorted(Project.machine.names) == sorted(SOURCES)
     assert set(Step.values) == {"intake", *NINE, "delivered", "abandoned", "declined", "suspended"}
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("state", Step.values)
-@pytest.mark.parametrize("name", TRANSITIONS)
+@pytest.mark.parametrize("name", Project.machine.names)
 def test_matrix(name: str, state: str, role: str, people: dict[str, User]) -> None:
     project = ProjectFactory(
         state=state,
@@ -107,7 +107,7 @@ def test_matrix(name: str, state: str, role: str, people: dict[str, User]) -> No
     allowed = state in SOURCES[name] and may(role, name, state)
 
     if allowed:
-        run_transition(project=project, name=name, by=user, comment="Parce que.")
+        project.machine.run(name=name, by=user, comment="Parce que.")
         project.refresh_from_db()
         log = ProjectTransition.objects.get(project=project)
         assert project.state == TARGETS[name](state)
@@ -119,7 +119,7 @@ def test_matrix(name: str, state: str, role: str, people: dict[str, User]) -> No
         )
     else:
         with pytest.raises(TransitionRefused) as refused:
-            run_transition(project=project, name=name, by=user, comment="Parce que.")
+            project.machine.run(name=name, by=user, comment="Parce que.")
         project.refresh_from_db()
         assert project.state == state
         assert not ProjectTransition.objects.exists()
@@ -139,7 +139,7 @@ def test_gates_say_what_is_missing(name: str, state: str, message: str, people) 
     project = ProjectFactory(state=state)
 
     with pytest.raises(TransitionRefused) as refused:
-        run_transition(project=project, name=name, by=people["staff"])
+        project.machine.run(name=name, by=people["staff"])
 
     assert any(message in reason for reason in refused.value.reasons)
     project.refresh_from_db()
@@ -165,7 +165,7 @@ def test_a_gate_needs_the_latest_version_approved(people) -> None:
     newer.file.save("v2.pdf", ContentFile(b"%PDF-1.4"), save=False)
     newer.save()
 
-    assert refusal_reasons(project, "enter_conceptualisation", people["staff"]) == [
+    assert project.machine.refusal_reasons("enter_conceptualisation", people["staff"]) == [
         "Il manque une planche de tendances approuvée."
     ]
 
@@ -174,7 +174,7 @@ def test_a_watch_note_does_not_open_gate_one(people) -> None:
     project = ProjectFactory(state="involve")
     approved_deliverable(project, Deliverable.Kind.WATCH_NOTE)
 
-    assert refusal_reasons(project, "enter_conceptualisation", people["staff"])
+    assert project.machine.refusal_reasons("enter_conceptualisation", people["staff"])
 
 
 @pytest.mark.parametrize("name", ["rework", "abandon"])
@@ -182,7 +182,7 @@ def test_rework_and_abandon_need_a_comment(name: str, people) -> None:
     project = ProjectFactory(state="steer")
 
     with pytest.raises(TransitionRefused, match="commentaire"):
-        run_transition(project=project, name=name, by=people["staff"], comment="   ")
+        project.machine.run(name=name, by=people["staff"], comment="   ")
 
     project.refresh_from_db()
     assert project.state == "steer"
@@ -192,14 +192,14 @@ def test_decline_needs_a_reason(people) -> None:
     project = ProjectFactory(state="intake")
 
     with pytest.raises(TransitionRefused, match="commentaire"):
-        run_transition(project=project, name="decline", by=people["staff"])
+        project.machine.run(name="decline", by=people["staff"])
 
 
 def test_suspend_then_resume_returns_to_the_step(people) -> None:
     project = ProjectFactory(state="evaluate")
 
-    run_transition(project=project, name="suspend", by=people["staff"])
-    run_transition(project=project, name="resume", by=people["staff"])
+    project.machine.run(name="suspend", by=people["staff"])
+    project.machine.run(name="resume", by=people["staff"])
 
     project.refresh_from_db()
     assert project.state == "evaluate"
@@ -214,16 +214,16 @@ def test_unknown_transition_name_is_refused(people) -> None:
     project = ProjectFactory(state="intake")
 
     with pytest.raises(TransitionRefused):
-        run_transition(project=project, name="delete", by=people["staff"])
+        project.machine.run(name="delete", by=people["staff"])
 
 
 def test_a_stale_copy_loses_and_leaves_no_log(people) -> None:
     project = ProjectFactory(state="listen")
     stale = Project.objects.get(pk=project.pk)
 
-    run_transition(project=project, name="advance", by=people["staff"])
+    project.machine.run(name="advance", by=people["staff"])
     with pytest.raises(ProjectChanged):
-        run_transition(project=stale, name="advance", by=people["staff"])
+        stale.machine.run(name="advance", by=people["staff"])
 
     project.refresh_from_db()
     assert project.state == "impulse"

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 
 from crm.models import Role
-from prospects.actions import LeadChanged, run_transition, save_lead
+from prospects.actions import LeadChanged, save_lead
 from prospects.models import Lead, LeadTransition
 from tests.factories import LeadFactory, SiteFactory, UserFactory
 
@@ -61,8 +61,8 @@ def test_two_moves_at_once_one_wins_and_the_log_matches() -> None:
 
     results = race(
         [
-            lambda: run_transition(lead=copies[0], name="win", by=owner),
-            lambda: run_transition(lead=copies[1], name="lose", by=owner, comment="Perdue."),
+            lambda: copies[0].machine.run(name="win", by=owner),
+            lambda: copies[1].machine.run(name="lose", by=owner, comment="Perdue."),
         ]
     )
 

@@ -270,8 +270,6 @@ def test_the_cached_report_follows_every_change(staff: User, officer: User, data
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from prospects import actions
-
     client = client_for(staff)
     url = reverse("prospects:pipeline_report")
     with CaptureQueriesContext(connection) as computed:
@@ -284,7 +282,7 @@ def test_the_cached_report_follows_every_change(staff: User, officer: User, data
     lead = LeadFactory(owner=officer, estimated_investment=Decimal("1000"))
     assert report(staff)["totals"]["leads"] == 7
 
-    actions.run_transition(lead=lead, name="advance", by=officer)
+    lead.machine.run(name="advance", by=officer)
     stages = {row["stage"]: row["count"] for row in report(staff)["stages"]}
     assert stages["contacted"] == 1
 

@@ -8,8 +8,8 @@ import pytest
 
 from crm.fsm import TransitionRefused
 from crm.models import Role, User
-from prospects.actions import LeadChanged, refusal_reasons, run_transition, transition_options
-from prospects.models import TRANSITIONS, Lead, LeadTransition, Stage
+from prospects.actions import LeadChanged
+from prospects.models import Lead, LeadTransition, Stage
 from tests.factories import LeadFactory, SiteFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +62,7 @@ def make_lead(stage: str, people: dict[str, User], **extra: object) -> Lead:
 
 def test_stages_and_transitions_are_the_design() -> None:
     assert Stage.values == [*PIPELINE, "won", "lost", "dormant"]
-    assert sorted(TRANSITIONS) == sorted(SOURCES)
+    assert sorted(Lead.machine.names) == sorted(SOURCES)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -74,7 +74,7 @@ def test_matrix(name: str, stage: str, role: str, people: dict[str, User]) -> No
     allowed = stage in SOURCES[name] and role in MAY_MOVE
 
     if allowed:
-        run_transition(lead=lead, name=name, by=user, comment="Parce que.")
+        lead.machine.run(name=name, by=user, comment="Parce que.")
         lead.refresh_from_db()
         log = LeadTransition.objects.get(lead=lead)
         assert lead.stage == TARGETS[name](stage)
@@ -87,7 +87,7 @@ def test_matrix(name: str, stage: str, role: str, people: dict[str, User]) -> No
         )
     else:
         with pytest.raises(TransitionRefused) as refused:
-            run_transition(lead=lead, name=name, by=user, comment="Parce que.")
+            lead.machine.run(name=name, by=user, comment="Parce que.")
         lead.refresh_from_db()
         assert lead.stage == stage
         assert not LeadTransition.objects.exists()
@@ -99,7 +99,7 @@ def test_matrix(name: str, stage: str, role: str, people: dict[str, User]) -> No
 def test_options_offer_exactly_the_allowed_moves(role: str, people: dict[str, User]) -> None:
     lead = make_lead("negotiation", people)
 
-    names = {option.name for option in transition_options(lead, people[role])}
+    names = {option.name for option in lead.machine.options(people[role])}
 
     expected = {"step_back", "win", "lose", "put_to_sleep"} if role in MAY_MOVE else set()
     assert names == expected
@@ -117,7 +117,7 @@ def test_winning_says_what_is_missing(missing: dict, message: str, people) -> No
     lead = make_lead("negotiation", people, **missing)
 
     with pytest.raises(TransitionRefused) as refused:
-        run_transition(lead=lead, name="win", by=people["owner"])
+        lead.machine.run(name="win", by=people["owner"])
 
     assert message in " ".join(refused.value.reasons)
     lead.refresh_from_db()
@@ -128,7 +128,7 @@ def test_winning_says_what_is_missing(missing: dict, message: str, people) -> No
 def test_winning_without_site_nor_amount_gives_both_reasons(people) -> None:
     lead = make_lead("negotiation", people, target_sites=[], estimated_investment=None)
 
-    assert len(refusal_reasons(lead, "win", people["staff"])) == 2
+    assert len(lead.machine.refusal_reasons("win", people["staff"])) == 2
 
 
 @pytest.mark.parametrize("comment", ["", "   "])
@@ -136,7 +136,7 @@ def test_losing_needs_a_reason(comment: str, people) -> None:
     lead = make_lead("proposal", people)
 
     with pytest.raises(TransitionRefused, match="raison est obligatoire"):
-        run_transition(lead=lead, name="lose", by=people["owner"], comment=comment)
+        lead.machine.run(name="lose", by=people["owner"], comment=comment)
 
     lead.refresh_from_db()
     assert (lead.stage, lead.lost_reason) == ("proposal", "")
@@ -145,7 +145,7 @@ def test_losing_needs_a_reason(comment: str, people) -> None:
 def test_the_loss_reason_is_kept(people) -> None:
     lead = make_lead("qualified", people)
 
-    run_transition(lead=lead, name="lose", by=people["owner"], comment="A choisi Lille.")
+    lead.machine.run(name="lose", by=people["owner"], comment="A choisi Lille.")
 
     lead.refresh_from_db()
     assert (lead.stage, lead.lost_reason) == ("lost", "A choisi Lille.")
@@ -155,14 +155,14 @@ def test_stepping_back_needs_a_comment(people) -> None:
     lead = make_lead("proposal", people)
 
     with pytest.raises(TransitionRefused, match="commentaire"):
-        run_transition(lead=lead, name="step_back", by=people["owner"])
+        lead.machine.run(name="step_back", by=people["owner"])
 
 
 def test_sleep_then_revive_returns_to_the_stage(people) -> None:
     lead = make_lead("site_visit", people)
 
-    run_transition(lead=lead, name="put_to_sleep", by=people["owner"])
-    run_transition(lead=lead, name="revive", by=people["shared"])
+    lead.machine.run(name="put_to_sleep", by=people["owner"])
+    lead.machine.run(name="revive", by=people["shared"])
 
     lead.refresh_from_db()
     assert (lead.stage, lead.dormant_from) == ("site_visit", "")
@@ -177,7 +177,7 @@ def test_a_transition_counts_as_activity(people) -> None:
     Lead.objects.filter(pk=lead.pk).update(last_activity_at="2020-01-01T00:00:00Z")
     lead.refresh_from_db()
 
-    run_transition(lead=lead, name="advance", by=people["owner"])
+    lead.machine.run(name="advance", by=people["owner"])
 
     lead.refresh_from_db()
     assert lead.last_activity_at.year > 2020
@@ -187,16 +187,16 @@ def test_unknown_transition_name_is_refused(people) -> None:
     lead = make_lead("identified", people)
 
     with pytest.raises(TransitionRefused):
-        run_transition(lead=lead, name="delete", by=people["staff"])
+        lead.machine.run(name="delete", by=people["staff"])
 
 
 def test_a_stale_copy_loses_and_leaves_no_log(people) -> None:
     lead = make_lead("contacted", people)
     stale = Lead.objects.get(pk=lead.pk)
 
-    run_transition(lead=lead, name="advance", by=people["owner"])
+    lead.machine.run(name="advance", by=people["owner"])
     with pytest.raises(LeadChanged):
-        run_transition(lead=stale, name="put_to_sleep", by=people["shared"])
+        stale.machine.run(name="put_to_sleep", by=people["shared"])
 
     lead.refresh_from_db()
     assert lead.stage == "qualified"
