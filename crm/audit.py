@@ -207,6 +207,7 @@ def record(
     field: str = "",
     old_value: str = "",
     new_value: str = "",
+    data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """One entry for an event on the record (a transition, an export, an anonymisation...)."""
     label = str(instance._meta.get_field(field).verbose_name) if field else ""
@@ -219,6 +220,27 @@ def record(
         old_value=old_value,
         new_value=new_value,
         detail=detail,
+        data=data or {},
+        by=by,
+    )
+
+
+def record_list_event(
+    *,
+    model: type[models.Model],
+    action: str,
+    by: User | None,
+    detail: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """One entry for an event on a whole list of `model` rather than one record (an export of
+    the filtered contact list): its `record_id` is empty."""
+    return AuditEntry.objects.create(
+        record_type=model._meta.label_lower,
+        record_id=None,
+        action=action,
+        detail=detail,
+        data=data or {},
         by=by,
     )
 

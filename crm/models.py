@@ -633,19 +633,26 @@ class AuditEntry(ChoiceLabels, models.Model):
         DELETED = "deleted", _("Suppression")
         TRANSITION = "transition", _("Changement d'étape")
         OBJECTION = "objection", _("Opposition")
+        # Someone logged a call or an e-mail to, or added to a lead, a person who objects: they
+        # confirmed it and said why (the reason is the entry's detail).
+        DESPITE_OBJECTION = "despite_objection", _("Contact malgré l'opposition")
         EXPORTED = "exported", _("Export des données personnelles")
         ANONYMISED = "anonymised", _("Anonymisation")
 
     # The record as "app_label.model" and its id rather than a generic foreign key: reading a
     # record's entries then needs no content-type lookup, and entries outlive their record.
     record_type = models.CharField(_("type de fiche"), max_length=60)
-    record_id = models.PositiveBigIntegerField(_("identifiant de la fiche"))
+    # Null for an event on a whole list rather than one record (an export of the contact list).
+    record_id = models.PositiveBigIntegerField(_("identifiant de la fiche"), null=True, blank=True)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     field = models.CharField(_("champ"), max_length=60, blank=True)
     field_label = models.CharField(_("libellé du champ"), max_length=120, blank=True)
     old_value = models.TextField(_("ancienne valeur"), blank=True)
     new_value = models.TextField(_("nouvelle valeur"), blank=True)
     detail = models.TextField(_("détail"), blank=True)
+    # What a reader needs beyond one text, as plain values: a list export's row count, an
+    # erasure's report (what it blanked, what it kept and why). Never the person's data.
+    data = models.JSONField(_("données"), default=dict, blank=True)
     # Null for what the system does on its own (the anonymisation command).
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -671,4 +678,7 @@ class AuditEntry(ChoiceLabels, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.record_type} #{self.record_id} — {self.get_action_display()}"
+        record = (
+            self.record_type if self.record_id is None else f"{self.record_type} #{self.record_id}"
+        )
+        return f"{record} — {self.get_action_display()}"
