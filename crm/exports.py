@@ -384,6 +384,9 @@ def _contact_columns() -> list[Column]:
         Column(_("Base légale"), choice_label("legal_basis"), width=24),
         Column(_("Consentement le"), lambda c: c.consent_given_at, kind="datetime"),
         Column(_("Dernière interaction"), lambda c: c.last_interaction_at, kind="datetime"),
+        # Whoever works from the file sees who must not be contacted (RGPD art. 21).
+        Column(_("Ne pas contacter"), lambda c: c.objected_at is not None, kind="bool", width=12),
+        Column(_("Opposition depuis le"), lambda c: c.objected_at, kind="datetime"),
     ]
 
 

@@ -52,6 +52,18 @@ class CarreauModelForm(forms.ModelForm):
                 field.__class__ = BoundedModelMultipleChoiceField
 
 
+def contact_choice_label(contact: Contact) -> str:
+    """A contact in a picker, with the mark of an objection (RGPD art. 21) so that nobody picks
+    them without seeing it."""
+    if contact.objected_at is not None:
+        return f"{contact.full_name} — {_('Ne pas contacter')}"
+    return contact.full_name
+
+
+# What a contact picker reads of each contact: its name and whether it objects.
+CONTACT_CHOICE_COLUMNS = ("pk", "first_name", "last_name", "objected_at", "organisation_id")
+
+
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -145,9 +157,8 @@ class InteractionForm(CarreauModelForm):
         kwargs.setdefault("auto_id", "interaction_%s")
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
-        self.fields["contact"].queryset = organisation.contacts.only(
-            "pk", "first_name", "last_name", "organisation_id"
-        )
+        self.fields["contact"].queryset = organisation.contacts.only(*CONTACT_CHOICE_COLUMNS)
+        self.fields["contact"].label_from_instance = contact_choice_label
         self.fields["occurred_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
         self.fields["kind"].choices = [("", _("Choisir…")), *Interaction.Kind.choices]
         self.fields["contact"].empty_label = _("Aucun contact en particulier")

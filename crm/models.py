@@ -359,6 +359,14 @@ class ContactQuerySet(models.QuerySet["Contact"]):
     def for_detail(self) -> ContactQuerySet:
         return self.select_related("organisation", "organisation__territory", "created_by")
 
+    def contactable(self) -> ContactQuerySet:
+        """The people Carreau may reach out to: not objecting (RGPD art. 21) and not anonymised.
+
+        Whatever contacts someone on the mission's behalf (notifications, mailings, a "who to
+        call" list) starts here, never from `all()`; pages that only show contacts keep showing
+        objecting ones, with the "Ne pas contacter" mark."""
+        return self.filter(objected_at__isnull=True, anonymised_at__isnull=True)
+
     def due_for_review(self, *, years: int, now: datetime | None = None) -> ContactQuerySet:
         """Contacts not yet anonymised with no interaction for `years` years (DESIGN §6).
 
@@ -472,6 +480,11 @@ class Contact(ChoiceLabels, models.Model):
     @property
     def objects_to_contact(self) -> bool:
         return self.objected_at is not None
+
+    @property
+    def may_be_contacted(self) -> bool:
+        """The instance twin of `Contact.objects.contactable()`."""
+        return self.objected_at is None and self.anonymised_at is None
 
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):

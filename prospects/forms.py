@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import CarreauModelForm
+from crm.forms import CONTACT_CHOICE_COLUMNS, CarreauModelForm, contact_choice_label
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField
 from projects.models import Project
@@ -68,9 +68,9 @@ class LeadForm(CarreauModelForm):
         self.fields["contacts"].queryset = (
             Contact.objects.visible_to(user)
             .filter(organisation__kind__in=kinds)
-            .select_related("organisation")
-            .only("pk", "first_name", "last_name", "organisation__name")
+            .only(*CONTACT_CHOICE_COLUMNS)
         )
+        self.fields["contacts"].label_from_instance = contact_choice_label
         self.fields["target_sites"].queryset = Site.objects.visible_to(user).only("pk", "name")
         self.fields["project"].queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
