@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -147,6 +147,36 @@ def record_personal_data_export(*, contact: Contact, by: User, file_format: str)
     )
 
 
+class ObjectionNotConfirmed(ValueError):
+    """A call or e-mail logged to, or a lead given, a person who objects to being contacted,
+    without a confirmation and its reason."""
+
+    def __init__(self, contacts: list[Contact]) -> None:
+        super().__init__(", ".join(str(contact) for contact in contacts))
+        self.contacts = contacts
+
+
+def record_contact_despite_objection(
+    *, contacts: list[Contact], by: User, reason: str, what: str, data: dict[str, Any]
+) -> list[AuditEntry]:
+    """Log, on each objecting person's record, that someone confirmed contacting them anyway,
+    with their reason. Raises `ObjectionNotConfirmed` without a reason."""
+    reason = reason.strip()
+    if contacts and not reason:
+        raise ObjectionNotConfirmed(contacts)
+    return [
+        audit.record(
+            instance=contact,
+            action=AuditEntry.Action.DESPITE_OBJECTION,
+            by=by,
+            new_value=what,
+            detail=reason,
+            data=data,
+        )
+        for contact in contacts
+    ]
+
+
 @transaction.atomic
 def log_interaction(
     *,
@@ -158,9 +188,14 @@ def log_interaction(
     contact: Contact | None = None,
     project: Project | None = None,
     lead: Lead | None = None,
+    objection_reason: str = "",
 ) -> Interaction:
     """Record an interaction and move the contact's `last_interaction_at` (and the lead's
     `last_activity_at`) forward.
+
+    A call or an e-mail to a person who objects to being contacted needs `objection_reason`
+    (the person called us, answered a request of theirs...): it is logged on their record, or
+    `ObjectionNotConfirmed` is raised and nothing is written.
 
     The updates are conditional in SQL so that logging an older interaction, or two people
     logging at once, never moves the date backwards.
@@ -177,6 +212,14 @@ def log_interaction(
     )
     interaction.full_clean()
     interaction.save()
+    if contact is not None and contact.objects_to_contact and kind in Interaction.CONTACTING:
+        record_contact_despite_objection(
+            contacts=[contact],
+            by=by,
+            reason=objection_reason,
+            what=interaction.get_kind_display(),
+            data={"interaction": interaction.pk},
+        )
     if contact is not None:
         Contact.objects.filter(pk=contact.pk).filter(
             Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at)

@@ -517,6 +517,10 @@ class Interaction(ChoiceLabels, models.Model):
         EVENT = "event", _("Événement")
         NOTE = "note", _("Note")
 
+    # Reaching out to the person: logging one to someone who objects asks for a confirmation
+    # and its reason (RGPD art. 21). A meeting, visit, event or note may follow their request.
+    CONTACTING = frozenset({Kind.CALL, Kind.EMAIL})
+
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField(_("date"), default=timezone.now)
     summary = models.TextField(_("résumé"), max_length=10_000)

@@ -304,6 +304,7 @@ def _log_interaction(
             kind=form.cleaned_data["kind"],
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
+            objection_reason=form.objection_reason_given,
         )
         messages.success(request, _("Interaction enregistrée."))
         return redirect(back)

@@ -1,5 +1,6 @@
-"""The objection is seen everywhere (issue 18, RGPD art. 21): the mark "Ne pas contacter"
-wherever an objecting person appears, and the predicate a notifier will use."""
+"""The objection is seen everywhere, and respected (issue 18, RGPD art. 21): the mark
+"Ne pas contacter" wherever an objecting person appears, a confirmation with its reason before
+a call, an e-mail or a lead reaches them, and the predicate a notifier will use."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from crm import actions
-from crm.models import Contact, Organisation, User
+from crm.models import AuditEntry, Contact, Interaction, Organisation, User
 from projects import actions as project_actions
 from prospects import actions as lead_actions
+from prospects.models import Lead
 from tests.factories import (
     ContactFactory,
     InteractionFactory,
     LeadFactory,
     OrganisationFactory,
     ProjectFactory,
+    TerritoryFactory,
 )
 from tests.helpers import client_for
+from tests.prospects.test_views import edit_data, lead_data
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +55,10 @@ def objecting(staff: User, officer: User) -> Contact:
     actions.set_objection(contact=contact, objects=True, by=staff)
     contact.refresh_from_db()
     return contact
+
+
+def now() -> str:
+    return timezone.localtime().strftime("%Y-%m-%dT%H:%M")
 
 
 # The predicate a notifier starts from --------------------------------------------------------
@@ -170,3 +178,130 @@ def test_the_contact_list_export_has_an_objection_column(staff: User, objecting:
     assert by_name["Berthe"][mark] is True
     assert by_name["Berthe"][since] is not None
     assert by_name[willing.last_name][mark] is False
+
+
+# Reaching her anyway asks why, and logs it -------------------------------------------------
+
+
+def test_a_call_to_her_asks_for_confirmation_first(staff: User, objecting: Contact) -> None:
+    url = reverse("crm:organisation_log_interaction", args=[objecting.organisation_id])
+    data = {"kind": "call", "occurred_at": now(), "contact": objecting.pk, "summary": "Relance."}
+    before = Interaction.objects.count()
+    client = client_for(staff)
+
+    asked = client.post(url, data)
+
+    assert asked.status_code == 200
+    html = asked.content.decode()
+    assert "s'oppose à être contacté·e" in html
+    assert 'name="objection_confirmed"' in html  # the question is in the page, no script needed
+    assert Interaction.objects.count() == before
+    assert not AuditEntry.objects.filter(action="despite_objection").exists()
+
+    reason = "Elle nous a appelés pour une question."
+    done = client.post(url, {**data, "objection_confirmed": "on", "objection_reason": reason})
+
+    assert done.status_code == 302
+    assert Interaction.objects.count() == before + 1
+    entry = AuditEntry.objects.for_record(objecting).get(action="despite_objection")
+    assert (entry.by, entry.detail, entry.new_value) == (staff, reason, "Appel")
+    assert entry.data == {"interaction": Interaction.objects.latest("pk").pk}
+
+
+def test_a_reason_is_needed_besides_the_tick(staff: User, objecting: Contact) -> None:
+    url = reverse("crm:contact_log_interaction", args=[objecting.pk])
+    data = {"kind": "email", "occurred_at": now(), "contact": objecting.pk, "summary": "Envoi."}
+
+    response = client_for(staff).post(url, {**data, "objection_confirmed": "on"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["objection_reason"]
+    assert not Interaction.objects.filter(summary="Envoi.").exists()
+
+
+def test_her_page_asks_the_question_before_the_first_post(staff: User, objecting: Contact) -> None:
+    html = client_for(staff).get(objecting.get_absolute_url()).content.decode()
+
+    assert 'name="objection_reason"' in html
+
+
+def test_a_meeting_or_a_note_needs_no_confirmation(staff: User, objecting: Contact) -> None:
+    url = reverse("crm:contact_log_interaction", args=[objecting.pk])
+    data = {"kind": "note", "occurred_at": now(), "contact": objecting.pk, "summary": "Note."}
+
+    assert client_for(staff).post(url, data).status_code == 302
+    assert not AuditEntry.objects.filter(action="despite_objection").exists()
+
+
+def test_a_call_logged_from_a_lead_or_project_page_asks_too(
+    officer: User, staff: User, objecting: Contact
+) -> None:
+    lead = objecting.leads.get()
+    project = objecting.projects.get()
+    data = {"kind": "call", "occurred_at": now(), "contact": objecting.pk, "summary": "Appel."}
+
+    for client, url in (
+        (client_for(officer), reverse("prospects:lead_log_interaction", args=[lead.pk])),
+        (client_for(staff), reverse("projects:project_log_interaction", args=[project.pk])),
+    ):
+        assert client.post(url, data).status_code == 200, url
+        confirmed = {**data, "objection_confirmed": "on", "objection_reason": "À sa demande."}
+        assert client.post(url, confirmed).status_code == 302, url
+
+    assert AuditEntry.objects.filter(action="despite_objection").count() == 2
+
+
+def test_the_action_refuses_an_unconfirmed_call(staff: User, objecting: Contact) -> None:
+    with pytest.raises(actions.ObjectionNotConfirmed):
+        actions.log_interaction(
+            organisation=objecting.organisation,
+            contact=objecting,
+            by=staff,
+            kind="call",
+            occurred_at=timezone.now(),
+            summary="Sans confirmation.",
+        )
+
+
+def test_adding_her_to_a_lead_asks_for_confirmation(officer: User, objecting: Contact) -> None:
+    url = reverse("prospects:lead_create")
+    data = lead_data(
+        objecting.organisation,
+        TerritoryFactory(),
+        owner=officer.pk,
+        contacts=[objecting.pk],
+        title="Hôtel du terril",
+    )
+    client = client_for(officer)
+
+    asked = client.post(url, data)
+
+    assert asked.status_code == 400
+    assert "s'oppose à être contacté·e" in asked.content.decode()
+    assert not Lead.objects.filter(title="Hôtel du terril").exists()
+
+    done = client.post(
+        url,
+        {**data, "objection_confirmed": "on", "objection_reason": "Elle a demandé un rendez-vous."},
+    )
+
+    assert done.status_code == 302
+    lead = Lead.objects.get(title="Hôtel du terril")
+    entry = AuditEntry.objects.for_record(objecting).get(action="despite_objection")
+    assert (entry.by, entry.detail, entry.data) == (
+        officer,
+        "Elle a demandé un rendez-vous.",
+        {"lead": lead.pk},
+    )
+
+
+def test_editing_a_lead_she_is_already_on_asks_nothing(officer: User, objecting: Contact) -> None:
+    lead = objecting.leads.get()
+
+    response = client_for(officer).post(
+        reverse("prospects:lead_edit", args=[lead.pk]),
+        edit_data(lead, contacts=[objecting.pk], next_action="Signer"),
+    )
+
+    assert response.status_code == 302
+    assert not AuditEntry.objects.filter(action="despite_objection").exists()
