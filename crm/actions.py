@@ -147,6 +147,21 @@ def record_personal_data_export(*, contact: Contact, by: User, file_format: str)
     )
 
 
+def record_contact_list_export(
+    *, by: User, filters: str, rows: int, file_format: str = "xlsx"
+) -> AuditEntry:
+    """Log an export of the contact list: personal data too, so who, when, with which filter
+    (as the person chose it: "Recherche : dupont · Territoire : Lens") and how many rows."""
+    shown = filters or "aucun"
+    return audit.record_list_event(
+        model=Contact,
+        action=AuditEntry.Action.EXPORTED,
+        by=by,
+        detail=f"Liste des contacts ({file_format.upper()}), filtre : {shown} ; {rows} ligne(s).",
+        data={"rows": rows, "format": file_format},
+    )
+
+
 class ObjectionNotConfirmed(ValueError):
     """A call or e-mail logged to, or a lead given, a person who objects to being contacted,
     without a confirmation and its reason."""

@@ -27,7 +27,7 @@ from crm.forms import (
     InteractionForm,
     OrganisationForm,
 )
-from crm.listing import filter_visible, paginate, render_list
+from crm.listing import describe_filters, filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Organisation, User, count_contacts
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
@@ -153,10 +153,16 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 
 
 def contact_export(request: HttpRequest) -> HttpResponse:
+    """The filtered contact list as a workbook; an export of personal data, so logged: who,
+    when, which filter, how many rows."""
     filterset = filter_visible(
         request, ContactFilter, Contact.objects.for_list(), perm="crm.view_contact"
     )
-    return exports.contacts_xlsx(filterset.qs)
+    response, rows = exports.contacts_xlsx(filterset.qs)
+    actions.record_contact_list_export(
+        by=request.user, filters=describe_filters(filterset), rows=rows
+    )
+    return response
 
 
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -1,6 +1,7 @@
 """The objection is seen everywhere, and respected (issue 18, RGPD art. 21): the mark
 "Ne pas contacter" wherever an objecting person appears, a confirmation with its reason before
-a call, an e-mail or a lead reaches them, and the predicate a notifier will use."""
+a call, an e-mail or a lead reaches them, and the predicate a notifier will use. And a list
+export of contacts is logged like the export of one person."""
 
 from __future__ import annotations
 
@@ -305,3 +306,31 @@ def test_editing_a_lead_she_is_already_on_asks_nothing(officer: User, objecting:
 
     assert response.status_code == 302
     assert not AuditEntry.objects.filter(action="despite_objection").exists()
+
+
+# A list export is an export of personal data ----------------------------------------------
+
+
+def test_a_contact_list_export_is_logged_with_its_filter_and_count(
+    officer: User, objecting: Contact
+) -> None:
+    ContactFactory.create_batch(2, last_name="Berthier")
+
+    response = client_for(officer).get(reverse("crm:contact_export"), {"q": "berth"})
+
+    assert response.status_code == 200
+    entry = AuditEntry.objects.get(action="exported")
+    assert (entry.record_type, entry.record_id, entry.by) == ("crm.contact", None, officer)
+    assert entry.data == {"rows": 3, "format": "xlsx"}
+    assert "berth" in entry.detail
+    assert "3 ligne(s)" in entry.detail
+
+
+def test_an_unfiltered_export_says_so(staff: User) -> None:
+    ContactFactory()
+
+    client_for(staff).get(reverse("crm:contact_export"))
+
+    entry = AuditEntry.objects.get(action="exported")
+    assert "filtre : aucun" in entry.detail
+    assert entry.data["rows"] == 1
