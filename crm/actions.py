@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm import audit
+from crm import audit, privacy
 from crm.models import AuditEntry, Contact, Interaction, Organisation, User
 from crm.uploads import CheckedUpload
 
@@ -85,33 +87,38 @@ def set_objection(*, contact: Contact, objects: bool, by: User) -> Contact:
 # date, organisation, author and links stay, so every count and figure stays right.
 ERASED_SUMMARY = "Résumé effacé (contact anonymisé)."
 ERASED_VALUE = "[effacé]"
-PERSONAL_FIELDS = ("first_name", "last_name", "role", "email", "phone", "notes")
-
-
-def anonymised_name(contact: Contact) -> str:
-    # Stored data, in the source language whatever the language of the request.
-    return f"Contact anonymisé n°{contact.pk}"
+PERSONAL_FIELDS = privacy.PERSONAL_FIELDS
+anonymised_name = privacy.anonymised_name
 
 
 @transaction.atomic
-def anonymise_contact(*, contact: Contact, by: User | None) -> Contact:
-    """Erase what identifies a person and keep the row (DESIGN §6).
+def anonymise_contact(
+    *, contact: Contact, by: User | None, redact_surnames: Collection[str] = ()
+) -> Contact:
+    """Erase what identifies a person, wherever Carreau holds it, and keep the row (DESIGN §6,
+    RGPD art. 17). `crm.privacy.erasure_plan` finds it all first; this carries the plan out
+    and stores its report (what was blanked, what was kept and why) in the log row.
 
-    The contact keeps its organisation, legal basis and dates; its name becomes "Contact
-    anonymisé n°<id>", its role, e-mail, phone and notes are cleared. Its interactions keep
-    their kind, date, organisation, author, project and lead, but their summaries (free text
-    that may describe the person) are replaced. The personal values in the audit trail go too:
-    the contact's own entries lose their old and new values for those fields, and the entries
-    of projects and leads that named the contact name the anonymised label instead. `by` is
-    None when the retention command runs.
+    - The contact keeps its organisation, legal basis, dates and links; its name becomes
+      "Contact anonymisé n°<id>", its role, e-mail, phone and notes are cleared.
+    - Its interactions keep kind, date, organisation, author, project and lead; their
+      summaries (free text that may describe the person) are replaced.
+    - Its own history loses the old and new values of those fields.
+    - Everywhere else (other records' text and history, the admin's log), every full name it
+      ever had, its e-mails and phones become its anonymised label; so does its last name
+      alone where staff chose so (`redact_surnames`: keys of `ErasurePlan.to_judge`).
+    - Imports waiting to be applied whose workbook names it are deleted (once committed).
+    - Kept, and said so: issued specifications (frozen contractual documents), the login log
+      until its retention ends, login accounts, exports already downloaded.
+
+    `by` is None when the retention command runs.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.anonymised_at is not None:
         return contact
-    former_name = contact.full_name
-    label = anonymised_name(contact)
+    plan = privacy.erasure_plan(contact, redacted_surnames=redact_surnames)
     contact.first_name = ""
-    contact.last_name = label
+    contact.last_name = privacy.anonymised_name(contact)
     for name in ("role", "email", "phone", "notes"):
         setattr(contact, name, "")
     contact.anonymised_at = timezone.now()
@@ -121,21 +128,25 @@ def anonymise_contact(*, contact: Contact, by: User | None) -> Contact:
         record_type=Contact._meta.label_lower, record_id=contact.pk, field__in=PERSONAL_FIELDS
     )
     own.update(old_value=ERASED_VALUE, new_value=ERASED_VALUE)
-    if former_name:
-        naming = list(
-            AuditEntry.objects.filter(field__in=audit.CONTACT_REFERENCES).filter(
-                Q(old_value__contains=former_name) | Q(new_value__contains=former_name)
-            )
-        )
-        for entry in naming:
-            entry.old_value = entry.old_value.replace(former_name, label)
-            entry.new_value = entry.new_value.replace(former_name, label)
-        AuditEntry.objects.bulk_update(naming, ["old_value", "new_value"])
+    privacy.redact_mentions(plan.mentions, plan.identity, surnames=plan.redacted_surnames)
+    names = [staged.name for staged in plan.import_files]
+    if names:
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    report = plan.report()
+    kept = report["kept"]
     audit.record(
         instance=contact,
         action=AuditEntry.Action.ANONYMISED,
         by=by,
-        detail=f"{summaries} résumé(s) d'interaction effacé(s).",
+        detail=(
+            f"{summaries} résumé(s) d'interaction effacé(s), "
+            f"{len(report['blanked']['texts'])} autre(s) fiche(s) corrigée(s), "
+            f"{len(names)} fichier(s) d'import supprimé(s) ; gardés : "
+            f"{len(kept['specification_versions'])} cahier(s) des charges émis, "
+            f"{kept['login_log']} tentative(s) de connexion, "
+            f"{len(kept['surnames'])} mention(s) du nom de famille seul à relire."
+        ),
+        data=report,
     )
     return contact
 

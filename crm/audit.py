@@ -54,10 +54,6 @@ SPECIAL_RELATIONS: dict[str, dict[str, Callable[[Any], list[str]]]] = {
     },
 }
 
-# The fields of other records that name a contact: anonymising a contact rewrites its name
-# there too (see `crm.actions.anonymise_contact`).
-CONTACT_REFERENCES = ("holder_contact", "contacts")
-
 
 def as_text(value: Any) -> str:
     """A field value as the history shows it."""
