@@ -685,10 +685,19 @@ def specification_versions(identity: Identity, contact: Contact) -> list[models.
     for term in identity.search_terms():
         query |= Q(content__icontains=term)
     versions = version_model.objects.filter(query).select_related("specification__project")
+
+    def names_her(version: models.Model) -> bool:
+        texts = list(_strings(version.content))
+        if any(identity.names_person(text) for text in texts):
+            return True
+        # On her organisation's project, a name she shares with someone else is hers.
+        ours = version.specification.project.holder_id == contact.organisation_id
+        return ours and any(identity.names_maybe(text) for text in texts)
+
     return [
         version
         for version in versions.order_by("specification__project__reference", "number")
-        if any(identity.names_person(text) for text in _strings(version.content))
+        if names_her(version)
     ]
 
 
@@ -866,11 +875,13 @@ class ErasurePlan:
     def to_judge(self) -> list[Mention]:
         """Mentions that may be someone else (her last name alone, a full name another person
         bears too): staff judge each one; the command leaves them, listed."""
-        return [m for m in self.mentions if m.surname and not m.frozen]
+        return [
+            m for m in self.mentions if m.surname and not m.frozen and m.field.name != "search_text"
+        ]
 
     @property
     def surnames_left(self) -> list[Mention]:
-        return [m for m in self.mentions if m.surname and m.key not in self.redacted_surnames]
+        return [m for m in self.to_judge if m.key not in self.redacted_surnames]
 
     def report(self) -> dict[str, Any]:
         """The plan as plain values for the erasure's log row: which records, never what they
@@ -913,7 +924,9 @@ class ErasurePlan:
                 "texts": places(texts),
                 "history": len({m.record.pk for m in history}),
                 "admin_log": len({m.record.pk for m in admin}),
-                "surnames": len(self.redacted_surnames),
+                "surnames": len(
+                    [key for key in self.redacted_surnames if not key.endswith(":search_text")]
+                ),
                 "import_files": len(self.import_files),
             },
             "kept": {
@@ -974,7 +987,10 @@ def erasure_plan(contact: Contact, *, redacted_surnames: Collection[str] = ()) -
         duplicates=duplicates_of(identity, contact),
     )
     allowed = {mention.key for mention in plan.to_judge}
-    plan.redacted_surnames = {key for key in redacted_surnames if key in allowed}
+    chosen = {key for key in redacted_surnames if key in allowed}
+    # A record's folded search copy follows what staff chose for the record's own text.
+    chosen |= {f"{key.rsplit(':', 1)[0]}:search_text" for key in chosen}
+    plan.redacted_surnames = chosen
     return plan
 
 

@@ -540,3 +540,21 @@ def test_a_lead_form_opened_before_cannot_write_her_name_back(
     lead.refresh_from_db()
     assert LAST not in lead.notes
     assert "Contact anonymisé" in lead.notes
+
+
+def test_a_name_staff_judge_hers_goes_from_the_search_copy_too(
+    staff: User, namesakes: dict[str, Contact]
+) -> None:
+    her = namesakes["her"]
+    lead = LeadFactory(organisation=her.organisation, title=f"Gîte {LAST}")
+    assert LAST.lower() in lead.search_text
+
+    plan = privacy.erasure_plan(her)
+    asked = [m.key for m in plan.to_judge if m.record == lead]
+    actions.anonymise_contact(contact=her, by=staff, redact_surnames=asked)
+
+    assert asked == [f"prospects.lead:{lead.pk}:title"]
+    lead.refresh_from_db()
+    assert lead.title == f"Gîte Contact anonymisé n°{her.pk}"
+    assert LAST.lower() not in lead.search_text
+    assert "contact anonymise" in lead.search_text
