@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm import audit
+from crm import audit, privacy
 from crm.models import AuditEntry, Contact, Interaction, Organisation, User
 from crm.uploads import CheckedUpload
 
@@ -85,33 +87,38 @@ def set_objection(*, contact: Contact, objects: bool, by: User) -> Contact:
 # date, organisation, author and links stay, so every count and figure stays right.
 ERASED_SUMMARY = "Résumé effacé (contact anonymisé)."
 ERASED_VALUE = "[effacé]"
-PERSONAL_FIELDS = ("first_name", "last_name", "role", "email", "phone", "notes")
-
-
-def anonymised_name(contact: Contact) -> str:
-    # Stored data, in the source language whatever the language of the request.
-    return f"Contact anonymisé n°{contact.pk}"
+PERSONAL_FIELDS = privacy.PERSONAL_FIELDS
+anonymised_name = privacy.anonymised_name
 
 
 @transaction.atomic
-def anonymise_contact(*, contact: Contact, by: User | None) -> Contact:
-    """Erase what identifies a person and keep the row (DESIGN §6).
+def anonymise_contact(
+    *, contact: Contact, by: User | None, redact_surnames: Collection[str] = ()
+) -> Contact:
+    """Erase what identifies a person, wherever Carreau holds it, and keep the row (DESIGN §6,
+    RGPD art. 17). `crm.privacy.erasure_plan` finds it all first; this carries the plan out
+    and stores its report (what was blanked, what was kept and why) in the log row.
 
-    The contact keeps its organisation, legal basis and dates; its name becomes "Contact
-    anonymisé n°<id>", its role, e-mail, phone and notes are cleared. Its interactions keep
-    their kind, date, organisation, author, project and lead, but their summaries (free text
-    that may describe the person) are replaced. The personal values in the audit trail go too:
-    the contact's own entries lose their old and new values for those fields, and the entries
-    of projects and leads that named the contact name the anonymised label instead. `by` is
-    None when the retention command runs.
+    - The contact keeps its organisation, legal basis, dates and links; its name becomes
+      "Contact anonymisé n°<id>", its role, e-mail, phone and notes are cleared.
+    - Its interactions keep kind, date, organisation, author, project and lead; their
+      summaries (free text that may describe the person) are replaced.
+    - Its own history loses the old and new values of those fields.
+    - Everywhere else (other records' text and history, the admin's log), every full name it
+      ever had, its e-mails and phones become its anonymised label; so does its last name
+      alone where staff chose so (`redact_surnames`: keys of `ErasurePlan.to_judge`).
+    - Imports waiting to be applied whose workbook names it are deleted (once committed).
+    - Kept, and said so: issued specifications (frozen contractual documents), the login log
+      until its retention ends, login accounts, exports already downloaded.
+
+    `by` is None when the retention command runs.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.anonymised_at is not None:
         return contact
-    former_name = contact.full_name
-    label = anonymised_name(contact)
+    plan = privacy.erasure_plan(contact, redacted_surnames=redact_surnames)
     contact.first_name = ""
-    contact.last_name = label
+    contact.last_name = privacy.anonymised_name(contact)
     for name in ("role", "email", "phone", "notes"):
         setattr(contact, name, "")
     contact.anonymised_at = timezone.now()
@@ -121,21 +128,25 @@ def anonymise_contact(*, contact: Contact, by: User | None) -> Contact:
         record_type=Contact._meta.label_lower, record_id=contact.pk, field__in=PERSONAL_FIELDS
     )
     own.update(old_value=ERASED_VALUE, new_value=ERASED_VALUE)
-    if former_name:
-        naming = list(
-            AuditEntry.objects.filter(field__in=audit.CONTACT_REFERENCES).filter(
-                Q(old_value__contains=former_name) | Q(new_value__contains=former_name)
-            )
-        )
-        for entry in naming:
-            entry.old_value = entry.old_value.replace(former_name, label)
-            entry.new_value = entry.new_value.replace(former_name, label)
-        AuditEntry.objects.bulk_update(naming, ["old_value", "new_value"])
+    privacy.redact_mentions(plan.mentions, plan.identity, surnames=plan.redacted_surnames)
+    names = [staged.name for staged in plan.import_files]
+    if names:
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    report = plan.report()
+    kept = report["kept"]
     audit.record(
         instance=contact,
         action=AuditEntry.Action.ANONYMISED,
         by=by,
-        detail=f"{summaries} résumé(s) d'interaction effacé(s).",
+        detail=(
+            f"{summaries} résumé(s) d'interaction effacé(s), "
+            f"{len(report['blanked']['texts'])} autre(s) fiche(s) corrigée(s), "
+            f"{len(names)} fichier(s) d'import supprimé(s) ; gardés : "
+            f"{len(kept['specification_versions'])} cahier(s) des charges émis, "
+            f"{kept['login_log']} tentative(s) de connexion, "
+            f"{len(kept['surnames'])} mention(s) du nom de famille seul à relire."
+        ),
+        data=report,
     )
     return contact
 
@@ -145,6 +156,51 @@ def record_personal_data_export(*, contact: Contact, by: User, file_format: str)
     return audit.record(
         instance=contact, action=AuditEntry.Action.EXPORTED, by=by, detail=file_format.upper()
     )
+
+
+def record_contact_list_export(
+    *, by: User, filters: str, rows: int, file_format: str = "xlsx"
+) -> AuditEntry:
+    """Log an export of the contact list: personal data too, so who, when, with which filter
+    (as the person chose it: "Recherche : dupont · Territoire : Lens") and how many rows."""
+    shown = filters or "aucun"
+    return audit.record_list_event(
+        model=Contact,
+        action=AuditEntry.Action.EXPORTED,
+        by=by,
+        detail=f"Liste des contacts ({file_format.upper()}), filtre : {shown} ; {rows} ligne(s).",
+        data={"rows": rows, "format": file_format},
+    )
+
+
+class ObjectionNotConfirmed(ValueError):
+    """A call or e-mail logged to, or a lead given, a person who objects to being contacted,
+    without a confirmation and its reason."""
+
+    def __init__(self, contacts: list[Contact]) -> None:
+        super().__init__(", ".join(str(contact) for contact in contacts))
+        self.contacts = contacts
+
+
+def record_contact_despite_objection(
+    *, contacts: list[Contact], by: User, reason: str, what: str, data: dict[str, Any]
+) -> list[AuditEntry]:
+    """Log, on each objecting person's record, that someone confirmed contacting them anyway,
+    with their reason. Raises `ObjectionNotConfirmed` without a reason."""
+    reason = reason.strip()
+    if contacts and not reason:
+        raise ObjectionNotConfirmed(contacts)
+    return [
+        audit.record(
+            instance=contact,
+            action=AuditEntry.Action.DESPITE_OBJECTION,
+            by=by,
+            new_value=what,
+            detail=reason,
+            data=data,
+        )
+        for contact in contacts
+    ]
 
 
 @transaction.atomic
@@ -158,9 +214,14 @@ def log_interaction(
     contact: Contact | None = None,
     project: Project | None = None,
     lead: Lead | None = None,
+    objection_reason: str = "",
 ) -> Interaction:
     """Record an interaction and move the contact's `last_interaction_at` (and the lead's
     `last_activity_at`) forward.
+
+    A call or an e-mail to a person who objects to being contacted needs `objection_reason`
+    (the person called us, answered a request of theirs...): it is logged on their record, or
+    `ObjectionNotConfirmed` is raised and nothing is written.
 
     The updates are conditional in SQL so that logging an older interaction, or two people
     logging at once, never moves the date backwards.
@@ -177,6 +238,14 @@ def log_interaction(
     )
     interaction.full_clean()
     interaction.save()
+    if contact is not None and contact.objects_to_contact and kind in Interaction.CONTACTING:
+        record_contact_despite_objection(
+            contacts=[contact],
+            by=by,
+            reason=objection_reason,
+            what=interaction.get_kind_display(),
+            data={"interaction": interaction.pk},
+        )
     if contact is not None:
         Contact.objects.filter(pk=contact.pk).filter(
             Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at)

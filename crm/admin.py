@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 
@@ -123,12 +124,31 @@ class OrganisationAdmin(AuditedAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(AuditedAdmin):
-    list_display = ["last_name", "first_name", "organisation", "email", "last_interaction_at"]
+    list_display = [
+        "last_name",
+        "first_name",
+        "organisation",
+        "email",
+        "last_interaction_at",
+        "objects_to_contact",
+    ]
     list_filter = ["legal_basis", "organisation__kind", "organisation__territory"]
     list_select_related = ["organisation"]
     search_fields = ["last_name", "first_name", "email", "organisation__name"]
     autocomplete_fields = ["organisation"]
-    readonly_fields = ["last_interaction_at", "created_by", "created_at", "updated_at"]
+    # The objection and the erasure are recorded from the contact's page, with their logs.
+    readonly_fields = [
+        "last_interaction_at",
+        "objected_at",
+        "anonymised_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(boolean=True, description=_("Ne pas contacter"), ordering="objected_at")
+    def objects_to_contact(self, contact: Contact) -> bool:
+        return contact.objects_to_contact
 
 
 @admin.register(Interaction)

@@ -54,10 +54,6 @@ SPECIAL_RELATIONS: dict[str, dict[str, Callable[[Any], list[str]]]] = {
     },
 }
 
-# The fields of other records that name a contact: anonymising a contact rewrites its name
-# there too (see `crm.actions.anonymise_contact`).
-CONTACT_REFERENCES = ("holder_contact", "contacts")
-
 
 def as_text(value: Any) -> str:
     """A field value as the history shows it."""
@@ -207,6 +203,7 @@ def record(
     field: str = "",
     old_value: str = "",
     new_value: str = "",
+    data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """One entry for an event on the record (a transition, an export, an anonymisation...)."""
     label = str(instance._meta.get_field(field).verbose_name) if field else ""
@@ -219,6 +216,27 @@ def record(
         old_value=old_value,
         new_value=new_value,
         detail=detail,
+        data=data or {},
+        by=by,
+    )
+
+
+def record_list_event(
+    *,
+    model: type[models.Model],
+    action: str,
+    by: User | None,
+    detail: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """One entry for an event on a whole list of `model` rather than one record (an export of
+    the filtered contact list): its `record_id` is empty."""
+    return AuditEntry.objects.create(
+        record_type=model._meta.label_lower,
+        record_id=None,
+        action=action,
+        detail=detail,
+        data=data or {},
         by=by,
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.db import models
 from django.http import HttpRequest
 
 
@@ -50,3 +51,12 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(chain[-proxies]))
     except ValueError:
         return remote
+
+
+def login_log_models() -> list[type[models.Model]]:
+    """django-axes' three logs: attempts (with the lock-out count), successes, failures. They
+    hold the username typed, often someone's e-mail address: `manage.py purge_login_log`
+    keeps them `LOGIN_LOG_RETENTION_DAYS` days."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    return [AccessAttempt, AccessLog, AccessFailureLog]

@@ -202,18 +202,30 @@ def xlsx_response(
     the file disappears when the response is closed. The caller has already scoped `rows` to
     what the user may see (DESIGN §1): this function exports whatever it is given.
     """
+    return counted_xlsx_response(rows, columns, filename=filename, sheet_title=sheet_title)[0]
+
+
+def counted_xlsx_response(
+    rows: Iterable[Any],
+    columns: Sequence[Column],
+    *,
+    filename: str,
+    sheet_title: str,
+) -> tuple[FileResponse, int]:
+    """`xlsx_response` and the number of rows written, for exports that are logged."""
     stem = slugify(str(filename)) or "export"
     download_name = f"{stem}-{timezone.localdate().isoformat()}.xlsx"
     tmp = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it.
     try:
-        write_xlsx(rows, columns, tmp, sheet_title=sheet_title)
+        count = write_xlsx(rows, columns, tmp, sheet_title=sheet_title)
         tmp.seek(0)
     except BaseException:
         tmp.close()
         raise
-    return FileResponse(
+    response = FileResponse(
         tmp, as_attachment=True, filename=download_name, content_type=XLSX_CONTENT_TYPE
     )
+    return response, count
 
 
 def _width(column: Column) -> int:
@@ -389,6 +401,9 @@ def _contact_columns() -> list[Column]:
         Column(_("Base légale"), choice_label("legal_basis"), width=24),
         Column(_("Consentement le"), lambda c: c.consent_given_at, kind="datetime"),
         Column(_("Dernière interaction"), lambda c: c.last_interaction_at, kind="datetime"),
+        # Whoever works from the file sees who must not be contacted (RGPD art. 21).
+        Column(_("Ne pas contacter"), lambda c: c.objected_at is not None, kind="bool", width=12),
+        Column(_("Opposition depuis le"), lambda c: c.objected_at, kind="datetime"),
     ]
 
 
@@ -417,25 +432,34 @@ class ListExport:
     label: Any
     # Prefetches for the rows as they are written.
     for_writing: Callable[[QuerySet], QuerySet] = lambda queryset: queryset
+    # Called once the file is written, with who exported, the filters and the row count: an
+    # export of personal data (the contact list) is logged, whether immediate or a job.
+    on_export: Callable[[Any, FilterSet, int], None] | None = None
 
-    def rows(self, user: Any, query: QueryDict) -> QuerySet:
-        """The filtered, permitted rows for `user`; without the list's permission, a 404."""
+    def filterset_for(self, user: Any, query: QueryDict) -> FilterSet:
+        """The list's filters over what `user` may see; without the list's permission, 404."""
         if not user.has_perm(self.perm):
             raise Http404
         request = _StoredRequest(GET=query, user=user)
-        filterset = filter_for(request, self.filterset, self.queryset().visible_to(user))  # type: ignore[arg-type]
-        return filterset.qs
+        return filter_for(request, self.filterset, self.queryset().visible_to(user))  # type: ignore[arg-type]
 
-    def response(self, rows: QuerySet) -> FileResponse:
-        return xlsx_response(
-            self.for_writing(rows).iterator(chunk_size=2000),
+    def response(self, user: Any, filterset: FilterSet) -> FileResponse:
+        """The file at once, as a download."""
+        response, count = counted_xlsx_response(
+            self.for_writing(filterset.qs).iterator(chunk_size=2000),
             self.columns(),
             filename=self.filename,
             sheet_title=str(self.sheet_title),
         )
+        self.exported(user, filterset, count)
+        return response
 
     def write(self, rows: Iterable[Any], fileobj: IO[bytes]) -> int:
         return write_xlsx(rows, self.columns(), fileobj, sheet_title=str(self.sheet_title))
+
+    def exported(self, user: Any, filterset: FilterSet, count: int) -> None:
+        if self.on_export is not None:
+            self.on_export(user, filterset, count)
 
 
 def organisation_list_export() -> ListExport:
@@ -463,4 +487,12 @@ def contact_list_export() -> ListExport:
         filename="contacts",
         sheet_title=_("Contacts"),
         label=_("Export des contacts"),
+        on_export=_log_contact_list_export,
     )
+
+
+def _log_contact_list_export(user: Any, filterset: FilterSet, count: int) -> None:
+    from crm.actions import record_contact_list_export
+    from crm.listing import describe_filters
+
+    record_contact_list_export(by=user, filters=describe_filters(filterset), rows=count)

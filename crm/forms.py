@@ -51,6 +51,81 @@ class CarreauModelForm(forms.ModelForm):
                 field.__class__ = BoundedModelMultipleChoiceField
 
 
+def contact_choice_label(contact: Contact) -> str:
+    """A contact in a picker, with the mark of an objection (RGPD art. 21) so that nobody picks
+    them without seeing it."""
+    if contact.objected_at is not None:
+        return f"{contact.full_name} — {_('Ne pas contacter')}"
+    return contact.full_name
+
+
+# What a contact picker reads of each contact: its name and whether it objects.
+CONTACT_CHOICE_COLUMNS = ("pk", "first_name", "last_name", "objected_at", "organisation_id")
+
+
+class ObjectionConfirmationMixin(forms.Form):
+    """Two fields that a form asks for when what it records reaches out to someone who objects
+    to being contacted: a confirmation and its reason (the person called us, asked for it...).
+
+    The form calls `require_objection_confirmation(contacts)` from `clean()` with the objecting
+    people concerned; `objection_contacts` then names them for the page, which shows the two
+    fields (`shown_fields`) only when they are asked for. Without JavaScript, the first post
+    comes back with the question; the second, confirmed, saves."""
+
+    objection_confirmed = forms.BooleanField(
+        label=_("Je confirme : contacter cette personne malgré son opposition"), required=False
+    )
+    objection_reason = forms.CharField(
+        label=_("Pourquoi ?"),
+        required=False,
+        max_length=500,
+        help_text=_("Par exemple : elle nous a appelés, elle a demandé ce document."),
+    )
+
+    OBJECTION_FIELDS = ("objection_confirmed", "objection_reason")
+    objection_contacts: list[Contact]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.objection_contacts = []
+
+    def ask_objection_confirmation(self, contacts: list[Contact]) -> None:
+        """Show the question from the start (the page is about an objecting person)."""
+        self.objection_contacts = [c for c in contacts if c.objects_to_contact]
+
+    def require_objection_confirmation(self, contacts: list[Contact]) -> None:
+        objecting = [contact for contact in contacts if contact.objects_to_contact]
+        self.objection_contacts = objecting
+        if not objecting:
+            return
+        data = self.cleaned_data
+        if not data.get("objection_confirmed") or not (data.get("objection_reason") or "").strip():
+            names = ", ".join(contact.full_name for contact in objecting)
+            self.add_error(
+                "objection_reason",
+                _(
+                    "%(names)s s'oppose à être contacté·e : cochez la confirmation et dites "
+                    "pourquoi, ou choisissez quelqu'un d'autre."
+                )
+                % {"names": names},
+            )
+
+    @property
+    def objection_reason_given(self) -> str:
+        """The reason, once the form is valid, only when it was asked for."""
+        if not self.objection_contacts:
+            return ""
+        return (self.cleaned_data.get("objection_reason") or "").strip()
+
+    def shown_fields(self) -> list[forms.BoundField]:
+        """The visible fields, the two objection fields only when they are asked for."""
+        return [
+            field
+            for field in self.visible_fields()
+            if field.name not in self.OBJECTION_FIELDS or self.objection_contacts
+        ]
+
+
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -129,7 +204,7 @@ class ContactForm(CarreauModelForm):
         )
 
 
-class InteractionForm(CarreauModelForm):
+class InteractionForm(ObjectionConfirmationMixin, CarreauModelForm):
     class Meta:
         model = Interaction
         fields = ["kind", "occurred_at", "contact", "summary"]
@@ -144,12 +219,23 @@ class InteractionForm(CarreauModelForm):
         kwargs.setdefault("auto_id", "interaction_%s")
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
-        self.fields["contact"].queryset = organisation.contacts.only(
-            "pk", "first_name", "last_name", "organisation_id"
-        )
+        self.fields["contact"].queryset = organisation.contacts.only(*CONTACT_CHOICE_COLUMNS)
+        self.fields["contact"].label_from_instance = contact_choice_label
         self.fields["occurred_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
         self.fields["kind"].choices = [("", _("Choisir…")), *Interaction.Kind.choices]
         self.fields["contact"].empty_label = _("Aucun contact en particulier")
+        initial = self.initial.get("contact")
+        if isinstance(initial, Contact) and not self.is_bound:
+            self.ask_objection_confirmation([initial])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        contact = data.get("contact")
+        if contact is not None and data.get("kind") in Interaction.CONTACTING:
+            self.require_objection_confirmation([contact])
+        elif isinstance(self.initial.get("contact"), Contact):
+            self.ask_objection_confirmation([self.initial["contact"]])
+        return data
 
     def clean_occurred_at(self) -> Any:
         occurred_at = self.cleaned_data["occurred_at"]

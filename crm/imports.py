@@ -49,6 +49,9 @@ from crm.uploads import MAX_COMPRESSION_RATIO, MAX_UNCOMPRESSED_BYTES
 MAX_COLUMNS = 200
 BATCH_SIZE = 1000
 ERRORS_SHOWN = 200
+# Where an import in progress keeps its uploaded workbook (private storage), until it is
+# applied or `manage.py purge_imports` deletes it.
+STAGING_FOLDER = "imports"
 
 
 class ImportFileError(ValueError):
@@ -664,15 +667,20 @@ class _ImportReader(ExcelReader):
             self.wb._sheets.append(worksheet)
 
 
-def open_first_sheet(fileobj: IO[bytes]) -> tuple[Workbook, ReadOnlyWorksheet]:
-    """The checked workbook, streaming, and its first worksheet; close the workbook after."""
+def open_workbook(fileobj: IO[bytes]) -> Workbook:
+    """The checked workbook, streaming, every worksheet unsized; close it after."""
     check_xlsx(fileobj)
     try:
         reader = _ImportReader(fileobj, read_only=True, data_only=False, keep_links=False)
         reader.read()
     except DAMAGED as error:
         raise ImportFileError(_("Ce classeur Excel est illisible.")) from error
-    workbook = reader.wb
+    return reader.wb
+
+
+def open_first_sheet(fileobj: IO[bytes]) -> tuple[Workbook, ReadOnlyWorksheet]:
+    """The checked workbook, streaming, and its first worksheet; close the workbook after."""
+    workbook = open_workbook(fileobj)
     if not workbook.worksheets:
         workbook.close()
         raise ImportFileError(_("Le classeur est vide."))

@@ -233,10 +233,10 @@ def export_list(request: HttpRequest, key: str) -> HttpResponse:
     """The list's export: the file at once up to `EXPORT_SYNC_MAX_ROWS` rows, else a job
     whose page follows its progress."""
     spec = list_export(key)
-    rows = spec.rows(request.user, request.GET)
-    count = rows.count()
+    filterset = spec.filterset_for(request.user, request.GET)
+    count = filterset.qs.count()
     if count <= settings.EXPORT_SYNC_MAX_ROWS:
-        return spec.response(rows)
+        return spec.response(request.user, filterset)
     job = start(
         kind="list_export",
         owner=request.user,
@@ -259,15 +259,19 @@ class ListExportJob(JobKind):
 
     def perform(self, job: Job, progress: Progress) -> Output:
         spec = list_export(job.params["list"])
-        rows = spec.rows(job.owner, QueryDict(job.params.get("query", "")))
+        filterset = spec.filterset_for(job.owner, QueryDict(job.params.get("query", "")))
+        rows = filterset.qs
         progress(0, rows.count())
         tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `run` once stored.
         try:
-            spec.write(progress.counting(spec.for_writing(rows).iterator(chunk_size=2000)), tmp)
+            count = spec.write(
+                progress.counting(spec.for_writing(rows).iterator(chunk_size=2000)), tmp
+            )
             tmp.seek(0)
         except BaseException:
             tmp.close()
             raise
+        spec.exported(job.owner, filterset, count)
         stem = slugify(spec.filename) or "export"
         filename = f"{stem}-{timezone.localdate().isoformat()}.xlsx"
         return Output(file=tmp, filename=filename, content_type=XLSX_CONTENT_TYPE)

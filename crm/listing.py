@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from datetime import date
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django_filters import FilterSet
@@ -30,6 +32,37 @@ def filter_visible(
     rows go through the model's `visible_to(user)`. Lists and their exports share it."""
     require_permission(request.user, perm)
     return filter_for(request, filterset_class, queryset.visible_to(request.user))
+
+
+def describe_filters(filterset: FilterSet) -> str:
+    """The filters a person applied, as they read them ("Recherche : dupont · Territoire :
+    Lens"), for the log of an export. Empty when nothing filtered the list."""
+    if not filterset.is_bound or not filterset.form.is_valid():
+        return ""
+    parts = []
+    for name, value in filterset.form.cleaned_data.items():
+        if value in (None, "", [], ()):
+            continue
+        field = filterset.form.fields[name]
+        values = value if isinstance(value, list | tuple) else [value]
+        parts.append(f"{field.label or name} : {', '.join(_as_read(field, v) for v in values)}")
+    return " · ".join(parts)
+
+
+def _as_read(field: forms.Field, value: Any) -> str:
+    if isinstance(value, Model):
+        return str(value)
+    if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+        labels: dict[Any, Any] = {}
+        for key, label in field.choices:
+            if isinstance(label, list | tuple):  # a group of choices
+                labels.update(label)
+            else:
+                labels[key] = label
+        return str(labels.get(value, value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def paginate(

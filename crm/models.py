@@ -360,6 +360,14 @@ class ContactQuerySet(models.QuerySet["Contact"]):
     def for_detail(self) -> ContactQuerySet:
         return self.select_related("organisation", "organisation__territory", "created_by")
 
+    def contactable(self) -> ContactQuerySet:
+        """The people Carreau may reach out to: not objecting (RGPD art. 21) and not anonymised.
+
+        Whatever contacts someone on the mission's behalf (notifications, mailings, a "who to
+        call" list) starts here, never from `all()`; pages that only show contacts keep showing
+        objecting ones, with the "Ne pas contacter" mark."""
+        return self.filter(objected_at__isnull=True, anonymised_at__isnull=True)
+
     def due_for_review(self, *, years: int, now: datetime | None = None) -> ContactQuerySet:
         """Contacts not yet anonymised with no interaction for `years` years (DESIGN §6).
 
@@ -474,6 +482,11 @@ class Contact(ChoiceLabels, models.Model):
     def objects_to_contact(self) -> bool:
         return self.objected_at is not None
 
+    @property
+    def may_be_contacted(self) -> bool:
+        """The instance twin of `Contact.objects.contactable()`."""
+        return self.objected_at is None and self.anonymised_at is None
+
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):
     def visible_to(self, user: User) -> InteractionQuerySet:
@@ -504,6 +517,10 @@ class Interaction(ChoiceLabels, models.Model):
         SITE_VISIT = "site_visit", _("Visite de site")
         EVENT = "event", _("Événement")
         NOTE = "note", _("Note")
+
+    # Reaching out to the person: logging one to someone who objects asks for a confirmation
+    # and its reason (RGPD art. 21). A meeting, visit, event or note may follow their request.
+    CONTACTING = frozenset({Kind.CALL, Kind.EMAIL})
 
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField(_("date"), default=timezone.now)
@@ -634,19 +651,26 @@ class AuditEntry(ChoiceLabels, models.Model):
         DELETED = "deleted", _("Suppression")
         TRANSITION = "transition", _("Changement d'étape")
         OBJECTION = "objection", _("Opposition")
+        # Someone logged a call or an e-mail to, or added to a lead, a person who objects: they
+        # confirmed it and said why (the reason is the entry's detail).
+        DESPITE_OBJECTION = "despite_objection", _("Contact malgré l'opposition")
         EXPORTED = "exported", _("Export des données personnelles")
         ANONYMISED = "anonymised", _("Anonymisation")
 
     # The record as "app_label.model" and its id rather than a generic foreign key: reading a
     # record's entries then needs no content-type lookup, and entries outlive their record.
     record_type = models.CharField(_("type de fiche"), max_length=60)
-    record_id = models.PositiveBigIntegerField(_("identifiant de la fiche"))
+    # Null for an event on a whole list rather than one record (an export of the contact list).
+    record_id = models.PositiveBigIntegerField(_("identifiant de la fiche"), null=True, blank=True)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     field = models.CharField(_("champ"), max_length=60, blank=True)
     field_label = models.CharField(_("libellé du champ"), max_length=120, blank=True)
     old_value = models.TextField(_("ancienne valeur"), blank=True)
     new_value = models.TextField(_("nouvelle valeur"), blank=True)
     detail = models.TextField(_("détail"), blank=True)
+    # What a reader needs beyond one text, as plain values: a list export's row count, an
+    # erasure's report (what it blanked, what it kept and why). Never the person's data.
+    data = models.JSONField(_("données"), default=dict, blank=True)
     # Null for what the system does on its own (the anonymisation command).
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -672,7 +696,10 @@ class AuditEntry(ChoiceLabels, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.record_type} #{self.record_id} — {self.get_action_display()}"
+        record = (
+            self.record_type if self.record_id is None else f"{self.record_type} #{self.record_id}"
+        )
+        return f"{record} — {self.get_action_display()}"
 
 
 # Background jobs (DESIGN §10) ------------------------------------------------------------------

@@ -232,6 +232,11 @@ JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 600)
 # CNIL: contacts with no interaction for this many years are listed for review and anonymised
 # by `manage.py anonymise_contacts` (DESIGN §6).
 PRIVACY_RETENTION_YEARS = env_int("PRIVACY_RETENTION_YEARS", 3)
+# The login log (django-axes: every attempt with the username typed, its address and browser)
+# is kept this many days for the service's security, then deleted by `manage.py
+# purge_login_log`. A username is often someone's e-mail address: the CNIL advises six months
+# to a year for such logs.
+LOGIN_LOG_RETENTION_DAYS = env_int("LOGIN_LOG_RETENTION_DAYS", 180)
 
 # Lists
 PAGE_SIZE = env_int("PAGE_SIZE", 25)

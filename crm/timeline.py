@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from crm.models import Interaction, User
+from crm.models import Contact, Interaction, User
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class TimelineEntry:
     author: User | None = None
     url: str = ""
     detail: str = ""
+    # The person the entry is with, so that the timeline shows whether they object to being
+    # contacted ("Ne pas contacter").
+    contact: Contact | None = None
 
 
 def interaction_entries(interactions: Iterable[Interaction]) -> Iterable[TimelineEntry]:
@@ -36,6 +39,7 @@ def interaction_entries(interactions: Iterable[Interaction]) -> Iterable[Timelin
             author=interaction.author,
             detail=interaction.contact.full_name if interaction.contact else "",
             url=interaction.contact.get_absolute_url() if interaction.contact else "",
+            contact=interaction.contact,
         )
 
 

@@ -170,6 +170,9 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
             request.user, contact.organisation, contact=contact
         ),
         "may_manage_privacy": request.user.is_mission_staff,
+        "erasure": privacy.erasure_report(contact)
+        if contact.anonymised_at and request.user.is_mission_staff
+        else None,
     }
     if request.htmx and request.GET.get("timeline_page"):
         return TemplateResponse(request, "crm/includes/_timeline.html", context)
@@ -252,15 +255,39 @@ def contact_anonymise(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, _("Ce contact est déjà anonymisé."))
         return redirect(contact)
     if request.method == "POST":
-        actions.anonymise_contact(contact=contact, by=request.user)
-        messages.success(request, _("Contact anonymisé."))
-        return redirect("crm:contact_detail", pk=contact.pk)
-    interactions = contact.interactions.count()
-    return render(
-        request,
-        "crm/contact_anonymise.html",
-        {"contact": contact, "interaction_count": interactions},
-    )
+        # The keys of the last-name-alone mentions staff chose to redact; any other is ignored.
+        actions.anonymise_contact(
+            contact=contact, by=request.user, redact_surnames=request.POST.getlist("redact")
+        )
+        messages.success(
+            request, _("Contact anonymisé : voici ce qui a été effacé, et ce qui est gardé.")
+        )
+        return redirect(f"{contact.get_absolute_url()}#erasure")
+    plan = privacy.erasure_plan(contact)
+    context = {
+        "contact": contact,
+        "plan": plan,
+        "interaction_count": plan.interactions,
+        "report": privacy.report_lines(_without_surnames(plan.report())),
+        # Proposed for redaction where the text is about her organisation; elsewhere the
+        # name more likely belongs to someone else, and staff tick it if it is hers.
+        "to_judge": [
+            {
+                "mention": mention,
+                "excerpt": mention.excerpt(plan.identity),
+                "record": privacy.record_label(mention.record),
+                "url": privacy.record_url(mention.record),
+                "proposed": privacy.relates_to(mention.record, contact.organisation_id),
+            }
+            for mention in plan.to_judge
+        ],
+    }
+    return render(request, "crm/contact_anonymise.html", context)
+
+
+def _without_surnames(report: dict[str, Any]) -> dict[str, Any]:
+    # Before the erasure, the page asks about each last-name-alone mention instead.
+    return {**report, "kept": {**report["kept"], "surnames": []}}
 
 
 def privacy_review(request: HttpRequest) -> HttpResponse:
@@ -302,6 +329,7 @@ def _log_interaction(
             kind=form.cleaned_data["kind"],
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
+            objection_reason=form.objection_reason_given,
         )
         messages.success(request, _("Interaction enregistrée."))
         return redirect(back)
@@ -389,7 +417,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
         else:
             token = uuid4().hex
             checked.content.seek(0)
-            name = default_storage.save(f"imports/{token}.xlsx", checked.content)
+            name = default_storage.save(f"{imports.STAGING_FOLDER}/{token}.xlsx", checked.content)
             states = request.session.get(IMPORTS_SESSION_KEY, {})
             states[token] = {
                 "kind": form.cleaned_data["kind"],

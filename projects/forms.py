@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import CarreauModelForm
+from crm.forms import CONTACT_CHOICE_COLUMNS, CarreauModelForm, contact_choice_label
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
 from projects.models import (
@@ -66,11 +66,10 @@ class ProjectForm(CarreauModelForm):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["holder"].queryset = Organisation.objects.visible_to(user).only("pk", "name")
-        self.fields["holder_contact"].queryset = (
-            Contact.objects.visible_to(user)
-            .select_related("organisation")
-            .only("pk", "first_name", "last_name", "organisation__name")
+        self.fields["holder_contact"].queryset = Contact.objects.visible_to(user).only(
+            *CONTACT_CHOICE_COLUMNS
         )
+        self.fields["holder_contact"].label_from_instance = contact_choice_label
         self.fields["designers"].queryset = User.objects.filter(
             groups__name=Role.DESIGNER, is_active=True
         ).order_by("last_name", "first_name")

@@ -81,7 +81,13 @@ def specification_snapshot(specification: Specification) -> dict[str, Any]:
         .get(pk=specification.project_id)
     )
     contact = project.holder_contact
+    objection = (
+        # Only when true: a snapshot without the key says the same as one issued before it
+        # existed, so an unchanged draft still has nothing to issue.
+        {"holder_contact_objects": True} if contact and contact.objects_to_contact else {}
+    )
     return {
+        **objection,
         "reference": project.reference,
         "title": project.title,
         "holder": project.holder.name,

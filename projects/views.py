@@ -299,6 +299,7 @@ def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
             kind=form.cleaned_data["kind"],
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
+            objection_reason=form.objection_reason_given,
         )
         messages.success(request, _("Interaction enregistrée."))
         return redirect(f"{project.get_absolute_url()}#timeline")

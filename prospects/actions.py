@@ -10,8 +10,10 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm import audit
+from crm.actions import record_contact_despite_objection
 from crm.models import Contact, User, fold
 from crm.references import save_with_reference
 from crm.uploads import CheckedUpload, make_thumbnail
@@ -42,12 +44,18 @@ def save_lead(
     contacts: Iterable[Contact],
     target_sites: Iterable[Site],
     shared_with: Iterable[User],
+    objection_reason: str = "",
 ) -> Lead:
     """Create or update a lead with its contacts, sites and sharing.
 
     An edit carries the version the form was opened at: if the lead was saved since, nothing
     is written and `LeadChanged` is raised (optimistic check, one conditional UPDATE).
+    Adding a person who objects to being contacted needs `objection_reason`, logged on their
+    record; without it `ObjectionNotConfirmed` is raised and nothing is written.
     """
+    contacts = list(contacts)
+    current = set(lead.contacts.values_list("pk", flat=True)) if lead.pk else set()
+    objecting = [c for c in contacts if c.objects_to_contact and c.pk not in current]
     before = audit.stored_snapshot(lead)
     if lead.pk is None:
         lead.created_by = by
@@ -72,11 +80,18 @@ def save_lead(
         if not updated:
             raise LeadChanged
         lead.refresh_from_db(fields=["version", "updated_at", "search_text"])
-    lead.contacts.set(list(contacts))
+    lead.contacts.set(contacts)
     lead.target_sites.set(list(target_sites))
     lead.shared_with.set([user for user in shared_with if user.pk != lead.owner_id])
     audit.record_changes(
         before=before, instance=lead, by=by, ignore=UNTOUCHED_BY_EDIT if before else ()
+    )
+    record_contact_despite_objection(
+        contacts=objecting,
+        by=by,
+        reason=objection_reason,
+        what=_("Ajout à la piste %(reference)s") % {"reference": lead.reference},
+        data={"lead": lead.pk},
     )
     return lead
 

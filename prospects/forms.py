@@ -5,7 +5,12 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import CarreauModelForm
+from crm.forms import (
+    CONTACT_CHOICE_COLUMNS,
+    CarreauModelForm,
+    ObjectionConfirmationMixin,
+    contact_choice_label,
+)
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField
 from projects.models import Project
@@ -23,7 +28,7 @@ def prospect_people() -> Any:
     )
 
 
-class LeadForm(CarreauModelForm):
+class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
     # The version the form was opened at: a save over a newer version is refused.
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
 
@@ -68,9 +73,9 @@ class LeadForm(CarreauModelForm):
         self.fields["contacts"].queryset = (
             Contact.objects.visible_to(user)
             .filter(organisation__kind__in=kinds)
-            .select_related("organisation")
-            .only("pk", "first_name", "last_name", "organisation__name")
+            .only(*CONTACT_CHOICE_COLUMNS)
         )
+        self.fields["contacts"].label_from_instance = contact_choice_label
         self.fields["target_sites"].queryset = Site.objects.visible_to(user).only("pk", "name")
         self.fields["project"].queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
@@ -99,6 +104,12 @@ class LeadForm(CarreauModelForm):
         contacts = data.get("contacts") or []
         if organisation and any(c.organisation_id != organisation.pk for c in contacts):
             self.add_error("contacts", _("Ces contacts doivent appartenir à l'organisation."))
+        # Adding someone who objects to being contacted to a lead is a decision to prospect
+        # them: it is confirmed, with its reason. Those already on the lead are not asked again.
+        current = (
+            set(self.instance.contacts.values_list("pk", flat=True)) if self.instance.pk else set()
+        )
+        self.require_objection_confirmation([c for c in contacts if c.pk not in current])
         source, event = data.get("source"), data.get("promotion_event")
         if source == Lead.Source.PROMOTION_EVENT and not event:
             self.add_error(

@@ -180,6 +180,7 @@ def _lead_form(
                 contacts=form.cleaned_data["contacts"],
                 target_sites=form.cleaned_data["target_sites"],
                 shared_with=form.cleaned_data["shared_with"],
+                objection_reason=form.objection_reason_given,
             )
         except actions.LeadChanged:
             current, _may = get_for_user(request, Lead.objects.all(), lead.pk)
@@ -247,6 +248,7 @@ def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
             kind=form.cleaned_data["kind"],
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
+            objection_reason=form.objection_reason_given,
         )
         messages.success(request, _("Interaction enregistrée."))
         return redirect(f"{lead.get_absolute_url()}#timeline")

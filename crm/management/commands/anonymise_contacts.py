@@ -4,7 +4,10 @@
     manage.py anonymise_contacts             # anonymise them, each logged in the audit trail
 
 Each contact goes through `crm.actions.anonymise_contact`, in its own transaction: the row,
-its organisation and its interactions stay, so every count and figure stays right.
+its organisation and its interactions stay, so every count and figure stays right. Its name,
+e-mail and phone are replaced wherever else Carreau holds them (`crm.privacy.erasure_plan`);
+with nobody to judge them, mentions of the last name alone are left and listed in the
+contact's erasure report, to be read by staff.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from crm.actions import anonymise_contact
 from crm.models import Contact
+from crm.privacy import erasure_plan
 
 BATCH = 500
 
@@ -54,10 +58,15 @@ class Command(BaseCommand):
     def _one(self, contact: Contact, *, dry_run: bool) -> int:
         last = contact.last_interaction_at or contact.created_at
         verb = "Would anonymise" if dry_run else "Anonymised"
+        plan = erasure_plan(contact)
         if not dry_run:
             anonymise_contact(contact=contact, by=None)
         self.stdout.write(
             f"{verb} contact #{contact.pk} ({contact.organisation.name}), "
-            f"last interaction {last:%Y-%m-%d}."
+            f"last interaction {last:%Y-%m-%d}: "
+            f"{len(plan.redacted)} mention(s) elsewhere redacted, "
+            f"{len(plan.import_files)} import file(s) deleted, "
+            f"{len(plan.versions)} issued specification(s) and {len(plan.attempts)} login "
+            f"attempt(s) kept, {len(plan.to_judge)} last-name mention(s) left to review."
         )
         return 1

@@ -17,9 +17,8 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from crm.imports import STAGING_FOLDER as FOLDER
 from crm.uploads import stale_files
-
-FOLDER = "imports"
 
 
 class Command(BaseCommand):

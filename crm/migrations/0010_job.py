@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0008_search_trigram'),
+        ('crm', '0009_audit_lists_and_erasure_reports'),
     ]
 
     operations = [
