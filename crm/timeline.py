@@ -1,6 +1,8 @@
-"""A record's timeline: interactions now; transitions and files join it in later issues.
+"""A record's timeline: what happened to it, from several sources, newest first.
 
-Each source yields `TimelineEntry` objects newest first; `merge` interleaves them.
+Each source yields `TimelineEntry` objects newest first: interactions here
+(`interaction_entries`), moves, uploads and specification versions in the apps' views.
+`merge` interleaves them.
 """
 
 from __future__ import annotations
