@@ -26,8 +26,16 @@ run: setup
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The suite runs in parallel, one pytest-xdist worker per core, each on its own test database
+# (test_carreau_gw0, ...; SQLite's are in memory). `--dist load` hands tests out in collection
+# order, so each worker still runs pytest-django's order: the transactional tests (browser,
+# concurrency), which empty every table when they end, after the others. No `--reuse-db`: a
+# kept database has lost the roles to those flushes, SQLite's in-memory one cannot be kept, and
+# creating PostgreSQL's costs about 3 s per worker.
+# TEST_WORKERS=0 runs it in this one process (pdb, print debugging).
+TEST_WORKERS ?= auto
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
 """The audit trail of record changes: who changed which field of a project, lead, organisation
-or contact, when, from what to what (issue 6).
+or contact, when, from what to what.
 
 Actions call these helpers explicitly (no signals, no `save()` override):
 

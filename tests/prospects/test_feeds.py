@@ -8,11 +8,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from icalendar import Calendar
 from pypdf import PdfReader
 
 from crm.models import User
 from prospects.actions import calendar_token_for
-from prospects.calendar import escape_text, fold
 from tests.factories import LeadFactory, SiteFactory
 from tests.helpers import client_for
 
@@ -106,12 +106,37 @@ def test_a_rotated_secret_key_keeps_the_feed_while_it_is_a_fallback(
     assert Client().get(feed_url(officer)).status_code == 200  # the address built with the new key
 
 
-def test_text_escaping_and_folding() -> None:
-    assert escape_text("a\\b;c,d\ne\r\nf") == "a\\\\b\\;c\\,d\\ne\\nf"
-    line = "SUMMARY:" + "é" * 60
-    folded = fold(line)
-    assert folded.replace("\r\n ", "") == line
-    assert all(len(part.encode()) <= 75 for part in folded.split("\r\n"))
+def feed_body(user: User) -> str:
+    response = Client().get(feed_url(user))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_commas_semicolons_and_newlines_in_a_lead_title_are_escaped(officer: User) -> None:
+    title = "Hôtel, spa; séminaires\r\nphase 2\nsuite\\bis\x07"
+    due = timezone.localdate()
+    LeadFactory(owner=officer, title=title, next_action="Appeler", next_action_due=due)
+
+    body = feed_body(officer)
+
+    unfolded = body.replace("\r\n ", "")
+    assert "SUMMARY:Appeler — Hôtel\\, spa\\; séminaires\\nphase 2\\nsuite\\\\bis\r\n" in unfolded
+    # A calendar app reads the title back with its line breaks, less the control character.
+    event = Calendar.from_ical(body).walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == "Appeler — Hôtel, spa; séminaires\nphase 2\nsuite\\bis"
+
+
+def test_a_long_line_is_folded_at_75_octets_without_cutting_a_character(officer: User) -> None:
+    LeadFactory(
+        owner=officer, title="é" * 60, next_action="Relancer", next_action_due=timezone.localdate()
+    )
+
+    body = feed_body(officer)
+
+    lines = body.split("\r\n")  # the body decoded: no character was cut in two
+    assert any(line.startswith(" é") for line in lines)  # a continuation line
+    assert all(len(line.encode()) <= 75 for line in lines)
+    assert f"SUMMARY:Relancer — {'é' * 60}\r\n" in body.replace("\r\n ", "")
 
 
 # Site sheet ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`make load`: simulated people browsing a production-like server on loopback (issue 7).
+"""`make load`: simulated people browsing a production-like server on loopback.
 
 Starts gunicorn (2 workers by default) with production settings (DEBUG off, collected static
 files) on the database DATABASE_URL names, on a free port of 127.0.0.1, then has `--users`
@@ -302,8 +302,7 @@ def report(runs: list[dict[str, Any]], options: dict[str, Any]) -> str:
         f"dashboard and record pages for {first['seconds']:.0f} s, first reading each page "
         "(the pause drawn between half and one and a half times the average), then flat out "
         "(the next request as soon as the last answer arrived: what the server can take). "
-        "Time as the client measured it. Goals, for people reading: no error, p95 < 500 ms "
-        "(issue 7).",
+        "Time as the client measured it. Goals, for people reading: no error, p95 < 500 ms.",
         "",
         "| between pages | requests | requests/s | median (ms) | p95 (ms) | max (ms) | errors "
         "| goal |",
