@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 JOB_KINDS: dict[str, str] = {
     "list_export": "crm.jobs.ListExportJob",
+    "specification_issue": "projects.tasks.IssueSpecificationJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.
 LIST_EXPORTS: dict[str, str] = {
@@ -93,11 +94,14 @@ class Progress:
 
 @dataclass(frozen=True)
 class Output:
-    """A job's finished file: its bytes in `file` (rewound), the name it downloads under."""
+    """What a finished job leaves: a file (its bytes in `file`, rewound, and the name it
+    downloads under), or a message and the address of a result stored elsewhere."""
 
-    file: IO[bytes]
-    filename: str
-    content_type: str
+    file: IO[bytes] | None = None
+    filename: str = ""
+    content_type: str = ""
+    message: str = ""
+    url: str = ""
 
 
 class JobKind:
@@ -192,7 +196,8 @@ def run(job_id: str) -> None:
     try:
         _finish(job, output)
     finally:
-        output.file.close()
+        if output.file is not None:
+            output.file.close()
 
 
 def _fail(job: Job, message: str) -> None:
@@ -203,22 +208,26 @@ def _fail(job: Job, message: str) -> None:
 
 def _finish(job: Job, output: Output) -> None:
     field = Job._meta.get_field("file")
-    extension = output.filename.rsplit(".", 1)[-1] if "." in output.filename else "bin"
-    # A fresh name per attempt: a file from an interrupted attempt is never reused.
-    name = field.storage.save(
-        f"jobs/{job.pk}-{job.attempts}.{extension}", File(output.file, name=output.filename)
-    )
+    name = ""
+    if output.file is not None:
+        extension = output.filename.rsplit(".", 1)[-1] if "." in output.filename else "bin"
+        # A fresh name per attempt: a file from an interrupted attempt is never reused.
+        name = field.storage.save(
+            f"jobs/{job.pk}-{job.attempts}.{extension}", File(output.file, name=output.filename)
+        )
     now = timezone.now()
     done = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         status=Job.Status.DONE,
         file=name,
         filename=output.filename,
+        message=output.message,
+        result_url=output.url,
         finished_at=now,
         heartbeat_at=now,
         expires_at=now + timedelta(days=settings.JOB_FILE_DAYS),
         done=Coalesce(F("total"), F("done")),
     )
-    if not done:  # retried or recovered meanwhile: the other run owns the job now
+    if not done and name:  # retried or recovered meanwhile: the other run owns the job now
         field.storage.delete(name)
 
 

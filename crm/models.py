@@ -754,6 +754,10 @@ class Job(models.Model):
     total = models.PositiveIntegerField(_("à faire"), null=True, blank=True)
     unit = models.CharField(_("unité"), max_length=20, blank=True)
     error = models.TextField(_("erreur"), blank=True)
+    # What a finished job says, and where its result is when it is not a file (an issued
+    # specification version lives on its project's pages).
+    message = models.TextField(_("résultat"), blank=True)
+    result_url = models.CharField(_("adresse du résultat"), max_length=300, blank=True)
     attempts = models.PositiveSmallIntegerField(_("essais"), default=0)
     file = models.FileField(_("fichier"), upload_to="jobs/", blank=True)
     filename = models.CharField(_("nom du fichier"), max_length=200, blank=True)

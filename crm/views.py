@@ -584,7 +584,7 @@ def job_download(request: HttpRequest, pk: str) -> HttpResponse:
     """The job's file, for its owner while they may still see what it holds."""
     job = _job_for(request, pk)
     expired = job.expires_at is not None and job.expires_at < timezone.now()
-    if job.status != Job.Status.DONE or expired:
+    if job.status != Job.Status.DONE or expired or not job.file:
         raise Http404
     if not jobs.kind_of(job.kind).allowed(request.user, job.params):
         raise Http404

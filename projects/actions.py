@@ -207,10 +207,15 @@ def issue_specification(
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
 
     Only staff issue; a draft with a section too long to lay out raises
-    `SpecificationTooLong`. Issuing what the last version already says raises `NothingToIssue`, so a
-    double click makes one version; two issues at the very same moment are told apart by the
-    (specification, number) constraint and the loser gets `NothingToIssue` too. `at` is the
-    issue time (now; the demo data replays past dates)."""
+    `SpecificationTooLong`. Issuing what the last version already says raises
+    `NothingToIssue`, so a double click (or a job run twice) makes one version.
+
+    The PDF is rendered with no lock held; the version is then recorded under the
+    specification's row lock, if the version it follows is still the latest. When another
+    issue got there first, its text decides: the same text is `NothingToIssue`, another one
+    is rendered again under the next number (the number is printed in the PDF). Two issues at
+    the very same moment are told apart by the (specification, number) constraint. `at` is
+    the issue time (now; the demo data replays past dates)."""
     # Imported here: rendering pulls in WeasyPrint, which most requests never need.
     from projects.pdf import render_specification, specification_snapshot
 
@@ -218,50 +223,67 @@ def issue_specification(
         raise PermissionDenied
     specification = specification_for(project)
     storage = SpecificationVersion._meta.get_field("file").storage
-    stored_name = ""
-    try:
-        with transaction.atomic():
-            specification = Specification.objects.select_for_update().get(pk=specification.pk)
-            check_renderable(specification)
-            latest = specification.versions.order_by("-number").first()
-            content = specification_snapshot(specification)
-            if latest is not None and latest.content == content:
-                raise NothingToIssue(latest.number)
-            number = latest.number + 1 if latest else 1
-            issued_at = at or timezone.now()
-            pdf = render_specification(
-                content,
-                number=number,
-                draft=False,
-                language=language,
-                issued_on=timezone.localdate(issued_at),
-            )
-            digest = hashlib.sha256(pdf.data).hexdigest()
-            stored_name = storage.save(
-                f"specifications/{project.reference}-v{number}-{digest[:12]}.pdf",
-                ContentFile(pdf.data),
-            )
-            return SpecificationVersion.objects.create(
-                specification=specification,
-                number=number,
-                file=stored_name,
-                sha256=digest,
-                size=len(pdf.data),
-                page_count=pdf.page_count,
-                language=language,
-                content=content,
-                issued_by=by,
-                issued_at=issued_at,
-            )
-    except IntegrityError as error:
-        if stored_name:
-            storage.delete(stored_name)
+    for _attempt in range(ISSUE_ATTEMPTS):
+        specification.refresh_from_db()
+        check_renderable(specification)
         latest = specification.versions.order_by("-number").first()
-        raise NothingToIssue(latest.number if latest else 0) from error
-    except BaseException:
-        if stored_name:
+        content = specification_snapshot(specification)
+        if latest is not None and latest.content == content:
+            raise NothingToIssue(latest.number)
+        number = latest.number + 1 if latest else 1
+        issued_at = at or timezone.now()
+        pdf = render_specification(
+            content,
+            number=number,
+            draft=False,
+            language=language,
+            issued_on=timezone.localdate(issued_at),
+        )
+        digest = hashlib.sha256(pdf.data).hexdigest()
+        stored_name = storage.save(
+            f"specifications/{project.reference}-v{number}-{digest[:12]}.pdf",
+            ContentFile(pdf.data),
+        )
+        try:
+            with transaction.atomic():
+                Specification.objects.select_for_update().filter(pk=specification.pk).get()
+                now_latest = specification.versions.order_by("-number").first()
+                if (now_latest.number if now_latest else 0) != number - 1:
+                    if now_latest is not None and now_latest.content == content:
+                        raise NothingToIssue(now_latest.number)
+                    raise _Overtaken
+                return SpecificationVersion.objects.create(
+                    specification=specification,
+                    number=number,
+                    file=stored_name,
+                    sha256=digest,
+                    size=len(pdf.data),
+                    page_count=pdf.page_count,
+                    language=language,
+                    content=content,
+                    issued_by=by,
+                    issued_at=issued_at,
+                )
+        except _Overtaken:
             storage.delete(stored_name)
-        raise
+            continue
+        except IntegrityError as error:
+            storage.delete(stored_name)
+            latest = specification.versions.order_by("-number").first()
+            raise NothingToIssue(latest.number if latest else 0) from error
+        except BaseException:
+            storage.delete(stored_name)
+            raise
+    raise NothingToIssue(specification.versions.order_by("-number").first().number)
+
+
+# Renders of one issue at most, when other issues keep getting there first.
+ISSUE_ATTEMPTS = 3
+
+
+class _Overtaken(Exception):
+    """Another version was issued while this one rendered: render again under the next
+    number."""
 
 
 def answer_specification(

@@ -536,10 +536,12 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(
         request, Project.objects.all(), pk, perm="projects.add_specificationversion"
     )
+    specification = actions.specification_for(project)
+    latest = specification.versions.order_by("-number").first()
     try:
-        version = actions.issue_specification(
-            project=project, by=request.user, language=translation.get_language()
-        )
+        actions.check_renderable(specification)
+        if latest is not None and _draft_unchanged(specification, latest):
+            raise actions.NothingToIssue(latest.number)
     except actions.SpecificationTooLong as too_long:
         messages.error(request, _too_long_message(too_long))
     except actions.NothingToIssue as same:
@@ -549,11 +551,17 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
             % {"number": same.number},
         )
     else:
-        messages.success(
-            request,
-            _("Version %(number)s du cahier des charges émise (%(pages)s pages).")
-            % {"number": version.number, "pages": version.page_count},
+        # Rendering a long specification takes seconds: the worker does it, and the job's
+        # page follows it (the action still makes one version however often it runs).
+        number = latest.number + 1 if latest else 1
+        job = jobs.start(
+            kind="specification_issue",
+            owner=request.user,
+            label=_("%(reference)s : émission de la version %(number)s du cahier des charges")
+            % {"reference": project.reference, "number": number},
+            params={"project": project.pk, "language": translation.get_language()},
         )
+        return redirect(job)
     return redirect("projects:specification_edit", pk=project.pk)
 
 

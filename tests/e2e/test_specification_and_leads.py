@@ -38,8 +38,10 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
     page.fill("#id_objectives", "Ouvrir dix chambres dans les maisons de mineurs.")
     page.click("text=Enregistrer le brouillon")
     expect(page.locator(".messages")).to_contain_text("Brouillon du cahier des charges enregistré.")
+    # The worker renders and issues it; its page says when it is done.
     page.click("text=Émettre la version 1")
-    expect(page.locator(".messages")).to_contain_text("Version 1 du cahier des charges émise")
+    expect(page.locator("#job-status")).to_contain_text("Version 1 du cahier des charges émise")
+    page.click("text=Voir le résultat")
     version = SpecificationVersion.objects.get()
 
     # The issued PDF downloads as it was frozen, with the text that was written.
