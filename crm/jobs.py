@@ -39,6 +39,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 JOB_KINDS: dict[str, str] = {
     "list_export": "crm.jobs.ListExportJob",
+    "import_apply": "crm.jobs.ApplyImportJob",
     "specification_issue": "projects.tasks.IssueSpecificationJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.
@@ -67,7 +69,12 @@ PROGRESS_EVERY = 1000
 
 
 class JobFailed(Exception):
-    """The job cannot do its work; the message says why, for the person."""
+    """The job cannot do its work; the message says why, for the person, and `url` is where
+    to go to put it right (an import's dry run), if anywhere."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class Progress:
@@ -141,7 +148,7 @@ def retry(job: Job) -> Job:
     with transaction.atomic():
         updated = Job.objects.filter(
             pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.RUNNING]
-        ).update(status=Job.Status.QUEUED, error="", done=0, total=None)
+        ).update(status=Job.Status.QUEUED, error="", result_url="", done=0, total=None)
         if updated:
             run_job.enqueue(str(job.pk))
     job.refresh_from_db()
@@ -181,7 +188,11 @@ def run(job_id: str) -> None:
                 raise JobFailed(_("Vous n'avez plus accès à ces données : rien n'a été produit."))
             output = kind.perform(job, Progress(job))
         except (JobFailed, ValidationError) as error:
-            _fail(job, " ".join(getattr(error, "messages", [str(error)])))
+            _fail(
+                job,
+                " ".join(getattr(error, "messages", [str(error)])),
+                url=getattr(error, "url", ""),
+            )
             return
         except Exception:
             logger.exception("Job %s (%s) failed", job.pk, job.kind)
@@ -200,9 +211,9 @@ def run(job_id: str) -> None:
             output.file.close()
 
 
-def _fail(job: Job, message: str) -> None:
+def _fail(job: Job, message: str, *, url: str = "") -> None:
     Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.FAILED, error=message, finished_at=timezone.now()
+        status=Job.Status.FAILED, error=message, result_url=url, finished_at=timezone.now()
     )
 
 
@@ -284,3 +295,59 @@ class ListExportJob(JobKind):
         stem = slugify(spec.filename) or "export"
         filename = f"{stem}-{timezone.localdate().isoformat()}.xlsx"
         return Output(file=tmp, filename=filename, content_type=XLSX_CONTENT_TYPE)
+
+
+# Imports ----------------------------------------------------------------------------------
+
+
+class ApplyImportJob(JobKind):
+    """Apply a checked import: all rows or none, in one transaction. Run again after a crash,
+    it finds the rows it wrote and changes nothing (rows match existing records), so an
+    import is never applied twice."""
+
+    def allowed(self, user: User, params: dict[str, Any]) -> bool:
+        from crm import imports
+
+        return params.get("kind") in imports.KINDS and imports.kind_class(params["kind"]).allowed(
+            user
+        )
+
+    def perform(self, job: Job, progress: Progress) -> Output:
+        from django.core.files.storage import default_storage
+
+        from crm import imports
+
+        params = job.params
+        mapping = {int(index): name for index, name in params["mapping"].items()}
+        if not default_storage.exists(params["name"]):
+            raise JobFailed(
+                _(
+                    "Le fichier de cet import n'est plus là (déjà appliqué, ou effacé) : rien "
+                    "n'a été importé."
+                )
+            )
+        try:
+            with default_storage.open(params["name"], "rb") as stored:
+                plan = imports.apply_import(
+                    params["kind"], stored, mapping, by=job.owner, source=params["original"]
+                )
+        except imports.NotApplied as refused:
+            raise JobFailed(
+                _(
+                    "%(count)s problème(s) dans le fichier : rien n'a été importé. Corrigez-les "
+                    "depuis l'essai à blanc, puis importez à nouveau."
+                )
+                % {"count": len(refused.plan.errors)},
+                url=reverse("crm:import_preview", args=[params["token"]]),
+            ) from None
+        except imports.ImportFileError as error:
+            raise JobFailed(str(error)) from None
+        default_storage.delete(params["name"])
+        return Output(
+            message=_(
+                "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
+                "%(unchanged)s inchangé(s)."
+            )
+            % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged},
+            url=reverse(imports.kind_class(params["kind"]).list_url),
+        )

@@ -495,36 +495,23 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def import_apply(request: HttpRequest, token: str) -> HttpResponse:
-    """Step 4: write everything, or nothing when a row is bad."""
+    """Step 4: write everything, or nothing when a row is bad. Writing thousands of rows
+    takes seconds: the worker does it, and the job's page says how it went."""
     state = _import_state(request, token)
-    try:
-        with _stored(state) as stored:
-            plan = imports.apply_import(
-                state["kind"], stored, _mapping(state), by=request.user, source=state["original"]
-            )
-    except imports.NotApplied as refused:
-        messages.error(
-            request,
-            _("%(count)s problème(s) dans le fichier : rien n'a été importé.")
-            % {"count": len(refused.plan.errors)},
-        )
-        return redirect("crm:import_preview", token=token)
-    except imports.ImportFileError as error:
-        messages.error(request, str(error))
-        return redirect("crm:import_start")
-    default_storage.delete(state["name"])
-    states = request.session[IMPORTS_SESSION_KEY]
-    del states[token]
-    request.session[IMPORTS_SESSION_KEY] = states
-    messages.success(
-        request,
-        _(
-            "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
-            "%(unchanged)s inchangé(s)."
-        )
-        % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged},
+    job = jobs.start(
+        kind="import_apply",
+        owner=request.user,
+        label=_("Import de « %(file)s »") % {"file": state["original"]},
+        params={
+            "kind": state["kind"],
+            "name": state["name"],
+            "mapping": state["mapping"],
+            "original": state["original"],
+            "token": token,
+            "language": request.LANGUAGE_CODE,
+        },
     )
-    return redirect(imports.kind_class(state["kind"]).list_url)
+    return redirect(job)
 
 
 def import_errors(request: HttpRequest, token: str) -> HttpResponse:

@@ -329,3 +329,66 @@ def test_a_real_worker_runs_the_job_and_survives_being_killed(
     assert len(rows) == 30_002
     stored = sorted(path.name for path in (tmp_path / "jobs").iterdir())
     assert stored == [f"{job.pk}-2.xlsx"]  # the killed attempt stored nothing
+
+
+def test_applying_an_import_is_a_job_that_applies_once(staff: User, settings) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from openpyxl import Workbook
+
+    settings.TASKS = DATABASE_QUEUE
+    workbook = Workbook()
+    workbook.active.append(["Nom", "Commune"])
+    workbook.active.append(["Gîtes du Terril", "Loos-en-Gohelle"])
+    data = io.BytesIO()
+    workbook.save(data)
+    client = client_for(staff)
+    start = client.post(
+        reverse("crm:import_start"),
+        {"kind": "organisations", "file": SimpleUploadedFile("liste.xlsx", data.getvalue())},
+    )
+    token = start["Location"].split("/")[-3]
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name", "column_1": "city"})
+
+    response = client.post(reverse("crm:import_apply", args=[token]))
+
+    job = Job.objects.get()
+    assert response["Location"] == job.get_absolute_url()
+    assert not Organisation.objects.exists()  # the request wrote nothing
+    jobs.run(str(job.pk))
+    job.refresh_from_db()
+    assert job.message == "Import terminé : 1 créé(s), 0 mis à jour, 0 inchangé(s)."
+    assert Organisation.objects.get().city == "Loos-en-Gohelle"
+    # Applied, the staged file is gone: asked again, the import is no more (and the same
+    # task delivered twice finds its job done).
+    assert client.post(reverse("crm:import_apply", args=[token])).status_code == 404
+    jobs.run(str(job.pk))
+    assert Organisation.objects.count() == 1
+
+
+def test_an_import_with_a_bad_row_applies_nothing_and_leads_back_to_its_dry_run(
+    staff: User,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["Nom", "SIRET"])
+    workbook.active.append(["Gîtes du Terril", "123"])
+    data = io.BytesIO()
+    workbook.save(data)
+    client = client_for(staff)
+    start = client.post(
+        reverse("crm:import_start"),
+        {"kind": "organisations", "file": SimpleUploadedFile("liste.xlsx", data.getvalue())},
+    )
+    token = start["Location"].split("/")[-3]
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name", "column_1": "siret"})
+
+    page = client.post(reverse("crm:import_apply", args=[token]), follow=True).content.decode()
+
+    job = Job.objects.get()
+    assert job.status == "failed"
+    assert "1 problème(s) dans le fichier : rien n&#x27;a été importé." in page
+    assert f'href="{reverse("crm:import_preview", args=[token])}"' in page
+    assert "Relancer" not in page  # the file must change first: retrying would fail again
+    assert not Organisation.objects.exists()
