@@ -331,23 +331,30 @@ def test_a_real_worker_runs_the_job_and_survives_being_killed(
     assert stored == [f"{job.pk}-2.xlsx"]  # the killed attempt stored nothing
 
 
-def test_applying_an_import_is_a_job_that_applies_once(staff: User, settings) -> None:
+def staged_import(client, header: list[str], row: list[str]) -> str:
+    """An organisations import uploaded and mapped (name, then city or SIRET): its token."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from openpyxl import Workbook
 
-    settings.TASKS = DATABASE_QUEUE
     workbook = Workbook()
-    workbook.active.append(["Nom", "Commune"])
-    workbook.active.append(["Gîtes du Terril", "Loos-en-Gohelle"])
+    workbook.active.append(header)
+    workbook.active.append(row)
     data = io.BytesIO()
     workbook.save(data)
-    client = client_for(staff)
     start = client.post(
         reverse("crm:import_start"),
         {"kind": "organisations", "file": SimpleUploadedFile("liste.xlsx", data.getvalue())},
     )
     token = start["Location"].split("/")[-3]
-    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name", "column_1": "city"})
+    second = "city" if header[1] == "Commune" else "siret"
+    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name", "column_1": second})
+    return token
+
+
+def test_applying_an_import_is_a_job_that_applies_once(staff: User, settings) -> None:
+    settings.TASKS = DATABASE_QUEUE
+    client = client_for(staff)
+    token = staged_import(client, ["Nom", "Commune"], ["Gîtes du Terril", "Loos-en-Gohelle"])
 
     response = client.post(reverse("crm:import_apply", args=[token]))
 
@@ -368,21 +375,8 @@ def test_applying_an_import_is_a_job_that_applies_once(staff: User, settings) ->
 def test_an_import_with_a_bad_row_applies_nothing_and_leads_back_to_its_dry_run(
     staff: User,
 ) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    workbook.active.append(["Nom", "SIRET"])
-    workbook.active.append(["Gîtes du Terril", "123"])
-    data = io.BytesIO()
-    workbook.save(data)
     client = client_for(staff)
-    start = client.post(
-        reverse("crm:import_start"),
-        {"kind": "organisations", "file": SimpleUploadedFile("liste.xlsx", data.getvalue())},
-    )
-    token = start["Location"].split("/")[-3]
-    client.post(reverse("crm:import_map", args=[token]), {"column_0": "name", "column_1": "siret"})
+    token = staged_import(client, ["Nom", "SIRET"], ["Gîtes du Terril", "123"])
 
     page = client.post(reverse("crm:import_apply", args=[token]), follow=True).content.decode()
 
