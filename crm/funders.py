@@ -1,4 +1,4 @@
-"""The funders' activity workbook (DESIGN §5, issue 6): the figures the mission reports each
+"""The funders' activity workbook (DESIGN §5): the figures the mission reports each
 year to the State, the Region and the two Departments, as one Excel file of several sheets.
 
 Every figure is an aggregate computed by the database over the year's records; Python only

@@ -1,4 +1,4 @@
-"""Excel imports of organisations and contacts (DESIGN §5, issue 6).
+"""Excel imports of organisations and contacts (DESIGN §5).
 
 The spreadsheets people keep today come in with their own headers: `guess_mapping` recognises
 French and English names, the person confirms or corrects the mapping, then `plan_import`

@@ -1,4 +1,4 @@
-"""Excel import of leads (issue 6), on the framework of `crm.imports`.
+"""Excel import of leads (DESIGN §5), on the framework of `crm.imports`.
 
 Officers and staff import the lead lists they keep today. A row with a reference
 (PI-2026-0007, as the lead list export writes it) updates that lead, which the person must be

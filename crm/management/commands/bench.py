@@ -689,7 +689,7 @@ class Command(BaseCommand):
                 "",
                 f"A workbook of {imported['rows']:,.0f} new organisations: the dry run, then the "
                 "apply with its audit entries (in a transaction rolled back afterwards). Goal: "
-                "under 30 s in all (issue 6).",
+                "under 30 s in all.",
                 "",
                 "| rows | dry run (s) | apply (s) | total (s) | goal |",
                 "|---:|---:|---:|---:|---|",
