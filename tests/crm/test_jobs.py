@@ -289,8 +289,9 @@ def real_worker_settings(settings: SettingsWrapper, tmp_path: Path) -> SettingsW
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_the_job_and_survives_being_killed(
-    real_worker_settings: SettingsWrapper, tmp_path: Path, staff: User
+    role_groups: None, real_worker_settings: SettingsWrapper, tmp_path: Path, staff: User
 ) -> None:
+    # role_groups first: an earlier transactional test's flush emptied the groups.
     territory = OrganisationFactory().territory
     Organisation.objects.bulk_create(
         Organisation(
