@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format check messages bench load clean setup
+.PHONY: run test test-s3 lint format check messages bench load clean setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,23 @@ run: setup
 TEST_WORKERS ?= auto
 test: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
+
+# The storage tests (marked `storage`) with the default storage on S3, as production sets it:
+# a moto_server (S3 API) on a free loopback port, started here and stopped on exit. With
+# CARREAU_TEST_S3_ENDPOINT already set (CI starts its own server), that server is used. Each
+# pytest process makes a fresh bucket.
+FREE_PORT := import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+test-s3: setup
+	@if [ -n "$$CARREAU_TEST_S3_ENDPOINT" ]; then \
+	  $(PY) -m pytest -m storage -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS); \
+	else \
+	  port=$$($(PY) -c '$(FREE_PORT)'); \
+	  $(VENV)/bin/moto_server -H 127.0.0.1 -p $$port >var/moto_server.log 2>&1 & moto=$$!; \
+	  trap 'kill $$moto 2>/dev/null' EXIT INT TERM; \
+	  $(PY) tests/wait_for_s3.py http://127.0.0.1:$$port || exit 1; \
+	  CARREAU_TEST_S3_ENDPOINT=http://127.0.0.1:$$port \
+	    $(PY) -m pytest -m storage -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS); \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -187,10 +187,65 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "var" / "staticfiles")
 
 # Uploaded files are private: there is no MEDIA_URL route; every file goes through a
-# permission-checked view. Production may point the default storage at S3 (django-storages).
+# permission-checked view (`crm.uploads.serve_private_file`), which streams the bytes itself.
+# A local folder by default; S3-compatible object storage when AWS_STORAGE_BUCKET_NAME is set,
+# so that several app servers and workers share one store (DESIGN §10).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
+
+
+def s3_storage_options() -> dict[str, object] | None:
+    """django-storages' S3 options read from the AWS_* variables, or None when no bucket is
+    named. A half-done configuration (an endpoint or a key without a bucket, a key without its
+    secret, an endpoint that is not a URL) stops the start instead of writing to local disk."""
+    bucket = env_str("AWS_STORAGE_BUCKET_NAME")
+    related = ("AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if not bucket:
+        named = [name for name in related if env_str(name)]
+        if named:
+            raise ImproperlyConfigured(
+                f"{', '.join(named)} set without AWS_STORAGE_BUCKET_NAME: name the bucket, "
+                "or unset them to keep the files in MEDIA_ROOT."
+            )
+        return None
+    endpoint = env_str("AWS_S3_ENDPOINT_URL")
+    if endpoint and not endpoint.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(f"AWS_S3_ENDPOINT_URL must be an http(s) URL, got {endpoint!r}.")
+    access_key, secret_key = env_str("AWS_ACCESS_KEY_ID"), env_str("AWS_SECRET_ACCESS_KEY")
+    location = env_str("AWS_LOCATION")
+    if bool(access_key) != bool(secret_key):
+        raise ImproperlyConfigured("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together.")
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,
+        "region_name": env_str("AWS_S3_REGION_NAME") or None,
+        # None: boto3 looks for credentials itself (instance role, ~/.aws).
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
+        "addressing_style": env_choice(
+            "AWS_S3_ADDRESSING_STYLE", "auto", ("auto", "path", "virtual")
+        ),
+        "location": location.strip("/"),
+        # No object is public: no ACL is sent, so each object is private to the bucket's
+        # owner (and works on buckets where ACLs are disabled). Carreau never hands out an
+        # object's URL; were one made, it would be signed and expire.
+        "default_acl": None,
+        "querystring_auth": True,
+        # Names are generated and must never replace another record's file.
+        "file_overwrite": False,
+        # A download is spooled to a temporary file past this size, not held in memory.
+        "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+    }
+
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+S3_STORAGE_OPTIONS = s3_storage_options()
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_STORAGE_OPTIONS}
+        if S3_STORAGE_OPTIONS
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -203,8 +258,6 @@ STORAGES = {
 # Uploads: size bound (bytes) and image bound (megapixels) checked on content, not name.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
 UPLOAD_MAX_MEGAPIXELS = env_int("UPLOAD_MAX_MEGAPIXELS", 50)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # The PDF renderer inlines `data:` URLs up to this many bytes and fetches nothing remote.
 PDF_MAX_DATA_URL_BYTES = env_int("PDF_MAX_DATA_URL_BYTES", 2 * 1024 * 1024)

@@ -284,8 +284,12 @@ def serve_private_file(
 
     The caller (a view) has ALREADY checked permission: fetch the owning object through its
     scoped helper first (a user who may not see it gets 404). Works with any storage
-    (file system, in-memory, S3). Only images and PDFs may open in the browser; every other
-    type is an attachment, and `nosniff` stops browsers from guessing a more dangerous type.
+    (file system, in-memory, S3). On S3 too the bytes pass through this response rather than
+    a redirect to a signed URL: the permission is checked on every request for the file, and
+    no URL that works without a login ever leaves the app (a signed URL can be forwarded and
+    stays valid after the permission is withdrawn). Only images and PDFs may open in the
+    browser; every other type is an attachment, and `nosniff` stops browsers from guessing a
+    more dangerous type.
     """
     if not field_file or not field_file.name:
         raise Http404
@@ -309,10 +313,15 @@ def serve_private_file(
 
 def stale_files(storage: Storage, folder: str, *, older_than: datetime) -> Iterator[str]:
     """The names of the files under `folder` (and its sub-folders) last written before
-    `older_than`, in name order. Any storage: file system, in-memory, S3."""
-    if not storage.exists(folder):
+    `older_than`, in name order. Any storage: file system, in-memory, S3.
+
+    Object storage has no folders, only keys with a common prefix: `exists("imports")` asks
+    for an object of that name and is False there, so the folder is listed directly (S3 lists
+    an unknown prefix as empty; a local or in-memory storage raises FileNotFoundError)."""
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
         return
-    folders, files = storage.listdir(folder)
     for name in sorted(files):
         path = f"{folder}/{name}"
         if storage.get_modified_time(path) < older_than:

@@ -2,23 +2,85 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+from unittest import mock
+from uuid import uuid4
+
 import pytest
 from django.conf import settings
 
 from crm.models import Role, User
 from tests.factories import UserFactory
 
+# `make test-s3` (and CI) set this to a local S3 API (moto_server on 127.0.0.1) and run the
+# tests marked `storage` with the default storage on S3, as production configures it.
+S3_ENDPOINT = os.environ.get("CARREAU_TEST_S3_ENDPOINT", "")
+
+
+def s3_storage() -> dict[str, Any]:
+    """STORAGES["default"] on a fresh bucket of the test S3 API, built by the settings' own
+    `s3_storage_options` from the variables production would set."""
+    from crm.settings import s3_storage_options
+
+    bucket = f"carreau-test-{uuid4().hex[:16]}"
+    variables = {
+        "AWS_STORAGE_BUCKET_NAME": bucket,
+        "AWS_S3_ENDPOINT_URL": S3_ENDPOINT,
+        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "carreau-test",
+        "AWS_SECRET_ACCESS_KEY": "carreau-test",
+        "AWS_S3_ADDRESSING_STYLE": "path",
+    }
+    # Only for the settings' reading: a worker process the tests start must not inherit them.
+    with mock.patch.dict(os.environ, variables):
+        options = s3_storage_options()
+    assert options is not None
+    s3_client(options).create_bucket(Bucket=bucket)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def s3_client(options: dict[str, Any]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        region_name=options["region_name"],
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+    )
+
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        # A fresh bucket per session (per xdist worker): nothing left from an earlier run.
+        "default": (
+            s3_storage()
+            if S3_ENDPOINT
+            else {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+        ),
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     # Jobs run eagerly, inside the request that starts them; tests/crm/test_jobs.py also runs
     # them through the database queue and a real worker process.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture
+def own_storage(settings: Any) -> None:
+    """A default storage of this test's own, empty: a new in-memory one, or a new bucket
+    when the storage tests run on S3 (the session's storage keeps other tests' files)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": (
+            s3_storage()
+            if S3_ENDPOINT
+            else {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+        ),
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -250,3 +250,98 @@ def test_every_documented_variable_has_a_comment() -> None:
     uncommented = [name for name, above in documented_variables() if not above.startswith("#")]
 
     assert uncommented == []
+
+
+# Files on S3 (STORAGES["default"])
+
+S3_VARIABLES = (
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_REGION_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_S3_ADDRESSING_STYLE",
+    "AWS_LOCATION",
+)
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in S3_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_without_a_bucket_the_files_stay_in_the_local_folder(s3_env: pytest.MonkeyPatch) -> None:
+    from crm.settings import s3_storage_options
+
+    assert s3_storage_options() is None
+
+
+def test_a_bucket_puts_the_files_on_s3_with_no_public_object(
+    s3_env: pytest.MonkeyPatch,
+) -> None:
+    from crm.settings import s3_storage_options
+
+    s3_env.setenv("AWS_STORAGE_BUCKET_NAME", "carreau-files")
+    s3_env.setenv("AWS_S3_ENDPOINT_URL", "https://s3.example.org")
+    s3_env.setenv("AWS_ACCESS_KEY_ID", "key")
+    s3_env.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    s3_env.setenv("AWS_LOCATION", "/carreau/")
+
+    options = s3_storage_options()
+
+    assert options is not None
+    assert options["bucket_name"] == "carreau-files"
+    assert options["endpoint_url"] == "https://s3.example.org"
+    assert (options["access_key"], options["secret_key"]) == ("key", "secret")
+    assert options["location"] == "carreau"
+    assert options["default_acl"] is None
+    assert options["querystring_auth"] is True
+    assert options["file_overwrite"] is False
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"AWS_S3_ENDPOINT_URL": "https://s3.example.org"}, "without AWS_STORAGE_BUCKET_NAME"),
+        ({"AWS_ACCESS_KEY_ID": "key"}, "without AWS_STORAGE_BUCKET_NAME"),
+        (
+            {"AWS_STORAGE_BUCKET_NAME": "b", "AWS_S3_ENDPOINT_URL": "s3.example.org"},
+            "AWS_S3_ENDPOINT_URL must be an http(s) URL",
+        ),
+        ({"AWS_STORAGE_BUCKET_NAME": "b", "AWS_ACCESS_KEY_ID": "key"}, "go together"),
+        (
+            {"AWS_STORAGE_BUCKET_NAME": "b", "AWS_S3_ADDRESSING_STYLE": "dns"},
+            "AWS_S3_ADDRESSING_STYLE must be one of",
+        ),
+    ],
+)
+def test_a_half_done_s3_configuration_stops_the_start(
+    s3_env: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    from crm.settings import s3_storage_options
+
+    for name, value in variables.items():
+        s3_env.setenv(name, value)
+
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        s3_storage_options()
+
+
+def test_the_settings_choose_the_s3_backend_when_a_bucket_is_named() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import crm.settings as s; print(s.STORAGES['default']['BACKEND'])",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "AWS_STORAGE_BUCKET_NAME": "carreau-files"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.stdout.strip() == "storages.backends.s3.S3Storage", result.stderr

@@ -379,6 +379,7 @@ def test_the_command_erases_the_same_way(planted: dict[str, object]) -> None:
 # The export holds everything that names her --------------------------------------------------
 
 
+@pytest.mark.storage
 def test_the_export_holds_every_record_that_names_her(
     staff: User, planted: dict[str, object]
 ) -> None:

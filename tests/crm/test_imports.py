@@ -151,6 +151,7 @@ ORGANISATIONS = [
 ]
 
 
+@pytest.mark.storage
 def test_organisations_dry_run_then_apply_then_reimport_changes_nothing(staff: User, lens) -> None:
     client = client_for(staff)
     data = workbook(ORGANISATIONS)
@@ -430,6 +431,7 @@ def test_imports_are_for_staff(role: str, personas: dict[str, User], staff: User
     assert client.post(reverse("crm:import_apply", args=[token])).status_code == 404
 
 
+@pytest.mark.storage
 def test_an_import_belongs_to_the_session_that_started_it(staff: User) -> None:
     token = token_of(start(client_for(staff), workbook(ORGANISATIONS)))
     other = client_for(staff)  # the same person in another browser: another session
@@ -526,6 +528,7 @@ def test_every_imported_change_is_in_the_audit_trail(staff: User, lens) -> None:
     assert len(queries) <= 12  # the trail is written in batches, not one query per row
 
 
+@pytest.mark.storage
 def test_abandoned_import_files_are_purged(staff: User, lens) -> None:
     from datetime import timedelta
     from unittest import mock

@@ -26,7 +26,7 @@ from crm.models import Job, Organisation, User
 from tests.factories import LeadFactory, OrganisationFactory
 from tests.helpers import client_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.storage]
 
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

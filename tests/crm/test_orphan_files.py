@@ -15,16 +15,7 @@ from django.utils import timezone
 from projects.models import DeliverableVersion
 from tests.factories import OrganisationFactory, ProjectFactory, approved_deliverable
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _own_storage(settings) -> None:
-    # A storage of this test's own: the in-memory one keeps other tests' files.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-    }
+pytestmark = [pytest.mark.django_db, pytest.mark.storage, pytest.mark.usefixtures("own_storage")]
 
 
 @pytest.fixture

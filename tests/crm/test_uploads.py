@@ -7,6 +7,7 @@ import struct
 import warnings
 import zipfile
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from openpyxl import Workbook
 from PIL import Image, ImageFile
 from pytest_django.fixtures import Settings
@@ -34,6 +36,7 @@ from crm.uploads import (
     clean_filename,
     make_thumbnail,
     serve_private_file,
+    stale_files,
 )
 
 ALL_KINDS = IMAGE_KINDS | DOCUMENT_KINDS
@@ -597,6 +600,7 @@ def stored(name: str, data: bytes, storage: object = default_storage) -> FieldFi
     return FieldFile(None, field, saved)
 
 
+@pytest.mark.storage
 def test_serve_private_file_with_a_hostile_download_name() -> None:
     field_file = stored("deliverables/3f2a.pdf", b"%PDF-1.4 contenu")
 
@@ -611,6 +615,7 @@ def test_serve_private_file_with_a_hostile_download_name() -> None:
     assert b"".join(response.streaming_content) == b"%PDF-1.4 contenu"
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize(
     ("name", "content_type"),
     [
@@ -632,6 +637,7 @@ def test_types_a_browser_could_run_are_always_downloaded(
     b"".join(response.streaming_content)
 
 
+@pytest.mark.storage
 def test_images_may_be_shown_inline_or_downloaded() -> None:
     field_file = stored("deliverables/p.jpg", image_bytes())
 
@@ -655,6 +661,7 @@ def test_serve_private_file_works_with_a_file_system_storage(tmp_path: Path) -> 
     response.file_to_stream.close()
 
 
+@pytest.mark.storage
 def test_a_missing_file_is_a_404() -> None:
     field = models.FileField()
     with pytest.raises(Http404):
@@ -692,3 +699,24 @@ def test_the_form_field_hints_the_accepted_types_to_the_browser() -> None:
     assert ".pdf" in html
     assert "image/png" in html
     assert ".docx" not in html
+
+
+# Stale files (the purges) ------------------------------------------------------------------
+
+
+@pytest.mark.storage
+def test_stale_files_lists_a_folder_and_its_sub_folders_by_age(own_storage: None) -> None:
+    storage = default_storage
+    names = [
+        storage.save("imports/b.xlsx", ContentFile(b"b")),
+        storage.save("imports/a.xlsx", ContentFile(b"a")),
+        storage.save("imports/old/c.xlsx", ContentFile(b"c")),
+    ]
+    storage.save("importsbis/d.xlsx", ContentFile(b"d"))
+    now = timezone.now()
+
+    listed = list(stale_files(storage, "imports", older_than=now + timedelta(minutes=5)))
+    assert listed == ["imports/a.xlsx", "imports/b.xlsx", "imports/old/c.xlsx"]
+    assert sorted(listed) == sorted(names)
+    assert list(stale_files(storage, "imports", older_than=now - timedelta(hours=1))) == []
+    assert list(stale_files(storage, "absent", older_than=now + timedelta(minutes=5))) == []

@@ -668,6 +668,7 @@ def image_upload(name: str = "logo.jpg", *, gps: bool = False):
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
 
 
+@pytest.mark.storage
 def test_logo_is_stored_cleaned_and_served_only_to_who_may_see(staff: User, designer: User) -> None:
     from PIL import Image
 
@@ -707,6 +708,7 @@ def test_html_disguised_as_png_is_refused(staff: User) -> None:
     assert not Organisation.objects.exists()
 
 
+@pytest.mark.storage
 def test_replacing_and_removing_the_logo(staff: User) -> None:
     client = client_for(staff)
     client.post(

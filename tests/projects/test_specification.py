@@ -446,6 +446,7 @@ def test_two_editors_at_once_lose_nothing(designer: User, staff: User, project: 
     assert specification.objectives == "Texte du designer."
 
 
+@pytest.mark.storage
 def test_issued_versions_are_frozen_and_downloadable_byte_for_byte(
     staff: User, officer: User, project: Project
 ) -> None:

@@ -348,6 +348,7 @@ def upload(client: Client, project: Project, name: str, content: bytes, **extra:
     )
 
 
+@pytest.mark.storage
 def test_designer_uploads_versions_with_thumbnails(designer: User, project: Project) -> None:
     client = client_for(designer)
 
@@ -363,6 +364,7 @@ def test_designer_uploads_versions_with_thumbnails(designer: User, project: Proj
     assert thumb["Content-Type"] == "image/jpeg"
 
 
+@pytest.mark.storage
 def test_htmx_upload_answers_with_a_status_and_a_message(designer: User, project: Project) -> None:
     response = client_for(designer).post(
         reverse("projects:deliverable_upload", args=[project.pk]),
@@ -420,6 +422,7 @@ def test_too_large_upload_is_refused(designer: User, project: Project, settings)
     assert not DeliverableVersion.objects.exists()
 
 
+@pytest.mark.storage
 def test_a_path_in_the_name_never_reaches_storage(designer: User, project: Project) -> None:
     upload(client_for(designer), project, "../../etc/cron.d/planche.jpg", jpeg())
 
@@ -429,6 +432,7 @@ def test_a_path_in_the_name_never_reaches_storage(designer: User, project: Proje
     assert "/" not in version.original_name
 
 
+@pytest.mark.storage
 def test_download_has_a_safe_disposition(designer: User, project: Project) -> None:
     upload(client_for(designer), project, 'pla"nche\r\n.jpg', jpeg())
     version = DeliverableVersion.objects.get()

@@ -629,6 +629,7 @@ def jpeg() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.storage
 def test_officer_adds_a_photo_served_only_through_the_checked_view(
     officer: User, designer: User, site
 ) -> None:
