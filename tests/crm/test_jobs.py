@@ -387,3 +387,21 @@ def test_an_import_with_a_bad_row_applies_nothing_and_leads_back_to_its_dry_run(
     assert f'href="{reverse("crm:import_preview", args=[token])}"' in page
     assert "Relancer" not in page  # the file must change first: retrying would fail again
     assert not Organisation.objects.exists()
+
+
+def test_my_files_and_a_job_page_run_a_bounded_number_of_queries(staff: User) -> None:
+    from tests.helpers import count_queries
+
+    def make(count: int) -> None:
+        for n in range(count):
+            Job.objects.create(kind="list_export", label=f"Export {n}", owner=staff)
+
+    client = client_for(staff)
+    make(2)
+    few = count_queries(client, reverse("crm:job_list"))
+    make(20)
+    many = count_queries(client, reverse("crm:job_list"))
+    job = Job.objects.first()
+
+    assert few == many
+    assert count_queries(client, job.get_absolute_url()) <= few
