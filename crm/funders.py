@@ -21,6 +21,7 @@ Staff only: the workbook counts every lead, confidential ones included.
 from __future__ import annotations
 
 import datetime
+import tempfile
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -39,13 +40,15 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.exports import Column, Sheet, workbook_response
-from crm.models import Organisation
+from crm import jobs
+from crm.exports import XLSX_CONTENT_TYPE, Column, Sheet, write_workbook
+from crm.models import Job, Organisation, User
 from crm.permissions import require_staff
 from projects.models import (
     PHASE_OF_STEP,
@@ -403,8 +406,36 @@ def funders_report(request: HttpRequest) -> HttpResponse:
 
 
 def funders_workbook(request: HttpRequest, year: int) -> HttpResponse:
+    """The year's workbook, built by the worker: it reads every project, lead and event of the
+    year, which takes longer than a request should hold a web process."""
     require_staff(request.user)
     if year not in _years():
         raise Http404
-    filename = _("bilan-activite-%(year)s") % {"year": year}
-    return workbook_response(funders_sheets(year), filename=filename)
+    job = jobs.start(
+        kind="funders_workbook",
+        owner=request.user,
+        label=_("Bilan d'activité %(year)s") % {"year": year},
+        params={"year": year, "language": request.LANGUAGE_CODE},
+    )
+    return redirect(job)
+
+
+class FundersWorkbookJob(jobs.JobKind):
+    """The funders' workbook of a year, for the mission team."""
+
+    def allowed(self, user: User, params: dict[str, Any]) -> bool:
+        return user.is_active and user.is_mission_staff
+
+    def perform(self, job: Job, progress: jobs.Progress) -> jobs.Output:
+        year = int(job.params["year"])
+        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by crm.jobs.run once stored.
+        try:
+            write_workbook(funders_sheets(year), tmp)
+            tmp.seek(0)
+        except BaseException:
+            tmp.close()
+            raise
+        filename = _("bilan-activite-%(year)s") % {"year": year}
+        return jobs.Output(
+            file=tmp, filename=f"{slugify(filename)}.xlsx", content_type=XLSX_CONTENT_TYPE
+        )

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 JOB_KINDS: dict[str, str] = {
     "list_export": "crm.jobs.ListExportJob",
     "import_apply": "crm.jobs.ApplyImportJob",
+    "funders_workbook": "crm.funders.FundersWorkbookJob",
     "specification_issue": "projects.tasks.IssueSpecificationJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.

@@ -294,7 +294,8 @@ RULES: dict[str, Rule] = {
     ),
     "crm:privacy_review": Rule(seen=STAFF_ONLY),
     "crm:funders_report": Rule(seen=STAFF_ONLY),
-    "crm:funders_workbook": Rule(seen=STAFF_ONLY, kwargs=kw(year=2026)),
+    # Built by the worker: staff are sent to the job's page.
+    "crm:funders_workbook": Rule(seen=statuses(404, staff=302), kwargs=kw(year=2026)),
     # Staff import anything, officers import leads; an empty POST is a form error (400).
     "crm:import_start": Rule(
         seen=statuses(404, staff=400, officer=400, other_officer=400), method="POST"

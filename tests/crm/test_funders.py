@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Thematic, User
+from crm.models import Job, Thematic, User
 from projects.models import DeliverableVersion, Project, ProjectTransition
 from prospects.models import LeadTransition
 from tests.factories import (
@@ -149,7 +149,12 @@ def year_2025(staff: User, officer: User) -> dict[str, Any]:
 def download(user: User, year: int = 2025) -> openpyxl.Workbook:
     client = Client()
     client.force_login(user)
+    # The worker builds it (eagerly in tests); its page leads to the file.
     response = client.get(reverse("crm:funders_workbook", args=[year]))
+    job = Job.objects.filter(owner=user).latest("created_at")
+    assert response["Location"] == job.get_absolute_url()
+    assert job.filename == f"bilan-activite-{year}.xlsx"
+    response = client.get(reverse("crm:job_download", args=[job.pk]))
     assert response.status_code == 200
     return openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
 
