@@ -21,7 +21,6 @@ Staff only: the workbook counts every lead, confidential ones included.
 from __future__ import annotations
 
 import datetime
-import tempfile
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -47,7 +46,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import jobs
-from crm.exports import XLSX_CONTENT_TYPE, Column, Sheet, write_workbook
+from crm.exports import Column, Sheet, write_workbook
 from crm.models import Job, Organisation, User
 from crm.permissions import require_staff
 from projects.models import (
@@ -428,14 +427,8 @@ class FundersWorkbookJob(jobs.JobKind):
 
     def perform(self, job: Job, progress: jobs.Progress) -> jobs.Output:
         year = int(job.params["year"])
-        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by crm.jobs.run once stored.
-        try:
-            write_workbook(funders_sheets(year), tmp)
-            tmp.seek(0)
-        except BaseException:
-            tmp.close()
-            raise
-        filename = _("bilan-activite-%(year)s") % {"year": year}
-        return jobs.Output(
-            file=tmp, filename=f"{slugify(filename)}.xlsx", content_type=XLSX_CONTENT_TYPE
+        filename = slugify(_("bilan-activite-%(year)s") % {"year": year})
+        return jobs.written(
+            lambda fileobj: write_workbook(funders_sheets(year), fileobj),
+            filename=f"{filename}.xlsx",
         )

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
@@ -46,7 +46,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from crm.exports import XLSX_CONTENT_TYPE, ListExport
+from crm.exports import ListExport
 from crm.models import Job, User
 
 logger = logging.getLogger(__name__)
@@ -107,9 +107,21 @@ class Output:
 
     file: IO[bytes] | None = None
     filename: str = ""
-    content_type: str = ""
     message: str = ""
     url: str = ""
+
+
+def written(write: Callable[[IO[bytes]], Any], *, filename: str) -> Output:
+    """An `Output` whose file `write(fileobj)` fills: a temporary file on disk, not memory,
+    rewound, closed by `run` once stored."""
+    tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `run`.
+    try:
+        write(tmp)
+        tmp.seek(0)
+    except BaseException:
+        tmp.close()
+        raise
+    return Output(file=tmp, filename=filename)
 
 
 class JobKind:
@@ -160,7 +172,7 @@ def stale_after() -> timedelta:
     return timedelta(seconds=settings.JOB_STALE_SECONDS)
 
 
-def recover(*, now: Any = None) -> list[Job]:
+def recover(*, now: datetime | None = None) -> list[Job]:
     """Queue again the running jobs whose worker stopped reporting (killed mid-job)."""
     now = now or timezone.now()
     stale = list(Job.objects.stale(older_than=now - stale_after()))
@@ -283,19 +295,13 @@ class ListExportJob(JobKind):
         filterset = spec.filterset_for(job.owner, QueryDict(job.params.get("query", "")))
         rows = filterset.qs
         progress(0, rows.count())
-        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `run` once stored.
-        try:
-            count = spec.write(
-                progress.counting(spec.for_writing(rows).iterator(chunk_size=2000)), tmp
-            )
-            tmp.seek(0)
-        except BaseException:
-            tmp.close()
-            raise
-        spec.exported(job.owner, filterset, count)
+
+        def write(fileobj: IO[bytes]) -> None:
+            rows_written = progress.counting(spec.for_writing(rows).iterator(chunk_size=2000))
+            spec.exported(job.owner, filterset, spec.write(rows_written, fileobj))
+
         stem = slugify(spec.filename) or "export"
-        filename = f"{stem}-{timezone.localdate().isoformat()}.xlsx"
-        return Output(file=tmp, filename=filename, content_type=XLSX_CONTENT_TYPE)
+        return written(write, filename=f"{stem}-{timezone.localdate().isoformat()}.xlsx")
 
 
 # Imports ----------------------------------------------------------------------------------

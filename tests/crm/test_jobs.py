@@ -405,3 +405,18 @@ def test_my_files_and_a_job_page_run_a_bounded_number_of_queries(staff: User) ->
 
     assert few == many
     assert count_queries(client, job.get_absolute_url()) <= few
+
+
+def test_a_contact_list_export_run_as_a_job_is_logged_like_one_at_once(
+    staff: User, small_threshold
+) -> None:
+    from crm.models import AuditEntry
+    from tests.factories import ContactFactory
+
+    ContactFactory.create_batch(4, last_name="Dupont")
+
+    export_as_job(client_for(staff), reverse("crm:contact_export") + "?q=dupont")
+
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.EXPORTED)
+    assert entry.by == staff
+    assert entry.detail == "Liste des contacts (XLSX), filtre : Recherche : dupont ; 4 ligne(s)."
