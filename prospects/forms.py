@@ -153,6 +153,45 @@ class SiteForm(CarreauModelForm):
         )
 
 
+class PromotionEventForm(CarreauModelForm):
+    class Meta:
+        model = PromotionEvent
+        fields = ["name", "kind", "starts_on", "ends_on", "city", "country", "description"]
+        widgets = {
+            "starts_on": DATE_INPUT,
+            "ends_on": DATE_INPUT,
+            "description": forms.Textarea(attrs={"rows": 4}),
+        }
+        help_texts = {
+            "country": _("Code du pays en deux lettres (FR, BE, GB, JP…)."),
+            "ends_on": _("Laisser vide pour un événement d'un jour."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "France" typed in full gets the message below, not a bare length error.
+        country = self.fields["country"]
+        country.max_length = None
+        country.validators = []
+        country.widget.attrs.pop("maxlength", None)
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data["country"].strip().upper()
+        if len(country) != 2 or not country.isalpha():
+            raise forms.ValidationError(
+                _("Indiquez le pays par son code en deux lettres, par exemple FR ou BE."),
+                code="country",
+            )
+        return country
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        starts, ends = data.get("starts_on"), data.get("ends_on")
+        if starts and ends and ends < starts:
+            self.add_error("ends_on", _("La fin ne peut pas précéder le début."))
+        return data
+
+
 class SitePhotoForm(forms.Form):
     image = CheckedFileField(
         label=_("Photo"),

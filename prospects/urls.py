@@ -33,7 +33,9 @@ urlpatterns = [
     ),
     path("events/", views.event_list, name="event_list"),
     path("events/export.xlsx", views.event_export, name="event_export"),
+    path("events/new/", views.event_create, name="event_create"),
     path("events/<int:pk>/", views.event_detail, name="event_detail"),
+    path("events/<int:pk>/edit/", views.event_edit, name="event_edit"),
     path("calendar/", views.calendar_settings, name="calendar_settings"),
     path("calendar/<int:user_id>/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
 ]

@@ -37,7 +37,13 @@ from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 from prospects import actions, calendar, exports, pdf
 from prospects.filters import LeadFilter, SiteFilter
-from prospects.forms import LeadForm, SheetLanguageForm, SiteForm, SitePhotoForm
+from prospects.forms import (
+    LeadForm,
+    PromotionEventForm,
+    SheetLanguageForm,
+    SiteForm,
+    SitePhotoForm,
+)
 from prospects.models import (
     FUNNEL,
     OPEN_STAGES,
@@ -153,6 +159,9 @@ def lead_create(request: HttpRequest) -> HttpResponse:
     site_id = request.GET.get("site", "").strip()
     if site_id.isdigit():
         initial["target_sites"] = [site_id]
+    event_id = request.GET.get("promotion_event", "").strip()
+    if event_id.isdigit():
+        initial.update(promotion_event=event_id, source=Lead.Source.PROMOTION_EVENT)
     return _lead_form(request, Lead(), initial=initial)
 
 
@@ -568,6 +577,35 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-created_at", "-pk")[:200]
     )
     return render(request, "prospects/event_detail.html", {"event": event, "leads": leads})
+
+
+@require_http_methods(["GET", "POST"])
+def event_create(request: HttpRequest) -> HttpResponse:
+    require_permission(request.user, "prospects.add_promotionevent")
+    return _event_form(request, PromotionEvent())
+
+
+@require_http_methods(["GET", "POST"])
+def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    event, _may = get_for_user(
+        request, PromotionEvent.objects.all(), pk, perm="prospects.change_promotionevent"
+    )
+    return _event_form(request, event)
+
+
+def _event_form(request: HttpRequest, event: PromotionEvent) -> HttpResponse:
+    form = PromotionEventForm(request.POST or None, instance=event)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Événement « %s » enregistré.") % saved.name)
+        return redirect(saved)
+    status = 400 if form.errors else 200
+    return render(
+        request,
+        "prospects/event_form.html",
+        {"form": form, "event": event if event.pk else None},
+        status=status,
+    )
 
 
 # Calendar feed ----------------------------------------------------------------------------

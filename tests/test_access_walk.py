@@ -396,6 +396,9 @@ RULES: dict[str, Rule] = {
     "prospects:event_list": Rule(seen=PROSPECTING),
     "prospects:event_export": Rule(seen=PROSPECTING),
     "prospects:event_detail": Rule(seen=PROSPECTING, kwargs=pk("event")),
+    # Officers and staff record promotion events.
+    "prospects:event_create": Rule(seen=PROSPECTING, method="POST"),
+    "prospects:event_edit": Rule(seen=PROSPECTING, kwargs=pk("event"), method="POST"),
     # Background jobs and their files: their owner's alone.
     "crm:job_list": Rule(seen=SIGNED_IN),
     "crm:job_detail": rule(job_owner(), JOB),
