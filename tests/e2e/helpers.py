@@ -19,8 +19,12 @@ def log_in(page, live_server, username: str, *, then: str = "/") -> None:
 
 
 def log_out(page, live_server) -> None:
-    """The header's button, so the next person logs in on a fresh session."""
-    page.get_by_role("button", name="Se déconnecter").click()
+    """The header's button (in the account menu), so the next person logs in on a fresh
+    session."""
+    button = page.get_by_role("button", name="Se déconnecter")
+    if not button.is_visible():
+        page.locator(".account-menu > summary").click()
+    button.click()
     page.wait_for_url(f"{live_server.url}/login/")
 
 
