@@ -19,9 +19,12 @@ from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.fields.files import FieldFile
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from crm.models import AuditEntry, User
@@ -263,7 +266,59 @@ AUDIT_SHOWN = 50
 
 def entries_for(record: models.Model, user: User) -> list[AuditEntry] | None:
     """The latest entries of `record` for the page, in one query; None when the user may not
-    read the audit trail (the section is then not shown)."""
+    read the audit trail (the section is then not shown). Each entry carries `shown_label`,
+    `shown_old` and `shown_new`: its values as people read them (`readable()`)."""
     if not user.has_perm("crm.view_auditentry"):
         return None
-    return list(AuditEntry.objects.for_record(record)[:AUDIT_SHOWN])
+    entries = list(AuditEntry.objects.for_record(record)[:AUDIT_SHOWN])
+    for entry in entries:
+        field = _model_field(entry)
+        entry.shown_label = capfirst(str(field.verbose_name)) if field else entry.field_label
+        entry.shown_old = readable(entry.old_value, field)
+        entry.shown_new = readable(entry.new_value, field)
+    return entries
+
+
+def _model_field(entry: AuditEntry) -> models.Field | None:
+    try:
+        return apps.get_model(entry.record_type)._meta.get_field(entry.field)
+    except (LookupError, ValueError, FieldDoesNotExist):
+        return None
+
+
+def readable(text: str, field: models.Field | None) -> str:
+    """A stored value (`as_text()`: ISO dates, plain decimals, French words) as the reader's
+    language writes it: "150 000 €", "2 décembre 2026", "Identifiée" / "Identified". Text that
+    no longer fits the field (the field changed since) is shown as it was stored."""
+    if not text or field is None or not hasattr(field, "get_internal_type"):
+        return text
+    kind = field.get_internal_type()
+    try:
+        if field.choices:
+            return _choice_label(text, field)
+        if kind == "BooleanField":
+            with translation.override("fr"):
+                words = {gettext("oui"): True, gettext("non"): False}
+            return (gettext("oui") if words[text] else gettext("non")) if text in words else text
+        if kind == "DecimalField":
+            amount = Decimal(text)
+            places = 0 if amount == amount.to_integral_value() else 2
+            return f"{formats.number_format(amount, places, force_grouping=True)}\u00a0€"
+        if kind in {"IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField"}:
+            return formats.number_format(int(text), force_grouping=True)
+        if kind == "DateTimeField":
+            moment = datetime.datetime.strptime(text, "%Y-%m-%d %H:%M")
+            return formats.date_format(moment, "DATETIME_FORMAT")
+        if kind == "DateField":
+            return formats.date_format(datetime.date.fromisoformat(text), "DATE_FORMAT")
+    except (ArithmeticError, ValueError, KeyError):
+        return text
+    return text
+
+
+def _choice_label(text: str, field: models.Field) -> str:
+    """Choices are stored by their French label: the same choice in the reader's language."""
+    with translation.override("fr"):
+        by_french = {str(label): value for value, label in field.flatchoices}
+    value = by_french.get(text, text)
+    return str(dict(field.flatchoices).get(value, text))

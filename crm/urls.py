@@ -61,5 +61,6 @@ urlpatterns = [
     # The language switcher also works on the login page.
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
 ]

@@ -10,9 +10,10 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
@@ -354,6 +355,12 @@ def _timeline(request: HttpRequest, interactions: object) -> tuple[list, int | N
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness probe for the reverse proxy; says nothing about the data."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and feed readers ask for /favicon.ico whatever the page says: the PNG icon."""
+    return HttpResponsePermanentRedirect(static("img/favicon-32.png"))
 
 
 class LoginView(auth_views.LoginView):

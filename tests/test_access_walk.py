@@ -249,6 +249,7 @@ RULES: dict[str, Rule] = {
     "logout": Rule(seen=statuses(302), method="POST"),
     "set_language": Rule(seen=statuses(302), method="POST", data={"language": "en"}),
     "healthz": Rule(seen=EVERYONE),
+    "favicon": Rule(seen={role: 301 for role in ROLES}),
     # The feed's secret stands for the login: the right one answers, a wrong one is 404.
     "prospects:calendar_feed": Rule(
         seen=EVERYONE,
@@ -473,7 +474,7 @@ def observe(world: World, name: str, rule: Rule) -> dict[str, dict[str, int]]:
     return observed
 
 
-PUBLIC = {"login", "set_language", "healthz", "prospects:calendar_feed"}
+PUBLIC = {"login", "set_language", "healthz", "favicon", "prospects:calendar_feed"}
 
 
 def expected(rule: Rule) -> dict[str, dict[str, int]]:

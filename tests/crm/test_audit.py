@@ -380,3 +380,69 @@ def test_officer_has_no_access_in_the_app_or_permission(officer: User, staff: Us
     assert not officer.has_perm("crm.view_auditentry")
     assert not staff.has_perm("crm.change_auditentry")
     assert not staff.has_perm("crm.delete_auditentry")
+
+
+# As people read it --------------------------------------------------------------------------
+
+
+def journal_rows(html: str) -> list[tuple[str, str, str]]:
+    """(field, before, after) of each row of the page's audit journal."""
+    from tinyhtml5.parser import HTMLParser
+
+    document = HTMLParser().parse(html, full_tree=True)
+    xhtml = "{http://www.w3.org/1999/xhtml}"
+    section = next(e for e in document.iter(f"{xhtml}section") if e.get("id") == "audit")
+    rows = []
+    for row in section.iter(f"{xhtml}tr"):
+        cells = ["".join(cell.itertext()).strip() for cell in row.findall(f"{xhtml}td")]
+        if cells:
+            rows.append(tuple(cells[3:6]))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "fr",
+            {
+                ("Investissement estimé (€)", "—", "4\u00a0200\u00a0000\u00a0€"),
+                ("Échéance de la prochaine action", "—", "2 décembre 2026"),
+                ("Secteur", "—", "Hébergement"),
+                ("Confidentielle", "—", "oui"),
+            },
+        ),
+        (
+            "en",
+            {
+                ("Estimated investment (€)", "—", "4,200,000\u00a0€"),
+                ("Next action due date", "—", "Dec. 2, 2026"),
+                ("Sector", "—", "Accommodation"),
+                ("Confidential", "—", "yes"),
+            },
+        ),
+    ],
+)
+def test_the_journal_shows_money_dates_and_choices_in_words(
+    staff: User, language: str, expected: set[tuple[str, str, str]]
+) -> None:
+    import datetime
+
+    from prospects.models import Lead
+
+    lead = LeadFactory(
+        owner=staff,
+        sector=Lead.Sector.ACCOMMODATION,
+        confidential=True,
+        estimated_investment=Decimal("4200000"),
+        next_action="Rappeler",
+        next_action_due=datetime.date(2026, 12, 2),
+    )
+    # What creating the lead through its form records.
+    from crm.audit import record_changes
+
+    record_changes(before={}, instance=lead, by=staff)
+
+    page = client_for(staff, language=language).get(lead.get_absolute_url()).content.decode()
+
+    assert expected <= set(journal_rows(page)), journal_rows(page)
