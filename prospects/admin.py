@@ -13,6 +13,7 @@ from prospects.models import (
     PromotionEvent,
     Site,
     SitePhoto,
+    Town,
 )
 
 
@@ -36,6 +37,13 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ["name", "commune", "owner"]
     filter_horizontal = ["projects"]
     inlines = [PhotoInline]
+    raw_id_fields = ["contact_officer"]
+
+
+@admin.register(Town)
+class TownAdmin(admin.ModelAdmin):
+    list_display = ["name", "latitude", "longitude", "on_locator", "distance_reference"]
+    list_filter = ["on_locator", "distance_reference"]
 
 
 @admin.register(PromotionEvent)

@@ -38,7 +38,12 @@ SITE_FIELDS: dict[str, Any] = {
     "commune": "",
     "surface_m2": None,
     "owner": "",
+    "owner_kind": "",
     "availability": Site.Availability.AVAILABLE,
+    "latitude": None,
+    "longitude": None,
+    "road_access": "",
+    "rail_access": "",
     "description": "",
     "description_en": "",
 }
@@ -142,8 +147,13 @@ def seed_prospects(*, report: SeedReport, path: Path = PROSPECTS_FIXTURE) -> Non
 
 
 def _seed_site(row: dict[str, Any], report: SeedReport) -> Site:
-    values = pick(row, SITE_FIELDS, other={"territory", "projects"})
+    values = pick(row, SITE_FIELDS, other={"territory", "projects", "contact_officer"})
     values["territory"] = Territory.objects.get(slug=row["territory"])
+    for name in ("latitude", "longitude"):
+        if values[name] is not None:
+            values[name] = Decimal(values[name])
+    officer = row.get("contact_officer")
+    values["contact_officer"] = User.objects.get(username=officer) if officer else None
     site = upsert(report, "sites", Site, Site.objects.filter(name=row["name"]).first(), values)
     if site.is_demo:
         titles = row.get("projects", [])

@@ -133,8 +133,14 @@ class SiteForm(CarreauModelForm):
             "territory",
             "surface_m2",
             "owner",
+            "owner_kind",
             "availability",
             "available_from",
+            "latitude",
+            "longitude",
+            "road_access",
+            "rail_access",
+            "contact_officer",
             "description",
             "description_en",
             "projects",
@@ -151,6 +157,10 @@ class SiteForm(CarreauModelForm):
         self.fields["projects"].queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
         )
+        self.fields["contact_officer"].queryset = prospect_people()
+        for name in ("latitude", "longitude"):
+            self.fields[name].widget.attrs.update(step="0.00001", inputmode="decimal")
+        self.fields["owner_kind"].choices = [("", _("Non précisé")), *Site.OwnerKind.choices]
 
 
 class PromotionEventForm(CarreauModelForm):

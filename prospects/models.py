@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hmac
 from decimal import Decimal
+from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
 from django.conf import settings
@@ -129,7 +130,65 @@ class SiteQuerySet(models.QuerySet["Site"]):
         return self.select_related("territory").defer("description", "search_text")
 
     def for_detail(self) -> SiteQuerySet:
-        return self.select_related("territory")
+        return self.select_related("territory", "contact_officer")
+
+
+def _latitude(*, optional: bool) -> models.DecimalField:
+    return models.DecimalField(
+        _("latitude"),
+        max_digits=8,
+        decimal_places=5,
+        null=optional,
+        blank=optional,
+        validators=[MinValueValidator(Decimal("-90")), MaxValueValidator(Decimal("90"))],
+        help_text=_("En degrés décimaux, par exemple 50.43201.") if optional else "",
+    )
+
+
+def _longitude(*, optional: bool) -> models.DecimalField:
+    return models.DecimalField(
+        _("longitude"),
+        max_digits=8,
+        decimal_places=5,
+        null=optional,
+        blank=optional,
+        validators=[MinValueValidator(Decimal("-180")), MaxValueValidator(Decimal("180"))],
+        help_text=_("En degrés décimaux, par exemple 2.83330.") if optional else "",
+    )
+
+
+EARTH_RADIUS_KM = 6371.0
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The great-circle distance between two (latitude, longitude) points, in kilometres."""
+    lat1, lon1, lat2, lon2 = map(radians, (*a, *b))
+    h = sin((lat2 - lat1) / 2) ** 2 + cos(lat1) * cos(lat2) * sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * asin(sqrt(h))
+
+
+class Town(models.Model):
+    """A main town of the destination and around it, placed by its coordinates: the site
+    sheet draws the site among the towns `on_locator` and gives its distance to the towns
+    that are a `distance_reference` (Lens, Lille, Paris)."""
+
+    name = models.CharField(_("nom"), max_length=120, unique=True)
+    latitude = _latitude(optional=False)
+    longitude = _longitude(optional=False)
+    on_locator = models.BooleanField(_("sur la carte de situation"), default=True)
+    distance_reference = models.BooleanField(_("distance indiquée sur la fiche"), default=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("ville repère")
+        verbose_name_plural = _("villes repères")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def point(self) -> tuple[float, float]:
+        return (float(self.latitude), float(self.longitude))
 
 
 class Site(ChoiceLabels, models.Model):
@@ -148,6 +207,12 @@ class Site(ChoiceLabels, models.Model):
         RESERVED = "reserved", _("Réservé")
         UNAVAILABLE = "unavailable", _("Indisponible")
 
+    class OwnerKind(models.TextChoices):
+        LOCAL_AUTHORITY = "local_authority", _("Collectivité")
+        PUBLIC_BODY = "public_body", _("Établissement public")
+        SOCIAL_LANDLORD = "social_landlord", _("Bailleur social")
+        PRIVATE = "private", _("Propriétaire privé")
+
     name = models.CharField(_("nom"), max_length=200, unique=True)
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     commune = models.CharField(_("commune"), max_length=120)
@@ -161,6 +226,32 @@ class Site(ChoiceLabels, models.Model):
         validators=[MaxValueValidator(100_000_000)],
     )
     owner = models.CharField(_("propriétaire"), max_length=200, blank=True)
+    owner_kind = models.CharField(
+        _("type de propriétaire"), max_length=20, choices=OwnerKind.choices, blank=True
+    )
+    latitude = _latitude(optional=True)
+    longitude = _longitude(optional=True)
+    road_access = models.CharField(
+        _("accès routier"),
+        max_length=300,
+        blank=True,
+        help_text=_("Par exemple : A21, sortie 6, à 2 km."),
+    )
+    rail_access = models.CharField(
+        _("accès ferroviaire"),
+        max_length=300,
+        blank=True,
+        help_text=_("Par exemple : gare de Lens à 5 km, TGV vers Paris."),
+    )
+    contact_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("chargé·e à contacter"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contact_sites",
+        help_text=_("Nommé·e sur la fiche pour les investisseurs."),
+    )
     availability = models.CharField(
         _("disponibilité"),
         max_length=20,
@@ -189,6 +280,14 @@ class Site(ChoiceLabels, models.Model):
         ordering = ["name", "pk"]
         verbose_name = _("site")
         verbose_name_plural = _("sites")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True, longitude__isnull=True)
+                | Q(latitude__isnull=False, longitude__isnull=False),
+                name="prospects_site_both_coordinates",
+                violation_error_message=_("Indiquez la latitude et la longitude, ou aucune."),
+            ),
+        ]
         indexes = [
             models.Index(fields=["territory", "name"], name="prospects_site_territory_idx"),
             models.Index(fields=["availability", "name"], name="prospects_site_avail_idx"),
@@ -205,6 +304,23 @@ class Site(ChoiceLabels, models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("prospects:site_detail", args=[self.pk])
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (float(self.latitude), float(self.longitude))
+
+    def distances(self, towns: list[Town]) -> list[tuple[Town, int]]:
+        """As the crow flies, in whole kilometres, to each reference town; none without the
+        site's coordinates."""
+        if self.point is None:
+            return []
+        return [
+            (town, round(distance_km(self.point, town.point)))
+            for town in towns
+            if town.distance_reference
+        ]
 
 
 class SitePhoto(models.Model):
