@@ -596,11 +596,11 @@ class ContactImport(OrganisationColumn, ImportKind):
             )
 
 
-# Leads live in their own app, which builds on this one: named here, imported when used.
+# Dotted paths, imported when used; the apps built on crm add theirs in `AppConfig.ready()`
+# (leads: prospects).
 KINDS: dict[str, str] = {
     "organisations": "crm.imports.OrganisationImport",
     "contacts": "crm.imports.ContactImport",
-    "leads": "prospects.imports.LeadImport",
 }
 
 

@@ -51,19 +51,16 @@ from crm.models import Job, User
 
 logger = logging.getLogger(__name__)
 
+# Dotted paths, imported when used. The apps built on crm add their own in their
+# `AppConfig.ready()`.
 JOB_KINDS: dict[str, str] = {
     "list_export": "crm.jobs.ListExportJob",
     "import_apply": "crm.jobs.ApplyImportJob",
-    "funders_workbook": "crm.funders.FundersWorkbookJob",
-    "specification_issue": "projects.tasks.IssueSpecificationJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.
 LIST_EXPORTS: dict[str, str] = {
     "organisations": "crm.exports.organisation_list_export",
     "contacts": "crm.exports.contact_list_export",
-    "projects": "projects.exports.project_list_export",
-    "leads": "prospects.exports.lead_list_export",
-    "sites": "prospects.exports.site_list_export",
 }
 # Rows between two progress reports: one UPDATE of the job row each time.
 PROGRESS_EVERY = 1000

@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm import funders, views
+from crm import views
+from prospects import funders
 
 crm_patterns = [
     path("", views.dashboard, name="dashboard"),

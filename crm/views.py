@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -21,6 +20,7 @@ from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import actions, imports, jobs, privacy
+from crm import dashboard as dashboard_panels
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
@@ -31,7 +31,7 @@ from crm.forms import (
     OrganisationForm,
 )
 from crm.listing import filter_visible, paginate, render_list
-from crm.models import Contact, Interaction, Job, Organisation, User, count_contacts
+from crm.models import Contact, Job, Organisation, User, count_contacts
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
@@ -41,25 +41,9 @@ TIMELINE_PAGE = 30
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
-    context: dict[str, object] = {}
-    if user.has_perm("crm.view_organisation"):
-        since = timezone.now() - timedelta(days=30)
-        # Separate counts, each answered from an index, rather than one conditional
-        # aggregate that scans every interaction.
-        recent = Interaction.objects.visible_to(user).filter(occurred_at__gte=since)
-        context["crm_counts"] = {
-            "organisations": Organisation.objects.visible_to(user).count(),
-            "contacts": Contact.objects.visible_to(user).count(),
-            "recent": recent.count(),
-            "mine": recent.filter(author=user).count(),
-        }
-        context["recent_interactions"] = Interaction.objects.visible_to(user).for_timeline()[:8]
-    if user.has_perm("projects.view_project"):
-        from projects.views import dashboard_figures
-
-        context["projects"] = dashboard_figures(user)
-    return render(request, "crm/dashboard.html", context)
+    """The home page: the panels every app contributes (`crm.dashboard`)."""
+    panels = dashboard_panels.panels_for(request.user)
+    return render(request, "crm/dashboard.html", {"panels": panels})
 
 
 # Organisations ------------------------------------------------------------------------------
