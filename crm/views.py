@@ -9,6 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -124,7 +125,7 @@ def organisation_logo(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
-    return _log_interaction(request, organisation=organisation, contact=None)
+    return log_interaction_view(request, organisation=organisation, back=organisation)
 
 
 # Contacts -----------------------------------------------------------------------------------
@@ -194,7 +195,9 @@ def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(
         Contact.objects.select_related("organisation"), request.user, pk=pk
     )
-    return _log_interaction(request, organisation=contact.organisation, contact=contact)
+    return log_interaction_view(
+        request, organisation=contact.organisation, contact=contact, back=contact
+    )
 
 
 # Privacy (CNIL, staff) ----------------------------------------------------------------------
@@ -297,11 +300,20 @@ def _interaction_form_or_none(
     return InteractionForm(organisation=organisation, initial={"contact": contact})
 
 
-def _log_interaction(
-    request: HttpRequest, *, organisation: Organisation, contact: Contact | None
+def log_interaction_view(
+    request: HttpRequest,
+    *,
+    organisation: Organisation,
+    back: models.Model,
+    contact: Contact | None = None,
+    about: dict[str, models.Model] | None = None,
+    anchor: str = "",
 ) -> HttpResponse:
+    """The "Consigner une interaction" page of every record: an organisation, a contact, a
+    project (`about={"project": project}`) or a lead. The caller has fetched the record through
+    its scope; this checks the permission, logs through `actions.log_interaction` and goes
+    back to `back` (at `anchor`)."""
     require_permission(request.user, "crm.add_interaction")
-    back = contact or organisation
     form = InteractionForm(
         request.POST or None, organisation=organisation, initial={"contact": contact}
     )
@@ -314,9 +326,10 @@ def _log_interaction(
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
             objection_reason=form.objection_reason_given,
+            **(about or {}),
         )
         messages.success(request, _("Interaction enregistrée."))
-        return redirect(back)
+        return redirect(f"{back.get_absolute_url()}{anchor}")
     return render(
         request,
         "crm/interaction_form.html",
