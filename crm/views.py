@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from typing import Any
 from uuid import uuid4
 
@@ -486,15 +487,22 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
         "token": token,
         "plan": plan,
         "errors": plan.errors[: imports.ERRORS_SHOWN],
+        "problems": plan.problems(imports.ERRORS_SHOWN),
+        "to_write": plan.to_show(imports.ERRORS_SHOWN),
+        "unknown_organisations": sorted(plan.unknown_organisations)[:20],
+        "may_import_organisations": imports.OrganisationImport.allowed(request.user),
+        "may_add_organisation": request.user.has_perm("crm.add_organisation"),
     }
     return render(request, "crm/import_preview.html", context)
 
 
 @require_POST
 def import_apply(request: HttpRequest, token: str) -> HttpResponse:
-    """Step 4: write everything, or nothing when a row is bad. Writing thousands of rows
-    takes seconds: the worker does it, and the job's page says how it went."""
+    """Step 4: write everything, or nothing when a row is bad; or, when the person chose so,
+    the good rows only, the bad ones given back to fix. Writing thousands of rows takes
+    seconds: the worker does it, and the job's page says how it went."""
     state = _import_state(request, token)
+    leave_bad = request.POST.get("leave_bad") == "1"
     job = jobs.start(
         kind="import_apply",
         owner=request.user,
@@ -506,6 +514,7 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
             "original": state["original"],
             "token": token,
             "language": request.LANGUAGE_CODE,
+            "leave_bad": leave_bad,
         },
     )
     return redirect(job)
@@ -523,6 +532,24 @@ def import_errors(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
     stem = state["original"].rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+def import_rows_to_fix(request: HttpRequest, token: str) -> HttpResponse:
+    """The refused rows with the file's own columns and what to fix in each: corrected, the
+    file imports again as it is."""
+    state = _import_state(request, token)
+    try:
+        with _stored(state) as stored:
+            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    except imports.ImportFileError as error:
+        messages.error(request, str(error))
+        return redirect("crm:import_start")
+    out = io.BytesIO()
+    imports.rows_to_fix(plan, out)
+    response = HttpResponse(out.getvalue(), content_type=XLSX_CONTENT_TYPE)
+    name = imports.rows_to_fix_name(state["original"])
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 

@@ -64,7 +64,7 @@ class LeadImport(ImportKind):
     def __init__(self, *, by: User) -> None:
         super().__init__(by=by)
         self.organisations = OrganisationNames(
-            gettext_lazy("Investisseur ou opérateur (SIRET ou nom)")
+            by=by, label=gettext_lazy("Investisseur ou opérateur (SIRET ou nom)")
         )
         self.territories = TerritoryNames()
         self.events = {fold(event.name): event for event in PromotionEvent.objects.all()}

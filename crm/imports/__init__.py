@@ -40,8 +40,10 @@ from crm.imports.kinds import (
 from crm.imports.plan import (
     ERRORS_SHOWN,
     STAGING_FOLDER,
+    BadRow,
     NotApplied,
     Plan,
+    Problem,
     apply_import,
     error_report,
     guess_mapping,
@@ -49,6 +51,8 @@ from crm.imports.plan import (
     plan_import,
     remember_mapping,
     remembered_mapping,
+    rows_to_fix,
+    rows_to_fix_name,
 )
 from crm.workbooks import ImportFileError, open_workbook, read_headers, read_rows
 
@@ -57,6 +61,7 @@ __all__ = [
     "ERRORS_SHOWN",
     "KINDS",
     "STAGING_FOLDER",
+    "BadRow",
     "CellError",
     "ContactImport",
     "ImportFileError",
@@ -65,6 +70,7 @@ __all__ = [
     "OrganisationImport",
     "OrganisationNames",
     "Plan",
+    "Problem",
     "RowPlan",
     "Target",
     "TerritoryNames",
@@ -88,5 +94,7 @@ __all__ = [
     "read_rows",
     "remember_mapping",
     "remembered_mapping",
+    "rows_to_fix",
+    "rows_to_fix_name",
     "text",
 ]

@@ -48,6 +48,8 @@ class RowPlan:
     instance: Any = None
     before: audit.Snapshot = field(default_factory=dict)  # what an updated record held
     columns: dict[str, str] = field(default_factory=dict)  # field → its header in the file
+    cells: tuple[Any, ...] = ()  # the row as read, kept while it is planned
+    changed: list[str] = field(default_factory=list)  # what an update changes (labels)
 
     def column(self, kind: ImportKind, name: str) -> str:
         """The header the person gave the column of field `name`, for error messages."""
@@ -112,16 +114,33 @@ class ImportKind:
         raise NotImplementedError
 
 
-def assign(instance: Any, values: dict[str, Any]) -> bool:
-    """Set the non-empty values on `instance`; whether anything changed."""
-    changed = False
+def assign(instance: Any, values: dict[str, Any]) -> list[str]:
+    """Set the non-empty values on `instance`; the names of those that changed (empty when
+    nothing did)."""
+    changed = []
     for name, value in values.items():
         if value in ("", None):
             continue  # an empty cell never erases a stored value
         if getattr(instance, name) != value:
             setattr(instance, name, value)
-            changed = True
+            changed.append(name)
     return changed
+
+
+def unknown_organisation(name: str, by: User) -> str:
+    """Why a row naming an unknown organisation is refused, and what this person can do."""
+    if OrganisationImport.allowed(by):
+        how = _("Importez-la d'abord (import « Organisations ») ou créez-la, puis réimportez.")
+    elif by.has_perm("crm.add_organisation"):
+        how = _(
+            "Créez-la d'abord (Organisations › Nouvelle organisation), puis réimportez les "
+            "lignes à corriger."
+        )
+    else:
+        how = _(
+            "Demandez à l'équipe de la mission de la créer, puis réimportez les lignes à corriger."
+        )
+    return _("Organisation inconnue : « %(name)s ».") % {"name": name} + " " + how
 
 
 class TerritoryNames:
@@ -150,7 +169,8 @@ class TerritoryNames:
 class OrganisationNames:
     """A column naming an organisation by its SIRET or its exact name, resolved per batch."""
 
-    def __init__(self, label: Any = None) -> None:
+    def __init__(self, *, by: User, label: Any = None) -> None:
+        self.by = by
         self.label = label or gettext_lazy("Organisation (SIRET ou nom)")
         self.by_key: dict[str, Organisation] = {}
         self.objects: dict[int, Organisation] = {}
@@ -182,8 +202,7 @@ class OrganisationNames:
             row.errors.append(
                 (
                     column,
-                    _("Organisation inconnue : « %(name)s ». Importez-la d'abord.")
-                    % {"name": reference},
+                    unknown_organisation(reference, self.by),
                 )
             )
         else:
@@ -311,7 +330,7 @@ class ContactImport(ImportKind):
 
     def __init__(self, *, by: User) -> None:
         super().__init__(by=by)
-        self.organisations = OrganisationNames()
+        self.organisations = OrganisationNames(by=by)
         self.targets = [
             Target(
                 "last_name",

@@ -10,6 +10,7 @@ a formula shows is not in the file we read.
 
 from __future__ import annotations
 
+import datetime
 import io
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -32,6 +33,25 @@ ERRORS_SHOWN = 200
 STAGING_FOLDER = "imports"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One reason a row is refused, with the value the file gave (as text)."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A refused row as the file had it, for the workbook of rows to fix."""
+
+    number: int
+    cells: tuple[Any, ...]
+    reasons: list[tuple[str, str]]  # (column, reason)
+
+
 @dataclass
 class Plan:
     kind: str
@@ -41,10 +61,35 @@ class Plan:
     unchanged: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column, reason)
     to_write: list[RowPlan] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)
+    # (row, column) → the value the file gave there, for the errors that name a column.
+    values: dict[tuple[int, str], str] = field(default_factory=dict)
+    bad_rows: list[BadRow] = field(default_factory=list)
+    unknown_organisations: set[str] = field(default_factory=set)
+    header_index: dict[str, int] = field(default_factory=dict)  # header → its column
+
+    def __post_init__(self) -> None:
+        self.header_index = {name: index for index, name in enumerate(self.headers) if name}
 
     @property
     def is_clean(self) -> bool:
         return self.rows > 0 and not self.errors
+
+    @property
+    def good(self) -> int:
+        """Rows that would be written (created or updated)."""
+        return self.created + self.updated
+
+    def problems(self, limit: int = ERRORS_SHOWN) -> list[Problem]:
+        """The first `limit` problems, each with the value the file gave."""
+        return [
+            Problem(row, column, self.values.get((row, column), ""), reason)
+            for row, column, reason in self.errors[:limit]
+        ]
+
+    def to_show(self, limit: int = ERRORS_SHOWN) -> list[RowPlan]:
+        """The first `limit` rows to create or update, in the file's order."""
+        return self.to_write[:limit]
 
 
 def guess_mapping(kind: ImportKind, headers: list[str]) -> dict[int, str]:
@@ -104,14 +149,19 @@ def plan_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, b
     """What importing the file would do, row by row, without writing anything."""
     kind = get_kind(kind_key, by=by)
     headers, rows = read_rows(fileobj)
-    plan = Plan(kind=kind_key)
+    plan = Plan(kind=kind_key, headers=headers)
+    labels = {
+        attribute: str(target.label)
+        for target in kind.targets
+        for attribute in kind.model_values({target.name: None})
+    }
     seen: dict[tuple[str, str], int] = {}
     batch: list[RowPlan] = []
 
     def flush() -> None:
         kind.prepare(batch)
         for row in batch:
-            _plan_row(kind, row, plan, seen, by=by)
+            _plan_row(kind, row, plan, seen, by=by, labels=labels)
         batch.clear()
 
     for number, cells in rows:
@@ -130,7 +180,7 @@ def plan_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, b
 def _read_row(
     kind: ImportKind, headers: list[str], mapping: dict[int, str], number: int, cells: tuple
 ) -> RowPlan:
-    row = RowPlan(number=number, action="error")
+    row = RowPlan(number=number, action="error", cells=cells)
     for index, name in mapping.items():
         target = kind.target(name)
         column = headers[index] if index < len(headers) and headers[index] else str(target.label)
@@ -151,8 +201,15 @@ def _read_row(
 
 
 def _plan_row(
-    kind: ImportKind, row: RowPlan, plan: Plan, seen: dict[tuple[str, str], int], *, by: User
+    kind: ImportKind,
+    row: RowPlan,
+    plan: Plan,
+    seen: dict[tuple[str, str], int],
+    *,
+    by: User,
+    labels: dict[str, str],
 ) -> None:
+    reference = row.values.get("organisation")
     kind.resolve(row)
     key = kind.key_of(row)
     if key is not None and not row.errors:
@@ -170,7 +227,8 @@ def _plan_row(
         kind.attach(existing)
         row.before = audit.snapshot(existing, relations=False)
     instance = existing or kind.build(row, by=by)
-    changed = existing is None or assign(existing, kind.model_values(row.values))
+    changes = [] if existing is None else assign(existing, kind.model_values(row.values))
+    changed = existing is None or bool(changes)
     if existing is not None and changed and (refusal := kind.refuse_change(existing)):
         row.errors.append((_("ligne"), refusal))
     kind.attach(instance)
@@ -182,11 +240,21 @@ def _plan_row(
             plan.to_write.append(row)
         elif changed:
             row.action, plan.updated = "update", plan.updated + 1
+            row.changed = [labels.get(name, name) for name in changes]
             plan.to_write.append(row)
         else:
             row.action, plan.unchanged = "unchanged", plan.unchanged + 1
+        row.cells = ()  # only refused rows are kept as the file had them
         return
     plan.errors.extend((row.number, column, reason) for column, reason in row.errors)
+    for column, _reason in row.errors:
+        index = plan.header_index.get(column)
+        if index is not None and index < len(row.cells) and row.cells[index] is not None:
+            plan.values[(row.number, column)] = _as_text(row.cells[index])
+    if reference and "organisation_id" not in row.values:
+        plan.unknown_organisations.add(reference)
+    plan.bad_rows.append(BadRow(row.number, row.cells, list(row.errors)))
+    row.cells = ()
 
 
 def _validate(kind: ImportKind, row: RowPlan, instance: Any) -> None:
@@ -209,6 +277,17 @@ def _validate(kind: ImportKind, row: RowPlan, instance: Any) -> None:
     kind.check(row, instance)
 
 
+def _as_text(value: Any) -> str:
+    """A cell's value as the person typed it (a date without a midnight time)."""
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time(0):
+        return value.date().isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class NotApplied(Exception):
     """The file has bad rows (or changed since the dry run): nothing was written."""
 
@@ -218,15 +297,23 @@ class NotApplied(Exception):
 
 
 def apply_import(
-    kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, by: User, source: str = ""
+    kind_key: str,
+    fileobj: IO[bytes],
+    mapping: dict[int, str],
+    *,
+    by: User,
+    source: str = "",
+    leave_bad: bool = False,
 ) -> Plan:
     """Plan again and write everything in one transaction, or nothing if any row is bad.
 
+    With `leave_bad`, the good rows are written (still in one transaction, all or none of
+    them) and the bad ones left aside: `rows_to_fix(plan)` gives them back to fix.
     Each record created or changed gets its audit entries, field by field, naming the file
     (`source`) it came from."""
     with transaction.atomic():
         plan = plan_import(kind_key, fileobj, mapping, by=by)
-        if plan.errors:
+        if plan.errors and not (leave_bad and plan.good):
             raise NotApplied(plan)
         kind = get_kind(kind_key, by=by)
         created = [row.instance for row in plan.to_write if row.action == "create"]
@@ -274,3 +361,34 @@ def error_report(plan: Plan) -> bytes:
         sheet_title=_("Lignes à corriger"),
     )
     return out.getvalue()
+
+
+def rows_to_fix(plan: Plan, fileobj: IO[bytes]) -> int:
+    """The refused rows as the file had them, its columns plus one saying what to fix: the
+    person corrects them and imports this file again. Returns the number of rows."""
+    reason = _("À corriger")
+    columns = [
+        Column(header or f"{index + 1}", _cell(index), width=24)
+        for index, header in enumerate(plan.headers)
+    ]
+    columns.append(
+        Column(
+            reason,
+            lambda bad: " ; ".join(f"{column} : {why}" for column, why in bad.reasons),
+            width=80,
+        )
+    )
+    return write_xlsx(plan.bad_rows, columns, fileobj, sheet_title=_("Lignes à corriger"))
+
+
+def _cell(index: int) -> Any:
+    def read(bad: BadRow) -> str:
+        value = bad.cells[index] if index < len(bad.cells) else None
+        return "" if value is None else _as_text(value)
+
+    return read
+
+
+def rows_to_fix_name(original: str) -> str:
+    stem = original.rsplit(".", 1)[0]
+    return _("%(name)s-lignes-a-corriger.xlsx") % {"name": stem}
