@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from crm import audit, privacy
 from crm.models import AuditEntry, Contact, Interaction, Organisation, User
 from crm.uploads import CheckedUpload
-
-if TYPE_CHECKING:
-    from projects.models import Project
-    from prospects.models import Lead
 
 
 @transaction.atomic
@@ -212,8 +208,8 @@ def log_interaction(
     occurred_at: datetime,
     summary: str,
     contact: Contact | None = None,
-    project: Project | None = None,
-    lead: Lead | None = None,
+    project: models.Model | None = None,
+    lead: models.Model | None = None,
     objection_reason: str = "",
 ) -> Interaction:
     """Record an interaction and move the contact's `last_interaction_at` (and the lead's

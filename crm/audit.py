@@ -46,16 +46,9 @@ SKIPPED = {
     "last_interaction_at",
 }
 
-# Relations whose text is not simply the list of related names (the project's team carries
-# each member's role).
-SPECIAL_RELATIONS: dict[str, dict[str, Callable[[Any], list[str]]]] = {
-    "projects.project": {
-        "team": lambda project: [
-            f"{member.user} ({member.get_role_display()})"
-            for member in project.memberships.select_related("user")
-        ],
-    },
-}
+# Relations whose text is not simply the list of related names, per model label: the apps add
+# theirs in `AppConfig.ready()` (a project's team carries each member's role).
+SPECIAL_RELATIONS: dict[str, dict[str, Callable[[Any], list[str]]]] = {}
 
 
 def as_text(value: Any) -> str:

@@ -24,6 +24,7 @@ that the base app never imports the apps built on it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -51,19 +52,16 @@ from crm.models import Job, User
 
 logger = logging.getLogger(__name__)
 
+# Dotted paths, imported when used. The apps built on crm add their own in their
+# `AppConfig.ready()`.
 JOB_KINDS: dict[str, str] = {
     "list_export": "crm.jobs.ListExportJob",
     "import_apply": "crm.jobs.ApplyImportJob",
-    "funders_workbook": "crm.funders.FundersWorkbookJob",
-    "specification_issue": "projects.tasks.IssueSpecificationJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.
 LIST_EXPORTS: dict[str, str] = {
     "organisations": "crm.exports.organisation_list_export",
     "contacts": "crm.exports.contact_list_export",
-    "projects": "projects.exports.project_list_export",
-    "leads": "prospects.exports.lead_list_export",
-    "sites": "prospects.exports.site_list_export",
 }
 # Rows between two progress reports: one UPDATE of the job row each time.
 PROGRESS_EVERY = 1000
@@ -336,7 +334,12 @@ class ApplyImportJob(JobKind):
         try:
             with default_storage.open(params["name"], "rb") as stored:
                 plan = imports.apply_import(
-                    params["kind"], stored, mapping, by=job.owner, source=params["original"]
+                    params["kind"],
+                    stored,
+                    mapping,
+                    by=job.owner,
+                    source=params["original"],
+                    leave_bad=bool(params.get("leave_bad")),
                 )
         except imports.NotApplied as refused:
             raise JobFailed(
@@ -350,11 +353,20 @@ class ApplyImportJob(JobKind):
         except imports.ImportFileError as error:
             raise JobFailed(str(error)) from None
         default_storage.delete(params["name"])
-        return Output(
-            message=_(
-                "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
-                "%(unchanged)s inchangé(s)."
-            )
-            % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged},
-            url=reverse(imports.kind_class(params["kind"]).list_url),
+        message = _(
+            "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
+            "%(unchanged)s inchangé(s)."
+        ) % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged}
+        url = reverse(imports.kind_class(params["kind"]).list_url)
+        if not plan.bad_rows:
+            return Output(message=message, url=url)
+        # The rows left aside come back as the file to fix, with what to fix in each.
+        output = written(
+            lambda fileobj: imports.rows_to_fix(plan, fileobj),
+            filename=imports.rows_to_fix_name(params["original"]),
         )
+        left = _(
+            "%(count)s ligne(s) laissée(s) de côté : téléchargez-les, corrigez-les et "
+            "importez ce fichier à nouveau."
+        ) % {"count": len(plan.bad_rows)}
+        return dataclasses.replace(output, message=f"{message} {left}", url=url)

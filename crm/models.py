@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import operator
 import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -177,6 +178,17 @@ ORGANISATION_EXPORT_FIELDS = (
 )
 
 
+# The apps built on the CRM say who else reads it, and what it must hide, here, from their
+# `AppConfig.ready()`: the CRM itself never imports them.
+#
+# A role outside the whole-CRM roles -> the condition on organisations it may read (projects: a
+# designer reads the holders of the projects whose team they are on).
+ORGANISATIONS_READ_BY_ROLE: dict[str, Callable[[User], Q | models.Expression]] = {}
+# Conditions on interactions that a person who sees the whole CRM may still not read
+# (prospects: the exchanges of a confidential lead stay with its owner, its sharers and staff).
+INTERACTIONS_HIDDEN: list[Callable[[User], Q]] = []
+
+
 class OrganisationQuerySet(models.QuerySet["Organisation"]):
     def visible_to(self, user: User) -> OrganisationQuerySet:
         """The organisations this user may see; everything else answers 404.
@@ -186,14 +198,10 @@ class OrganisationQuerySet(models.QuerySet["Organisation"]):
         """
         if sees_whole_crm(user):
             return self.all()
-        if user.is_authenticated and user.is_active and user.has_role(Role.DESIGNER):
-            # A designer reads the holders of the projects whose team they are on.
-            member = apps.get_model("projects", "ProjectMember")
-            return self.filter(
-                models.Exists(
-                    member.objects.filter(project__holder=models.OuterRef("pk"), user=user)
-                )
-            )
+        if user.is_authenticated and user.is_active:
+            for role, readable in ORGANISATIONS_READ_BY_ROLE.items():
+                if user.has_role(role):
+                    return self.filter(readable(user))
         return self.none()
 
     def search(self, text: str) -> OrganisationQuerySet:
@@ -492,11 +500,11 @@ class InteractionQuerySet(models.QuerySet["Interaction"]):
     def visible_to(self, user: User) -> InteractionQuerySet:
         """Interactions on organisations this user may see, without those of leads they may
         not see (a confidential lead's exchanges stay with its owner, its sharers and staff)."""
-        hidden = apps.get_model("prospects", "Lead").objects.hidden_from(user)
         if sees_whole_crm(user):
             if user.is_mission_staff:
                 return self.all()
-            return self.exclude(lead__in=hidden)
+            hidden = [hides(user) for hides in INTERACTIONS_HIDDEN]
+            return self.exclude(functools.reduce(operator.or_, hidden)) if hidden else self
         return self.filter(
             organisation__in=Organisation.objects.visible_to(user), lead__isnull=True
         )

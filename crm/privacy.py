@@ -610,7 +610,7 @@ def staged_import_files(identity: Identity) -> list[StagedFile]:
 
 
 def _workbook_names(stored: IO[bytes], identity: Identity) -> bool:
-    from crm.imports import open_workbook
+    from crm.workbooks import open_workbook
 
     workbook = open_workbook(stored)
     try:

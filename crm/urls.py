@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm import funders, views
+from crm import views
+from prospects import funders
 
 crm_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -28,6 +29,11 @@ crm_patterns = [
     path("imports/<str:token>/preview/", views.import_preview, name="import_preview"),
     path("imports/<str:token>/apply/", views.import_apply, name="import_apply"),
     path("imports/<str:token>/errors.xlsx", views.import_errors, name="import_errors"),
+    path(
+        "imports/<str:token>/rows-to-fix.xlsx",
+        views.import_rows_to_fix,
+        name="import_rows_to_fix",
+    ),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/export.xlsx", views.contact_export, name="contact_export"),
     path("contacts/new/", views.contact_create, name="contact_create"),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import io
 from typing import Any
 from uuid import uuid4
 
@@ -10,6 +10,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -22,6 +23,7 @@ from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import actions, imports, jobs, privacy
+from crm import dashboard as dashboard_panels
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
@@ -32,7 +34,7 @@ from crm.forms import (
     OrganisationForm,
 )
 from crm.listing import filter_visible, paginate, render_list
-from crm.models import Contact, Interaction, Job, Organisation, User, count_contacts
+from crm.models import Contact, Job, Organisation, User, count_contacts
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
@@ -42,25 +44,9 @@ TIMELINE_PAGE = 30
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
-    context: dict[str, object] = {}
-    if user.has_perm("crm.view_organisation"):
-        since = timezone.now() - timedelta(days=30)
-        # Separate counts, each answered from an index, rather than one conditional
-        # aggregate that scans every interaction.
-        recent = Interaction.objects.visible_to(user).filter(occurred_at__gte=since)
-        context["crm_counts"] = {
-            "organisations": Organisation.objects.visible_to(user).count(),
-            "contacts": Contact.objects.visible_to(user).count(),
-            "recent": recent.count(),
-            "mine": recent.filter(author=user).count(),
-        }
-        context["recent_interactions"] = Interaction.objects.visible_to(user).for_timeline()[:8]
-    if user.has_perm("projects.view_project"):
-        from projects.views import dashboard_figures
-
-        context["projects"] = dashboard_figures(user)
-    return render(request, "crm/dashboard.html", context)
+    """The home page: the panels every app contributes (`crm.dashboard`)."""
+    panels = dashboard_panels.panels_for(request.user)
+    return render(request, "crm/dashboard.html", {"panels": panels})
 
 
 # Organisations ------------------------------------------------------------------------------
@@ -141,7 +127,7 @@ def organisation_logo(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
-    return _log_interaction(request, organisation=organisation, contact=None)
+    return log_interaction_view(request, organisation=organisation, back=organisation)
 
 
 # Contacts -----------------------------------------------------------------------------------
@@ -211,7 +197,9 @@ def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(
         Contact.objects.select_related("organisation"), request.user, pk=pk
     )
-    return _log_interaction(request, organisation=contact.organisation, contact=contact)
+    return log_interaction_view(
+        request, organisation=contact.organisation, contact=contact, back=contact
+    )
 
 
 # Privacy (CNIL, staff) ----------------------------------------------------------------------
@@ -314,11 +302,20 @@ def _interaction_form_or_none(
     return InteractionForm(organisation=organisation, initial={"contact": contact})
 
 
-def _log_interaction(
-    request: HttpRequest, *, organisation: Organisation, contact: Contact | None
+def log_interaction_view(
+    request: HttpRequest,
+    *,
+    organisation: Organisation,
+    back: models.Model,
+    contact: Contact | None = None,
+    about: dict[str, models.Model] | None = None,
+    anchor: str = "",
 ) -> HttpResponse:
+    """The "Consigner une interaction" page of every record: an organisation, a contact, a
+    project (`about={"project": project}`) or a lead. The caller has fetched the record through
+    its scope; this checks the permission, logs through `actions.log_interaction` and goes
+    back to `back` (at `anchor`)."""
     require_permission(request.user, "crm.add_interaction")
-    back = contact or organisation
     form = InteractionForm(
         request.POST or None, organisation=organisation, initial={"contact": contact}
     )
@@ -331,9 +328,10 @@ def _log_interaction(
             occurred_at=form.cleaned_data["occurred_at"],
             summary=form.cleaned_data["summary"],
             objection_reason=form.objection_reason_given,
+            **(about or {}),
         )
         messages.success(request, _("Interaction enregistrée."))
-        return redirect(back)
+        return redirect(f"{back.get_absolute_url()}{anchor}")
     return render(
         request,
         "crm/interaction_form.html",
@@ -496,15 +494,22 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
         "token": token,
         "plan": plan,
         "errors": plan.errors[: imports.ERRORS_SHOWN],
+        "problems": plan.problems(imports.ERRORS_SHOWN),
+        "to_write": plan.to_show(imports.ERRORS_SHOWN),
+        "unknown_organisations": sorted(plan.unknown_organisations)[:20],
+        "may_import_organisations": imports.OrganisationImport.allowed(request.user),
+        "may_add_organisation": request.user.has_perm("crm.add_organisation"),
     }
     return render(request, "crm/import_preview.html", context)
 
 
 @require_POST
 def import_apply(request: HttpRequest, token: str) -> HttpResponse:
-    """Step 4: write everything, or nothing when a row is bad. Writing thousands of rows
-    takes seconds: the worker does it, and the job's page says how it went."""
+    """Step 4: write everything, or nothing when a row is bad; or, when the person chose so,
+    the good rows only, the bad ones given back to fix. Writing thousands of rows takes
+    seconds: the worker does it, and the job's page says how it went."""
     state = _import_state(request, token)
+    leave_bad = request.POST.get("leave_bad") == "1"
     job = jobs.start(
         kind="import_apply",
         owner=request.user,
@@ -516,6 +521,7 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
             "original": state["original"],
             "token": token,
             "language": request.LANGUAGE_CODE,
+            "leave_bad": leave_bad,
         },
     )
     return redirect(job)
@@ -533,6 +539,24 @@ def import_errors(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
     stem = state["original"].rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+def import_rows_to_fix(request: HttpRequest, token: str) -> HttpResponse:
+    """The refused rows with the file's own columns and what to fix in each: corrected, the
+    file imports again as it is."""
+    state = _import_state(request, token)
+    try:
+        with _stored(state) as stored:
+            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+    except imports.ImportFileError as error:
+        messages.error(request, str(error))
+        return redirect("crm:import_start")
+    out = io.BytesIO()
+    imports.rows_to_fix(plan, out)
+    response = HttpResponse(out.getvalue(), content_type=XLSX_CONTENT_TYPE)
+    name = imports.rows_to_fix_name(state["original"])
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 

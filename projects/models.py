@@ -1014,3 +1014,10 @@ class SpecificationVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model
     )
     def return_to_mission(self) -> None:
         """The holder sends this version back; the comment says what to change."""
+
+
+def designer_reads_holders(user: User) -> models.Exists:
+    """The CRM a designer reads: the holders of the projects whose team they are on."""
+    return models.Exists(
+        ProjectMember.objects.filter(project__holder=models.OuterRef("pk"), user=user)
+    )

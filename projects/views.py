@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import fsm, jobs
-from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
 from crm.listing import filter_visible, first_rows_by, render_list
@@ -25,6 +24,7 @@ from crm.pdf import pdf_response
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
+from crm.views import log_interaction_view
 from projects import actions
 from projects.filters import ProjectFilter
 from projects.forms import (
@@ -289,24 +289,12 @@ def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     """A note or an exchange with the holder, on the project's timeline (staff and team)."""
     scope = Project.objects.select_related("holder")
     project, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
-    form = InteractionForm(request.POST or None, organisation=project.holder)
-    if request.method == "POST" and form.is_valid():
-        log_interaction(
-            organisation=project.holder,
-            project=project,
-            contact=form.cleaned_data["contact"],
-            by=request.user,
-            kind=form.cleaned_data["kind"],
-            occurred_at=form.cleaned_data["occurred_at"],
-            summary=form.cleaned_data["summary"],
-            objection_reason=form.objection_reason_given,
-        )
-        messages.success(request, _("Interaction enregistrée."))
-        return redirect(f"{project.get_absolute_url()}#timeline")
-    return render(
+    return log_interaction_view(
         request,
-        "crm/interaction_form.html",
-        {"form": form, "organisation": project.holder, "back": project},
+        organisation=project.holder,
+        about={"project": project},
+        back=project,
+        anchor="#timeline",
     )
 
 

@@ -1,4 +1,4 @@
-"""Excel import of leads (DESIGN §5), on the framework of `crm.imports`.
+"""Excel import of leads (DESIGN §5), on the framework of `crm.imports.kinds`.
 
 Officers and staff import the lead lists they keep today. A row with a reference
 (PI-2026-0007, as the lead list export writes it) updates that lead, which the person must be
@@ -17,21 +17,23 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.imports import (
-    BATCH_SIZE,
+from crm.imports.cells import (
     CellError,
-    ImportKind,
-    OrganisationColumn,
-    RowPlan,
-    Target,
-    TerritoryColumn,
-    _assign,
     boolean,
     choice,
     date_value,
     decimal_value,
     integer,
     text,
+)
+from crm.imports.kinds import (
+    BATCH_SIZE,
+    ImportKind,
+    OrganisationNames,
+    RowPlan,
+    Target,
+    TerritoryNames,
+    assign,
 )
 from crm.models import Role, User, fold
 from crm.references import last_number, year_prefix
@@ -48,12 +50,11 @@ from prospects.models import (
 RELATIONS = {"organisation", "territory", "owner", "promotion_event"}
 
 
-class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
+class LeadImport(ImportKind):
     key = "leads"
     label = gettext_lazy("Pistes")
     model = Lead
     list_url = "prospects:lead_list"
-    organisation_label = gettext_lazy("Investisseur ou opérateur (SIRET ou nom)")
 
     @staticmethod
     def allowed(user: User) -> bool:
@@ -61,9 +62,11 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
         return sees_prospects(user) and user.has_perm("prospects.add_lead")
 
     def __init__(self, *, by: User) -> None:
-        OrganisationColumn.__init__(self)
-        ImportKind.__init__(self, by=by)
-        self.load_territories()
+        super().__init__(by=by)
+        self.organisations = OrganisationNames(
+            by=by, label=gettext_lazy("Investisseur ou opérateur (SIRET ou nom)")
+        )
+        self.territories = TerritoryNames()
         self.events = {fold(event.name): event for event in PromotionEvent.objects.all()}
         self.event_objects = {event.pk: event for event in self.events.values()}
         # Who may own a lead: officers and the mission team, by username or e-mail.
@@ -95,8 +98,8 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
             ),
             Target(
                 "organisation",
-                self.organisation_label,
-                self.organisation,
+                self.organisations.label,
+                self.organisations.parse,
                 (
                     "investisseur ou operateur",
                     "investisseur",
@@ -118,7 +121,7 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
             Target(
                 "territory",
                 gettext_lazy("Territoire"),
-                self.territory,
+                self.territories.parse,
                 ("territoire", "territory", "zone"),
                 required=True,
             ),
@@ -225,14 +228,13 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
     # Matching ------------------------------------------------------------------------------
 
     def prepare(self, rows: list[RowPlan]) -> None:
-        self.load_organisations(rows)
+        self.organisations.load(rows)
         references = {row.values["reference"] for row in rows if row.values.get("reference")}
         titles = {row.values["title"] for row in rows if row.values.get("title")}
         organisations = {
             found.pk
             for row in rows
-            if (name := row.values.get("organisation"))
-            and (found := self.organisations.get(name if name.isdigit() else fold(name)))
+            if (name := row.values.get("organisation")) and (found := self.organisations.find(name))
         }
         visible = Lead.objects.visible_to(self.by)
         for lead in visible.filter(reference__in=references):
@@ -251,7 +253,7 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
             )
 
     def resolve(self, row: RowPlan) -> None:
-        self.resolve_organisation(row)
+        self.organisations.resolve(row, row.column(self, "organisation"))
         reference = row.values.get("reference")
         if reference and reference not in self.by_reference:
             row.errors.append(
@@ -289,7 +291,7 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
     def build(self, row: RowPlan, *, by: User) -> Lead:
         values = {name: value for name, value in row.values.items() if name != "reference"}
         lead = Lead(created_by=by, owner_id=by.pk, version=1, last_activity_at=timezone.now())
-        _assign(lead, self.model_values(values))
+        assign(lead, self.model_values(values))
         return lead
 
     def model_values(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -298,8 +300,8 @@ class LeadImport(OrganisationColumn, TerritoryColumn, ImportKind):
         }
 
     def attach(self, instance: Lead) -> None:
-        self.attach_organisation(instance)
-        self.attach_territory(instance)
+        self.organisations.attach(instance)
+        self.territories.attach(instance)
         if instance.owner_id in self.owner_objects:
             instance.owner = self.owner_objects[instance.owner_id]
         if instance.promotion_event_id:

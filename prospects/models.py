@@ -1080,3 +1080,9 @@ class CalendarToken(models.Model):
             hmac.compare_digest(self.feed_secret(key).encode(), secret.encode()) for key in keys
         ]
         return any(matches)
+
+
+def interactions_of_hidden_leads(user: User) -> Q:
+    """The interactions of the leads `user` may not see: a confidential lead's exchanges stay
+    with its owner, the people it is shared with and staff, on every timeline."""
+    return Q(lead__in=Lead.objects.hidden_from(user))

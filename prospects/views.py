@@ -21,7 +21,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import fsm, jobs
-from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.listing import (
     filter_visible,
@@ -35,6 +34,7 @@ from crm.pages import bars
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
+from crm.views import log_interaction_view
 from prospects import actions, calendar, exports, pdf
 from prospects.filters import LeadFilter, SiteFilter
 from prospects.forms import (
@@ -247,24 +247,8 @@ def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     """A call, meeting or visit with the investor, on the lead's timeline."""
     scope = Lead.objects.select_related("organisation")
     lead, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
-    form = InteractionForm(request.POST or None, organisation=lead.organisation)
-    if request.method == "POST" and form.is_valid():
-        log_interaction(
-            organisation=lead.organisation,
-            lead=lead,
-            contact=form.cleaned_data["contact"],
-            by=request.user,
-            kind=form.cleaned_data["kind"],
-            occurred_at=form.cleaned_data["occurred_at"],
-            summary=form.cleaned_data["summary"],
-            objection_reason=form.objection_reason_given,
-        )
-        messages.success(request, _("Interaction enregistrée."))
-        return redirect(f"{lead.get_absolute_url()}#timeline")
-    return render(
-        request,
-        "crm/interaction_form.html",
-        {"form": form, "organisation": lead.organisation, "back": lead},
+    return log_interaction_view(
+        request, organisation=lead.organisation, about={"lead": lead}, back=lead, anchor="#timeline"
     )
 
 

@@ -151,3 +151,14 @@ def role_groups(transactional_db: None) -> None:
     importlib.import_module("projects.migrations.0004_specification_roles").grant(state_apps, None)
     importlib.import_module("prospects.migrations.0002_roles").grant(state_apps, None)
     importlib.import_module("crm.migrations.0006_audit_roles").grant(state_apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _french_by_default() -> Any:
+    """Each test starts in French, as a fresh request does: a test client's request in English
+    leaves English active in its thread, and the next test on that worker would read English
+    messages where it expects the source language."""
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        yield

@@ -306,6 +306,7 @@ RULES: dict[str, Rule] = {
     "crm:import_preview": Rule(seen=statuses(404), kwargs=TOKEN),
     "crm:import_apply": Rule(seen=statuses(404), kwargs=TOKEN, method="POST"),
     "crm:import_errors": Rule(seen=statuses(404), kwargs=TOKEN),
+    "crm:import_rows_to_fix": Rule(seen=statuses(404), kwargs=TOKEN),
     # Projects.
     "projects:project_list": Rule(seen=SIGNED_IN),
     "projects:project_export": Rule(seen=SIGNED_IN),

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from crm.management.commands.bench import p95, write_section
+from prospects.management.commands.bench import p95, write_section
 from tests.factories import OrganisationFactory
 
 pytestmark = pytest.mark.django_db

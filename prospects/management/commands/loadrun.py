@@ -46,8 +46,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.management.commands.bench import VENDORS, p95, write_section
 from crm.models import Organisation, User
+from prospects.management.commands.bench import VENDORS, p95, write_section
 
 LIST_PAGES = [
     "crm:dashboard",

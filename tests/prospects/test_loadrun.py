@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from crm.management.commands.loadrun import Visitor, report, summarise, visitor_for
 from crm.models import Role, User
+from prospects.management.commands.loadrun import Visitor, report, summarise, visitor_for
 from tests.factories import LeadFactory, OrganisationFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
