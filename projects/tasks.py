@@ -3,15 +3,41 @@ the scope again, and call the same actions the views call (STYLE: background job
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django_tasks import task
 
 from crm.jobs import JobFailed, JobKind, Output, Progress
 from crm.models import Job, User
+from crm.uploads import store_thumbnail
 from projects import actions
-from projects.models import Project
+from projects.models import DeliverableVersion, Project
+
+
+@task()
+def make_version_thumbnail(version_id: int) -> None:
+    """The thumbnail of an uploaded image deliverable (the upload request only stores it)."""
+    version = DeliverableVersion.objects.filter(pk=version_id).first()
+    if version is not None:
+        store_thumbnail(version, image_field="file", folder="deliverables/thumbnails")
+
+
+def recover_version_thumbnails(*, older_than: datetime) -> int:
+    """Queue again the thumbnails still missing for images uploaded before `older_than`
+    (their task was lost with a killed worker)."""
+    pending = DeliverableVersion.objects.filter(
+        content_type__startswith="image/",
+        thumbnail="",
+        thumbnail_error="",
+        uploaded_at__lt=older_than,
+    ).values_list("pk", flat=True)
+    pks = list(pending)
+    for pk in pks:
+        make_version_thumbnail.enqueue(pk)
+    return len(pks)
 
 
 class IssueSpecificationJob(JobKind):

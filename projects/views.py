@@ -377,6 +377,17 @@ def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpRes
     )
 
 
+def version_thumbnail_slot(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    """What stands for the version's thumbnail in the gallery (htmx asks again while the
+    worker renders it)."""
+    version = _version_for(request, pk, version_pk)
+    return render(
+        request,
+        "projects/includes/_version_thumbnail.html",
+        {"version": version, "project_pk": pk},
+    )
+
+
 @require_POST
 def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)

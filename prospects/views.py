@@ -522,6 +522,15 @@ def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpRe
     )
 
 
+def site_photo_thumbnail_slot(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+    """What stands for the photo's thumbnail in the gallery (htmx asks again while the
+    worker renders it)."""
+    photo = _photo_for(request, pk, photo_pk)
+    return render(
+        request, "prospects/includes/_photo_thumbnail.html", {"photo": photo, "site": photo.site}
+    )
+
+
 def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The site sheet for investors, as a PDF in French or English."""
     site, _may = get_for_user(request, Site.objects.for_detail().prefetch_related("photos"), pk)

@@ -42,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -425,13 +426,18 @@ def scenario(person: Person, check: Check, project: int, organisations: int) -> 
         f"statuses {[a.status for a in served]}, {[len(a.body) for a in served]} B",
     )
     thumbnail_url = f"{version_url}thumbnail/"
+    state: dict[str, Any] = {}
 
     def thumbnail_shown() -> bool:
-        return thumbnail_url in person.get(f"/projects/{project}/").text
+        page = person.get(f"/projects/{project}/").text
+        state["placeholder"] = state.get("placeholder") or "Vignette en préparation" in page
+        return f'src="{thumbnail_url}"' in page
 
+    shown = wait_until(JOB_WAIT_SECONDS, thumbnail_shown)
     check.that(
-        wait_until(JOB_WAIT_SECONDS, thumbnail_shown),
-        "the worker makes the thumbnail, then the project page shows it",
+        shown,
+        "the worker makes the thumbnail, then the project page shows it"
+        + (" (a placeholder until then)" if state.get("placeholder") else ""),
         f"no thumbnail after {JOB_WAIT_SECONDS} s",
     )
     thumbnail = person.get(thumbnail_url)
@@ -450,7 +456,6 @@ def scenario(person: Person, check: Check, project: int, organisations: int) -> 
         f"status {answer.status}, to {job_url!r}",
     )
     download_url = f"{job_url}download/"
-    state: dict[str, Answer] = {}
 
     def job_done() -> bool:
         state["page"] = person.get(job_url)
