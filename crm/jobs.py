@@ -56,6 +56,9 @@ JOB_KINDS: dict[str, str] = {
     "import_apply": "crm.jobs.ApplyImportJob",
     "funders_workbook": "crm.funders.FundersWorkbookJob",
     "specification_issue": "projects.tasks.IssueSpecificationJob",
+    "specification_preview": "projects.tasks.SpecificationPreviewJob",
+    "project_sheet": "projects.tasks.ProjectSheetJob",
+    "site_sheet": "prospects.tasks.SiteSheetJob",
 }
 # Each names a function that returns the list's `crm.exports.ListExport`.
 LIST_EXPORTS: dict[str, str] = {
