@@ -65,8 +65,9 @@ LIST_PAGES = [
     "prospects:lead_board",
 ]
 DETAILS_PER_KIND = 40
-# The mixed run's specification: every section at its bound, and this many milestones.
-MIXED_MILESTONES = 600
+# The mixed run's specification: every section at its bound, and this many milestones (600
+# made 86 pages on PostgreSQL; a hundred is the goal).
+MIXED_MILESTONES = 1000
 # How long the mixed run waits for its jobs at most.
 MIXED_TIMEOUT = 900
 
