@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-s3 lint format check messages bench load clean setup
+.PHONY: run test test-s3 scale lint format check messages bench load clean setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ test-s3: setup
 	  CARREAU_TEST_S3_ENDPOINT=http://127.0.0.1:$$port \
 	    $(PY) -m pytest -m storage -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS); \
 	fi
+
+# Two gunicorn app servers, one worker, one PostgreSQL database of its own (created and dropped
+# by the run, on the server SCALE_DATABASE_URL names) and a moto_server S3 API, all on loopback:
+# one person alternates between the servers (upload, download, a job, the session). Exits
+# non-zero on any failed check or server error (tests/scale.py).
+SCALE_DATABASE_URL ?= postgres://carreau:carreau-ci@127.0.0.1:5432/carreau_scale
+scale: setup
+	SCALE_DATABASE_URL=$(SCALE_DATABASE_URL) $(PY) tests/scale.py $(SCALE_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

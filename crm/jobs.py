@@ -63,6 +63,10 @@ LIST_EXPORTS: dict[str, str] = {
     "organisations": "crm.exports.organisation_list_export",
     "contacts": "crm.exports.contact_list_export",
 }
+# Each names a function(older_than=...) that queues again the thumbnails still missing for
+# images uploaded before then (a worker killed mid-task loses its task), and says how many.
+# Filled by the apps that store images (their AppConfig.ready()).
+THUMBNAIL_RECOVERY: list[str] = []
 # Rows between two progress reports: one UPDATE of the job row each time.
 PROGRESS_EVERY = 1000
 
@@ -175,6 +179,12 @@ def recover(*, now: datetime | None = None) -> list[Job]:
     now = now or timezone.now()
     stale = list(Job.objects.stale(older_than=now - stale_after()))
     return [retry(job) for job in stale]
+
+
+def recover_thumbnails(*, now: datetime | None = None) -> int:
+    """Queue again the thumbnails that should have been rendered by now."""
+    older_than = (now or timezone.now()) - stale_after()
+    return sum(import_string(path)(older_than=older_than) for path in THUMBNAIL_RECOVERY)
 
 
 def run(job_id: str) -> None:

@@ -25,7 +25,7 @@ import binascii
 import logging
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -121,9 +121,14 @@ def render_pdf(html: str, *, base_url: str | None = None, **write_options: Any) 
 
 
 def render_pdf_document(
-    html: str, *, base_url: str | None = None, **write_options: Any
+    html: str,
+    *,
+    base_url: str | None = None,
+    on_layout: Callable[[int], object] | None = None,
+    **write_options: Any,
 ) -> RenderedPdf:
-    """`render_pdf`, also telling how many pages the document has."""
+    """`render_pdf`, also telling how many pages the document has. `on_layout(pages)` is
+    called once the pages are laid out, before the PDF is written (a job's progress)."""
     base = urljoin(INTERNAL_BASE_URL, base_url or "")
     if _static_path(base) is None and not _is_internal_origin(urlsplit(base)):
         raise ValueError(f"base_url must stay inside the project, got {base_url!r}.")
@@ -132,6 +137,8 @@ def render_pdf_document(
     fetcher = ProjectURLFetcher()
     options = _confine_sources(write_options, base)
     document = HTML(string=html, base_url=base, url_fetcher=fetcher).render(**options)
+    if on_layout is not None:
+        on_layout(len(document.pages))
     pdf = document.write_pdf(**options)
     return RenderedPdf(data=pdf, page_count=len(document.pages))
 

@@ -273,6 +273,39 @@ def make_thumbnail(image_bytes: bytes, *, size: tuple[int, int] = (480, 480)) ->
     return ContentFile(out.getvalue(), name=f"{uuid4().hex}.jpg")
 
 
+def store_thumbnail(instance: Any, *, image_field: str, folder: str) -> bool:
+    """Render `instance.thumbnail` from its stored image, once (the worker's task; the upload
+    request only stores the image). Safe to run twice or at once on two workers: the
+    thumbnail is recorded only if none was, and a second one is deleted. An image that cannot
+    be rendered records why in `thumbnail_error`, which the page shows instead of waiting.
+    True when this call recorded a thumbnail."""
+    if instance.thumbnail or instance.thumbnail_error:
+        return False
+    source = getattr(instance, image_field)
+    model = type(instance)
+    try:
+        with source.storage.open(source.name, "rb") as stored:
+            thumbnail = make_thumbnail(stored.read())
+    except ValidationError as error:
+        message = " ".join(error.messages)
+    except Exception:
+        logger.exception("No thumbnail for %s %s", model.__name__, instance.pk)
+        message = str(_("La vignette n'a pas pu être préparée ; le fichier reste téléchargeable."))
+    else:
+        storage = instance.thumbnail.storage
+        name = storage.save(f"{folder}/{source.name.rsplit('/', 1)[-1]}.jpg", thumbnail)
+        if model.objects.filter(pk=instance.pk, thumbnail="", thumbnail_error="").update(
+            thumbnail=name
+        ):
+            instance.thumbnail.name = name
+            return True
+        storage.delete(name)  # another run recorded one first
+        return False
+    model.objects.filter(pk=instance.pk, thumbnail="").update(thumbnail_error=message[:300])
+    instance.thumbnail_error = message[:300]
+    return False
+
+
 def serve_private_file(
     field_file: FieldFile,
     *,

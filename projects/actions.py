@@ -20,7 +20,7 @@ from crm import audit
 from crm.fsm import TransitionRefused
 from crm.models import AuditEntry, Thematic, User
 from crm.references import save_with_reference
-from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
+from crm.uploads import IMAGE_KINDS, CheckedUpload
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -111,15 +111,16 @@ def add_deliverable_version(
         height=upload.height,
         uploaded_by=by,
     )
-    storage = version.file.storage
-    version.file.name = storage.save(upload.storage_name("deliverables"), upload.content)
-    if upload.kind in IMAGE_KINDS:
-        upload.content.seek(0)
-        thumbnail = make_thumbnail(upload.content.read())
-        version.thumbnail.name = storage.save(
-            f"deliverables/thumbnails/{version.file.name.rsplit('/', 1)[1]}.jpg", thumbnail
-        )
+    version.file.name = version.file.storage.save(
+        upload.storage_name("deliverables"), upload.content
+    )
     version.save()
+    if upload.kind in IMAGE_KINDS:
+        from projects.tasks import make_version_thumbnail
+
+        # Rendered by the worker, not in the upload request; queued in this transaction, so
+        # a version is never left without its task. The page shows a placeholder meanwhile.
+        make_version_thumbnail.enqueue(version.pk)
     return version
 
 
@@ -142,7 +143,10 @@ def review_version(
             version.reviewed_by = by
             version.reviewed_at = timezone.now()
             version.review_comment = comment
-            version.save()
+            # Only the review's fields: the worker may have recorded the thumbnail meanwhile.
+            version.save(
+                update_fields=["review_state", "reviewed_by", "reviewed_at", "review_comment"]
+            )
     except ConcurrentTransition as error:
         raise ProjectChanged from error
     return version

@@ -18,6 +18,10 @@ class ProjectsConfig(AppConfig):
         ORGANISATIONS_READ_BY_ROLE[Role.DESIGNER] = designer_reads_holders
         audit.SPECIAL_RELATIONS["projects.project"] = {"team": team_as_text}
         jobs.JOB_KINDS["specification_issue"] = "projects.tasks.IssueSpecificationJob"
+        jobs.JOB_KINDS["specification_preview"] = "projects.tasks.SpecificationPreviewJob"
+        jobs.JOB_KINDS["project_sheet"] = "projects.tasks.ProjectSheetJob"
+        if "projects.tasks.recover_version_thumbnails" not in jobs.THUMBNAIL_RECOVERY:
+            jobs.THUMBNAIL_RECOVERY.append("projects.tasks.recover_version_thumbnails")
         jobs.LIST_EXPORTS["projects"] = "projects.exports.project_list_export"
         if "projects.demo.seed" not in demo.SEEDERS:
             demo.SEEDERS.append("projects.demo.seed")

@@ -722,6 +722,8 @@ class DeliverableVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     number = models.PositiveIntegerField(_("version"))
     file = models.FileField(_("fichier"), upload_to="deliverables/")
     thumbnail = models.ImageField(_("vignette"), upload_to="deliverables/thumbnails/", blank=True)
+    # Why the worker could not render the thumbnail of this image, if it could not.
+    thumbnail_error = models.CharField(_("vignette : erreur"), max_length=300, blank=True)
     original_name = models.CharField(_("nom d'origine"), max_length=255)
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField(_("taille"))
@@ -767,6 +769,11 @@ class DeliverableVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+    @property
+    def thumbnail_pending(self) -> bool:
+        """An image whose thumbnail the worker has not rendered yet."""
+        return self.is_image and not self.thumbnail and not self.thumbnail_error
 
     @transition(
         field=review_state,

@@ -9,6 +9,7 @@ PDF, and so that "nothing changed since version N" is a comparison of two dicts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -164,11 +165,13 @@ def render_specification(
     draft: bool,
     language: str,
     issued_on: date | None = None,
+    on_layout: Callable[[int], object] | None = None,
 ) -> RenderedPdf:
-    """The specification's PDF in `language`; `draft` puts the watermark on every page."""
+    """The specification's PDF in `language`; `draft` puts the watermark on every page.
+    `on_layout(pages)` hears how many pages it has once they are laid out."""
     with translation.override(language):
         html = specification_html(content, number=number, draft=draft, issued_on=issued_on)
-    return render_pdf_document(html, **DOCUMENT_OPTIONS)
+    return render_pdf_document(html, on_layout=on_layout, **DOCUMENT_OPTIONS)
 
 
 def project_sheet_html(project: Project) -> str:
@@ -190,10 +193,12 @@ def project_sheet_html(project: Project) -> str:
     return render_to_string("projects/pdf/project_sheet.html", context)
 
 
-def render_project_sheet(project: Project, *, language: str) -> RenderedPdf:
+def render_project_sheet(
+    project: Project, *, language: str, on_layout: Callable[[int], object] | None = None
+) -> RenderedPdf:
     with translation.override(language):
         html = project_sheet_html(project)
-    return render_pdf_document(html, **DOCUMENT_OPTIONS)
+    return render_pdf_document(html, on_layout=on_layout, **DOCUMENT_OPTIONS)
 
 
 def _date(value: str | None) -> date | None:

@@ -27,6 +27,11 @@ urlpatterns = [
         views.version_thumbnail,
         name="version_thumbnail",
     ),
+    path(
+        "<int:pk>/versions/<int:version_pk>/thumbnail/slot/",
+        views.version_thumbnail_slot,
+        name="version_thumbnail_slot",
+    ),
     path("<int:pk>/versions/<int:version_pk>/review/", views.version_review, name="version_review"),
     path("<int:pk>/sheet.pdf", views.project_sheet, name="project_sheet"),
     path("<int:pk>/specification/", views.specification_edit, name="specification_edit"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
@@ -365,6 +366,17 @@ def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpRes
     )
 
 
+def version_thumbnail_slot(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    """What stands for the version's thumbnail in the gallery (htmx asks again while the
+    worker renders it)."""
+    version = _version_for(request, pk, version_pk)
+    return render(
+        request,
+        "projects/includes/_version_thumbnail.html",
+        {"version": version, "project_pk": pk},
+    )
+
+
 @require_POST
 def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)
@@ -484,9 +496,8 @@ def _draft_unchanged(specification: Specification, latest: SpecificationVersion)
 
 
 def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    """The draft as a PDF marked DRAFT on every page, in the user's language."""
-    from projects.pdf import render_specification, specification_snapshot
-
+    """The draft as a PDF marked DRAFT on every page, in the user's language, rendered by the
+    worker: the job's page follows the pages being laid out, then offers the file."""
     project = _writable_project(request, pk)
     specification = actions.specification_for(project)
     try:
@@ -495,18 +506,15 @@ def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _too_long_message(too_long))
         return redirect("projects:specification_edit", pk=project.pk)
     last = specification.versions.order_by("-number").values_list("number", flat=True).first()
-    number = (last or 0) + 1
-    pdf = render_specification(
-        specification_snapshot(specification),
-        number=number,
-        draft=True,
-        language=translation.get_language(),
+    job = jobs.start(
+        kind="specification_preview",
+        owner=request.user,
+        label=_("%(reference)s : aperçu du cahier des charges (brouillon de la version %(number)s)")
+        % {"reference": project.reference, "number": (last or 0) + 1},
+        params={"project": project.pk, "language": translation.get_language()},
+        unit=_("pages"),
     )
-    filename = _("%(reference)s-cahier-des-charges-v%(number)s-brouillon.pdf") % {
-        "reference": project.reference,
-        "number": number,
-    }
-    return pdf_response(pdf.data, filename=filename)
+    return redirect(job)
 
 
 def _too_long_message(too_long: actions.SpecificationTooLong) -> str:
@@ -613,18 +621,22 @@ def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResp
 
 
 def project_sheet(request: HttpRequest, pk: int) -> HttpResponse:
-    """The project sheet PDF: key facts, team, current step, approved deliverables."""
-    from projects.pdf import render_project_sheet
+    """The project sheet PDF: key facts, team, current step, approved deliverables. At once
+    when it embeds few images; else the worker renders it (`SHEET_SYNC_MAX_IMAGES`)."""
+    from projects.pdf import approved_images, render_project_sheet
+    from projects.tasks import sheet_project
 
-    project, _may = get_for_user(
-        request,
-        Project.objects.for_detail().prefetch_related(
-            Prefetch("memberships", queryset=ProjectMember.objects.select_related("user")),
-            "thematics",
-            "funding_lines",
-        ),
-        pk,
-    )
-    pdf = render_project_sheet(project, language=translation.get_language())
+    project, _may = get_for_user(request, sheet_project(), pk)
+    language = translation.get_language()
+    if len(approved_images(project)) > settings.SHEET_SYNC_MAX_IMAGES:
+        job = jobs.start(
+            kind="project_sheet",
+            owner=request.user,
+            label=_("%(reference)s : fiche projet") % {"reference": project.reference},
+            params={"project": project.pk, "language": language},
+            unit=_("pages"),
+        )
+        return redirect(job)
+    pdf = render_project_sheet(project, language=language)
     filename = _("%(reference)s-fiche-projet.pdf") % {"reference": project.reference}
     return pdf_response(pdf.data, filename=filename)

@@ -16,7 +16,7 @@ from crm import audit
 from crm.actions import record_contact_despite_objection
 from crm.models import Contact, User, fold
 from crm.references import save_with_reference
-from crm.uploads import CheckedUpload, make_thumbnail
+from crm.uploads import CheckedUpload
 from prospects.models import (
     LEAD_REFERENCE_PREFIX,
     CalendarToken,
@@ -98,7 +98,7 @@ def save_lead(
 
 @transaction.atomic
 def add_site_photo(*, site: Site, upload: CheckedUpload, caption: str, by: User) -> SitePhoto:
-    """Store a checked image as a photo of the site, with its thumbnail."""
+    """Store a checked image as a photo of the site; the worker renders its thumbnail."""
     photo = SitePhoto(
         site=site,
         caption=caption.strip(),
@@ -107,14 +107,13 @@ def add_site_photo(*, site: Site, upload: CheckedUpload, caption: str, by: User)
         height=upload.height,
         uploaded_by=by,
     )
-    storage = photo.image.storage
-    photo.image.name = storage.save(upload.storage_name("sites"), upload.content)
-    upload.content.seek(0)
-    thumbnail = make_thumbnail(upload.content.read())
-    photo.thumbnail.name = storage.save(
-        f"sites/thumbnails/{photo.image.name.rsplit('/', 1)[1]}.jpg", thumbnail
-    )
+    photo.image.name = photo.image.storage.save(upload.storage_name("sites"), upload.content)
     photo.save()
+    from prospects.tasks import make_photo_thumbnail
+
+    # Rendered by the worker, not in the upload request; queued in this transaction, so a
+    # photo is never left without its task. The page shows a placeholder meanwhile.
+    make_photo_thumbnail.enqueue(photo.pk)
     return photo
 
 

@@ -19,6 +19,9 @@ class ProspectsConfig(AppConfig):
             INTERACTIONS_HIDDEN.append(interactions_of_hidden_leads)
         imports.KINDS["leads"] = "prospects.imports.LeadImport"
         jobs.JOB_KINDS["funders_workbook"] = "prospects.funders.FundersWorkbookJob"
+        jobs.JOB_KINDS["site_sheet"] = "prospects.tasks.SiteSheetJob"
+        if "prospects.tasks.recover_photo_thumbnails" not in jobs.THUMBNAIL_RECOVERY:
+            jobs.THUMBNAIL_RECOVERY.append("prospects.tasks.recover_photo_thumbnails")
         jobs.LIST_EXPORTS["leads"] = "prospects.exports.lead_list_export"
         jobs.LIST_EXPORTS["sites"] = "prospects.exports.site_list_export"
         if "prospects.demo.seed" not in demo.SEEDERS:

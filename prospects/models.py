@@ -329,6 +329,8 @@ class SitePhoto(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="photos")
     image = models.ImageField(_("photo"), upload_to="sites/")
     thumbnail = models.ImageField(_("vignette"), upload_to="sites/thumbnails/", blank=True)
+    # Why the worker could not render the thumbnail, if it could not.
+    thumbnail_error = models.CharField(_("vignette : erreur"), max_length=300, blank=True)
     caption = models.CharField(_("légende"), max_length=200, blank=True)
     content_type = models.CharField(max_length=100)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -345,6 +347,11 @@ class SitePhoto(models.Model):
 
     def __str__(self) -> str:
         return self.caption or f"{self.site} #{self.pk}"
+
+    @property
+    def thumbnail_pending(self) -> bool:
+        """A photo whose thumbnail the worker has not rendered yet."""
+        return not self.thumbnail and not self.thumbnail_error
 
 
 # Promotion events ---------------------------------------------------------------------------

@@ -31,6 +31,11 @@ urlpatterns = [
         views.site_photo_thumbnail,
         name="site_photo_thumbnail",
     ),
+    path(
+        "sites/<int:pk>/photos/<int:photo_pk>/thumbnail/slot/",
+        views.site_photo_thumbnail_slot,
+        name="site_photo_thumbnail_slot",
+    ),
     path("events/", views.event_list, name="event_list"),
     path("events/export.xlsx", views.event_export, name="event_export"),
     path("events/new/", views.event_create, name="event_create"),

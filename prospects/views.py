@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
@@ -515,11 +516,31 @@ def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpRe
     )
 
 
+def site_photo_thumbnail_slot(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+    """What stands for the photo's thumbnail in the gallery (htmx asks again while the
+    worker renders it)."""
+    photo = _photo_for(request, pk, photo_pk)
+    return render(
+        request, "prospects/includes/_photo_thumbnail.html", {"photo": photo, "site": photo.site}
+    )
+
+
 def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The site sheet for investors, as a PDF in French or English."""
     site, _may = get_for_user(request, Site.objects.for_detail().prefetch_related("photos"), pk)
     form = SheetLanguageForm(request.GET or {"language": "fr"})
     language = form.cleaned_data["language"] if form.is_valid() else "fr"
+    # Many photos, or an original still without its thumbnail, take seconds: the worker.
+    photos = list(site.photos.all())[: pdf.SHEET_PHOTO_LIMIT]
+    if len(photos) > settings.SHEET_SYNC_MAX_IMAGES or any(not p.thumbnail for p in photos):
+        job = jobs.start(
+            kind="site_sheet",
+            owner=request.user,
+            label=_("Fiche du site %(name)s (%(language)s)")
+            % {"name": site.name, "language": language},
+            params={"site": site.pk, "language": language},
+        )
+        return redirect(job)
     data = pdf.site_sheet_pdf(site, language=language)
     return pdf.site_sheet_response(site, data, language=language)
 

@@ -332,6 +332,11 @@ RULES: dict[str, Rule] = {
     ),
     # The world's deliverable is a PDF, which has no thumbnail.
     "projects:version_thumbnail": Rule(seen=statuses(404), other=statuses(404), kwargs=VERSION),
+    # What stands for the thumbnail (a placeholder here): whoever reads the version's file.
+    "projects:version_thumbnail_slot": rule(
+        (statuses(404, staff=200, designer=200, officer=200, other_officer=200), PROSPECTING),
+        VERSION,
+    ),
     "projects:version_review": rule(
         (statuses(404, staff=302), statuses(404, staff=302)),
         VERSION,
@@ -349,8 +354,9 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "projects:specification_edit": rule(project_team(400), PROJECT, method="POST"),
+    # The preview answers with the page of the job that renders it.
     "projects:specification_preview": rule(
-        project_team(), PROJECT, skip=frozenset({"seen:designer", "other:staff"})
+        project_team(302), PROJECT, skip=frozenset({"seen:designer", "other:staff"})
     ),
     "projects:specification_issue": rule(
         (statuses(404, staff=302), statuses(404, staff=302)),
@@ -395,6 +401,7 @@ RULES: dict[str, Rule] = {
     ),
     "prospects:site_photo": Rule(seen=PROSPECTING, kwargs=PHOTO),
     "prospects:site_photo_thumbnail": Rule(seen=PROSPECTING, kwargs=PHOTO),
+    "prospects:site_photo_thumbnail_slot": Rule(seen=PROSPECTING, kwargs=PHOTO),
     "prospects:event_list": Rule(seen=PROSPECTING),
     "prospects:event_export": Rule(seen=PROSPECTING),
     "prospects:event_detail": Rule(seen=PROSPECTING, kwargs=pk("event")),

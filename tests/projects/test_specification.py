@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from pypdf import PdfReader
 
-from crm.models import Role, User
+from crm.models import Job, Role, User
 from crm.pdf import ProjectURLFetcher
 from projects import actions
 from projects.models import (
@@ -44,6 +44,11 @@ def pdf_text(data: bytes) -> str:
 
 
 def body(response: Any) -> bytes:
+    """The PDF a response gives: its own body, or the file of the job it started (jobs run
+    at once in tests)."""
+    if response.status_code == 302 and response["Location"].startswith("/files/"):
+        response = response.client.get(response["Location"] + "download/")
+        assert response.status_code == 200
     if response.streaming:
         return b"".join(response.streaming_content)
     return response.content
@@ -99,8 +104,16 @@ def test_preview_is_a_draft_with_every_section(designer: User, project: Project)
     data = body(response)
     text = pdf_text(data)
     reader = PdfReader(io.BytesIO(data))
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/pdf"
+    # Rendered by the worker: the request answers with the job's page, which counted the
+    # pages laid out, and the file is downloaded from there.
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == job.get_absolute_url()
+    assert (job.kind, job.status, job.unit) == ("specification_preview", "done", "pages")
+    assert job.done == job.total == len(reader.pages)
+    assert job.filename.endswith("-brouillon.pdf")
+    page = client_for(designer).get(job.get_absolute_url()).content.decode()
+    assert f"{job.total} sur {job.total} pages" in page
     assert data.startswith(b"%PDF")
     assert len(reader.pages) >= 4  # cover, contents, then the sections
     for heading in [
@@ -257,7 +270,7 @@ def test_hostile_text_renders_as_text_and_fetches_nothing(
 
     # Fallback fonts (for Hebrew, Arabic) make pypdf interleave NULs: read past them.
     text = pdf_text(body(response)).replace("\x00", "").replace("\n", "")
-    assert response.status_code == 200
+    assert response.status_code == 302  # to the job's page, then its file
     assert '<img src="file:///etc/passwd">' in text
     assert "@import url(http://evil.test/x.css)" in text
     assert "root:x:0:0" not in text
@@ -701,7 +714,9 @@ def test_role_matrix(
 
     response = getattr(client_for(users[role]), method)(reverse(url_name, args=args))
 
-    expected = (302 if method == "post" else 200) if url_name in MAY[role] else 404
+    # The preview answers with the page of the job rendering it.
+    answer = 302 if method == "post" or url_name == "projects:specification_preview" else 200
+    expected = answer if url_name in MAY[role] else 404
     assert response.status_code == expected
     if expected == 404 and url_name == "projects:specification_issue":
         assert SpecificationVersion.objects.count() == 1

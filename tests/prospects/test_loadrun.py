@@ -64,3 +64,58 @@ def test_no_bench_data_is_a_clear_error() -> None:
     User.objects.filter(username__startswith="bench-").delete()
     with pytest.raises(CommandError, match="make bench"):
         call_command("loadrun", seconds=1)
+
+
+def test_the_mixed_run_counts_only_the_requests_made_while_jobs_ran() -> None:
+    from crm.management.commands.loadrun import mixed_report
+
+    visitor = Visitor(
+        "a",
+        "x",
+        [],
+        results=[(200, 0.01), (200, 0.05), (500, 0.2), (200, 0.9)],
+        started=[1.0, 10.0, 11.0, 30.0],
+    )
+
+    figures = summarise([visitor], elapsed=10.0, between=(5.0, 15.0))
+
+    assert figures["requests"] == 2
+    assert figures["errors"] == {500: 1}
+    assert figures["max_ms"] == pytest.approx(50.0)
+    jobs = {
+        "list_export": {"status": "done", "error": "", "total": 100_000, "seconds": 61.2},
+        "specification_preview": {"status": "failed", "error": "Trop long.", "total": None},
+    }
+    text = mixed_report({**figures, "think": 1.0, "jobs": jobs})
+    assert "- Export of the organisation list: 100,000 rows in 61.2 s" in text
+    assert "- Specification preview: failed Trop long." in text
+    assert "| 1 s on average | 2 | 0.2 | 50 | 50 | 50 | 1 (500: 1) | ✗ |" in text
+
+
+def test_the_mixed_run_meets_its_goal_only_with_both_jobs_done_and_fast_pages() -> None:
+    from crm.management.commands.loadrun import mixed_report
+
+    figures = summarise([Visitor("a", "x", [], results=[(200, 0.04)], started=[2.0])], 1.0)
+    jobs = {
+        "list_export": {"status": "done", "error": "", "total": 10, "seconds": 1.0},
+        "specification_preview": {"status": "done", "error": "", "total": 101, "seconds": 50.0},
+    }
+
+    text = mixed_report({**figures, "think": 1.0, "jobs": jobs})
+
+    assert "- Specification preview: 101 pages in 50.0 s" in text
+    assert text.rstrip().endswith("| 0 | ✓ |")
+
+
+def test_the_long_specification_fills_every_section_to_its_bound() -> None:
+    from crm.management.commands.loadrun import long_specification
+    from projects.models import MAX_SECTION_LINES, SECTION_FIELDS, pdf_lines
+
+    ProjectFactory()
+
+    specification = long_specification(milestones=5)
+
+    for name in SECTION_FIELDS:
+        assert pdf_lines(getattr(specification, name)) == MAX_SECTION_LINES
+    assert not specification.too_long_sections()
+    assert specification.milestones.count() == 5

@@ -5,6 +5,7 @@
 A worker killed mid-job (SIGKILL, a lost machine) cannot say so: its job stays "running" and
 stops reporting. A job silent for more than `JOB_STALE_SECONDS` is queued again; it is
 claimed by one worker only, and its half-written file was never recorded (DESIGN §10).
+Likewise the thumbnails still missing for images uploaded more than that long ago.
 """
 
 from __future__ import annotations
@@ -24,3 +25,5 @@ class Command(BaseCommand):
         for job in recovered:
             self.stdout.write(f"{job.pk} queued again ({job.label})")
         self.stdout.write(f"{len(recovered)} interrupted job(s) queued again.")
+        thumbnails = jobs.recover_thumbnails()
+        self.stdout.write(f"{thumbnails} missing thumbnail(s) queued again.")
