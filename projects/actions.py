@@ -12,15 +12,17 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
-from crm import audit
+from crm import audit, notifications
 from crm.fsm import TransitionRefused
 from crm.models import AuditEntry, Thematic, User
 from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload, make_thumbnail
+from projects import notifications as project_notifications
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -120,6 +122,14 @@ def add_deliverable_version(
             f"deliverables/thumbnails/{version.file.name.rsplit('/', 1)[1]}.jpg", thumbnail
         )
     version.save()
+    notifications.notify(
+        kind="version_submitted",
+        record=project,
+        by=by,
+        recipients=project_notifications.staff() + project_notifications.mission_leads(project),
+        params={"deliverable": deliverable.title, "number": number},
+        url=f"{project.get_absolute_url()}#deliverables",
+    )
     return version
 
 
@@ -143,6 +153,15 @@ def review_version(
             version.reviewed_at = timezone.now()
             version.review_comment = comment
             version.save()
+            deliverable = version.deliverable
+            notifications.notify(
+                kind="version_approved" if approve else "version_changes_requested",
+                record=deliverable.project,
+                by=by,
+                recipients=[version.uploaded_by_id],
+                params={"deliverable": deliverable.title, "number": version.number},
+                url=f"{deliverable.project.get_absolute_url()}#deliverables",
+            )
     except ConcurrentTransition as error:
         raise ProjectChanged from error
     return version
@@ -252,7 +271,7 @@ def issue_specification(
                     if now_latest is not None and now_latest.content == content:
                         raise NothingToIssue(now_latest.number)
                     raise _Overtaken
-                return SpecificationVersion.objects.create(
+                version = SpecificationVersion.objects.create(
                     specification=specification,
                     number=number,
                     file=stored_name,
@@ -264,6 +283,15 @@ def issue_specification(
                     issued_by=by,
                     issued_at=issued_at,
                 )
+                notifications.notify(
+                    kind="specification_issued",
+                    record=project,
+                    by=by,
+                    recipients=project_notifications.holders(project),
+                    params={"number": number},
+                    url=f"{project.get_absolute_url()}#specification",
+                )
+                return version
         except _Overtaken:
             storage.delete(stored_name)
             continue
@@ -316,6 +344,15 @@ def answer_specification(
             version.answered_at = timezone.now()
             version.answer_comment = comment
             version.save()
+            project = version.specification.project
+            notifications.notify(
+                kind="specification_approved" if approve else "specification_returned",
+                record=project,
+                by=by,
+                recipients=project_notifications.mission_leads(project) or [version.issued_by_id],
+                params={"number": version.number},
+                url=reverse("projects:specification_edit", args=[project.pk]),
+            )
     except ConcurrentTransition as error:
         raise ProjectChanged from error
     return version

@@ -1,0 +1,90 @@
+"""What leads tell people (`crm.notifications`) and ask of them (`crm.workqueue`), registered
+by `ProspectsConfig.ready()`. Outside Carreau a confidential lead is its reference only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm import notifications, workqueue
+from crm.models import User
+from crm.notifications import EventKind, RecordKind
+from crm.workqueue import Item
+from prospects.models import Lead
+
+# Next actions due within this many days are on the home page's work queue (as in "Ma
+# journée"), with the overdue ones.
+UPCOMING_DAYS = 5
+
+
+def followers(lead: Lead) -> list[int]:
+    """The lead's owner and the people it is shared with."""
+    return [lead.owner_id, *lead.shared_with.values_list("pk", flat=True)]
+
+
+def name(lead: Lead) -> str:
+    return f"{lead.reference} · {lead.title}"
+
+
+def register() -> None:
+    notifications.register_record(
+        RecordKind(
+            model="prospects.Lead",
+            name=name,
+            reference=lambda lead: lead.reference,
+            confidential=lambda lead: lead.confidential,
+            followers=followers,
+        )
+    )
+    for kind in KINDS:
+        notifications.register_kind(kind)
+    workqueue.register(lead_work)
+
+
+KINDS = [
+    EventKind(
+        key="lead_assigned",
+        label=gettext_lazy("Une piste vous est confiée"),
+        text=gettext_lazy("%(actor)s vous a confié la piste %(record)s."),
+        needs_action=True,
+    ),
+    EventKind(
+        key="lead_shared",
+        label=gettext_lazy("Une piste est partagée avec vous"),
+        text=gettext_lazy("%(actor)s a partagé avec vous la piste %(record)s."),
+        needs_action=True,
+    ),
+]
+
+
+def lead_work(user: User) -> list[Item]:
+    """The next actions of the leads `user` follows that are overdue or due within
+    `UPCOMING_DAYS` days: one query."""
+    if not user.has_perm("prospects.view_lead"):
+        return []
+    today = timezone.localdate()
+    leads = (
+        Lead.objects.visible_to(user)
+        .followed_by(user)
+        .open()
+        .filter(next_action_due__lte=today + timedelta(days=UPCOMING_DAYS))
+        .only("pk", "reference", "title", "confidential", "next_action", "next_action_due")
+        .order_by("next_action_due", "pk")[:50]
+    )
+    items = []
+    for lead in leads:
+        action = lead.next_action or _("Prochaine action")
+        items.append(
+            Item(
+                text=f"{action} — {name(lead)}",
+                outside=f"{action} — {lead.reference}" if lead.confidential else "",
+                url=lead.get_absolute_url(),
+                since=lead.next_action_due,
+                due=lead.next_action_due,
+                action=_("En retard") if lead.next_action_due < today else _("À venir"),
+            )
+        )
+    return items
