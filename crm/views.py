@@ -39,6 +39,7 @@ from crm.models import (
     Job,
     Notification,
     Organisation,
+    Role,
     User,
     count_contacts,
 )
@@ -65,7 +66,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "mine": recent.filter(author=user).count(),
         }
         context["recent_interactions"] = Interaction.objects.visible_to(user).for_timeline()[:8]
-    if user.has_perm("projects.view_project"):
+    # A holder's home shows their work, nothing of the mission's own figures.
+    if user.has_perm("projects.view_project") and not user.has_role(Role.HOLDER):
         from projects.views import dashboard_figures
 
         context["projects"] = dashboard_figures(user)

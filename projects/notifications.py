@@ -204,14 +204,6 @@ def project_work(user: User) -> list[Item]:
             deliverable__project__in=managed,
         )
         .select_related("deliverable__project")
-        .only(
-            "pk",
-            "number",
-            "uploaded_at",
-            "deliverable__title",
-            "deliverable__project__reference",
-            "deliverable__project__title",
-        )
         .order_by("uploaded_at", "pk")[:PER_KIND]
     )
     for version in to_review:
@@ -249,11 +241,7 @@ def project_work(user: User) -> list[Item]:
                 action=_("Renvoyé"),
             )
         )
-    for project in (
-        managed.overdue()
-        .only("pk", "reference", "title", "target_date")
-        .order_by("target_date", "pk")[:PER_KIND]
-    ):
+    for project in managed.overdue().order_by("target_date", "pk")[:PER_KIND]:
         items.append(
             Item(
                 text=_("Date cible dépassée — %(project)s")

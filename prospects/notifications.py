@@ -71,7 +71,7 @@ def lead_work(user: User) -> list[Item]:
         .followed_by(user)
         .open()
         .filter(next_action_due__lte=today + timedelta(days=UPCOMING_DAYS))
-        .only("pk", "reference", "title", "confidential", "next_action", "next_action_due")
+        .only("pk", "reference", "title", "confidential", "stage", "next_action", "next_action_due")
         .order_by("next_action_due", "pk")[:50]
     )
     items = []
