@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +35,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from crm import notifications
+from crm import notifications, workqueue
 from crm.models import Delivery, Event, Notification, NotificationPreference, OutboxMessage, User
 
 logger = logging.getLogger(__name__)
@@ -182,54 +183,90 @@ def due_for_digest(now: datetime) -> Iterable[User]:
 
 
 def queue_digests(now: datetime | None = None, *, batch: int = 200) -> int:
-    """Write today's digest of everyone due, in batches; returns how many were written."""
-    from crm import workqueue
-
+    """Write today's digest of everyone due, a batch of people at a time (a fixed number of
+    queries per batch, plus one per person with unread notifications to check their scope);
+    returns how many were written."""
     now = now or timezone.now()
     today = timezone.localtime(now).date()
-    start, end = (
-        today - timedelta(days=DIGEST_DAYS_BEFORE),
-        today + timedelta(days=DIGEST_DAYS_AFTER),
-    )
+    start = today - timedelta(days=DIGEST_DAYS_BEFORE)
+    end = today + timedelta(days=DIGEST_DAYS_AFTER)
     written = 0
-    pending: list[OutboxMessage] = []
-    for user in due_for_digest(now).iterator(chunk_size=batch):
-        items = [
-            item
-            for item in workqueue.items_for(user)
-            if item.due is not None and start <= item.due <= end
+    people = due_for_digest(now).iterator(chunk_size=batch)
+    while chunk := list(islice(people, batch)):
+        _load_roles(chunk)
+        due = workqueue.due_for(chunk, start, end)
+        unread = _digest_notifications(chunk)
+        messages = [
+            build_digest_message(user, today, due.get(user.pk, []), unread.get(user.pk, []))
+            for user in chunk
+            if due.get(user.pk) or unread.get(user.pk)
         ]
-        unread = _digest_notifications(user)
-        if not items and not unread:
-            continue
-        pending.append(build_digest_message(user, today, items, unread))
-        if len(pending) >= batch:
-            written += len(OutboxMessage.objects.bulk_create(pending, ignore_conflicts=True))
-            pending = []
-    if pending:
-        written += len(OutboxMessage.objects.bulk_create(pending, ignore_conflicts=True))
+        written += len(OutboxMessage.objects.bulk_create(messages, ignore_conflicts=True))
     return written
+
+
+def _load_roles(users: list[User]) -> None:
+    """The role groups of a batch of people in one query (`User.has_role` reads them)."""
+    names: dict[int, set[str]] = {user.pk: set() for user in users}
+    for user_id, name in User.groups.through.objects.filter(user_id__in=list(names)).values_list(
+        "user_id", "group__name"
+    ):
+        names[user_id].add(name)
+    for user in users:
+        user._carreau_groups = names[user.pk]
 
 
 # Notifications older than this are not brought back by the digest.
 DIGEST_NOTIFICATION_DAYS = 7
 
 
-def _digest_notifications(user: User) -> list[Event]:
-    preferences = dict(user.notification_preferences.values_list("kind", "delivery"))  # type: ignore[attr-defined]
-    kinds = [
-        key
-        for key in notifications.KINDS
-        if notifications.delivery_for(user, key, preferences) == Delivery.DIGEST
-    ]
+def _digest_notifications(users: list[User]) -> dict[int, list[Event]]:
+    """Each person's unread notifications of the kinds they want in the digest, about
+    records they may still see."""
+    chosen: dict[int, dict[str, str]] = {user.pk: {} for user in users}
+    for user_id, kind, delivery in NotificationPreference.objects.filter(
+        user__in=users
+    ).values_list("user_id", "kind", "delivery"):
+        chosen[user_id][kind] = delivery
     since = timezone.now() - timedelta(days=DIGEST_NOTIFICATION_DAYS)
-    rows = (
-        Notification.objects.for_reader(user)
-        .unread()
-        .filter(event__kind__in=kinds, created_at__gte=since)
-        .select_related("event__actor")[:50]
-    )
-    return [row.event for row in rows]
+    rows: dict[int, list[Notification]] = {}
+    for row in (
+        Notification.objects.filter(recipient__in=users, read_at__isnull=True)
+        .filter(created_at__gte=since)
+        .select_related("event__actor")
+        .order_by("recipient_id", "-created_at")
+    ):
+        rows.setdefault(row.recipient_id, []).append(row)
+    by_user = {user.pk: user for user in users}
+    found: dict[int, list[Event]] = {}
+    for user_id, notes in rows.items():
+        user = by_user[user_id]
+        wanted = [
+            note
+            for note in notes
+            if notifications.delivery_for(user, note.event.kind, chosen[user_id]) == Delivery.DIGEST
+        ][:50]
+        if not wanted:
+            continue
+        visible = _visible(user, wanted)
+        found[user_id] = [
+            note.event for note in wanted if (note.record_type, note.record_id) in visible
+        ]
+    return found
+
+
+def _visible(user: User, rows: list[Notification]) -> set[tuple[str, int]]:
+    from django.apps import apps
+
+    ids: dict[str, set[int]] = {}
+    for row in rows:
+        ids.setdefault(row.record_type, set()).add(row.record_id)
+    seen: set[tuple[str, int]] = set()
+    for label, pks in ids.items():
+        model = apps.get_model(label)
+        visible = model.objects.visible_to(user).filter(pk__in=pks).values_list("pk", flat=True)  # type: ignore[attr-defined]
+        seen.update((label, pk) for pk in visible)
+    return seen
 
 
 def build_digest_message(

@@ -53,6 +53,28 @@ class Item:
 
 Source = Callable[[User], Iterable[Item]]
 SOURCES: list[Source] = []
+# The dated items of many people at once, for the morning digest: `fn(users, start, end)`
+# returns each person's items due between `start` and `end` (by user id), in a fixed number
+# of queries for the whole batch.
+DueSource = Callable[[list[User], date, date], dict[int, list[Item]]]
+DUE_SOURCES: list[DueSource] = []
+
+
+def register_due(source: DueSource) -> DueSource:
+    if source not in DUE_SOURCES:
+        DUE_SOURCES.append(source)
+    return source
+
+
+def due_for(users: list[User], start: date, end: date) -> dict[int, list[Item]]:
+    """Each person's items due between `start` and `end`, by due date."""
+    gathered: dict[int, list[Item]] = {user.pk: [] for user in users}
+    for source in DUE_SOURCES:
+        for user_id, items in source(users, start, end).items():
+            gathered.setdefault(user_id, []).extend(items)
+    for items in gathered.values():
+        items.sort(key=lambda item: (item.due, item.text))
+    return gathered
 
 
 def register(source: Source) -> Source:

@@ -4,6 +4,7 @@ registered by `ProjectsConfig.ready()`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from django.db.models import Exists, OuterRef
@@ -17,6 +18,7 @@ from crm.models import Role, User
 from crm.notifications import EventKind, RecordKind
 from crm.workqueue import Item
 from projects.models import (
+    OPEN_STEPS,
     DeliverableVersion,
     Project,
     ProjectMember,
@@ -88,6 +90,7 @@ def register() -> None:
     for kind in KINDS:
         notifications.register_kind(kind)
     workqueue.register(project_work)
+    workqueue.register_due(projects_due)
 
 
 KINDS = [
@@ -298,3 +301,35 @@ def project_work(user: User) -> list[Item]:
             )
         )
     return items
+
+
+def projects_due(users: list[User], start: date, end: date) -> dict[int, list[Item]]:
+    """For the digest: open projects whose target date falls between `start` and `end`, for
+    the mission's staff (every project) and mission leads (theirs): two queries a batch."""
+    staff_ids = [user.pk for user in users if user.is_mission_staff]
+    others = [user.pk for user in users if not user.is_mission_staff]
+    window = {"state__in": OPEN_STEPS, "target_date__range": (start, end)}
+    due: dict[int, list[Item]] = {}
+    if staff_ids:
+        items = [_late(project) for project in Project.objects.filter(**window)[:PER_KIND]]
+        for user_id in staff_ids:
+            due[user_id] = list(items)
+    if others:
+        led = ProjectMember.objects.filter(
+            user_id__in=others,
+            role=ProjectMember.Role.LEAD,
+            **{f"project__{key}": value for key, value in window.items()},
+        ).select_related("project")
+        for member in led:
+            due.setdefault(member.user_id, []).append(_late(member.project))
+    return due
+
+
+def _late(project: Project) -> Item:
+    return Item(
+        text=_("Date cible — %(project)s") % {"project": f"{project.reference} · {project.title}"},
+        url=project.get_absolute_url(),
+        since=project.target_date,
+        due=project.target_date,
+        action=_("Date cible"),
+    )

@@ -3,7 +3,7 @@ by `ProspectsConfig.ready()`. Outside Carreau a confidential lead is its referen
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -13,7 +13,7 @@ from crm import notifications, workqueue
 from crm.models import User
 from crm.notifications import EventKind, RecordKind
 from crm.workqueue import Item
-from prospects.models import Lead
+from prospects.models import OPEN_STAGES, Lead
 
 # Next actions due within this many days are on the home page's work queue (as in "Ma
 # journée"), with the overdue ones.
@@ -42,6 +42,7 @@ def register() -> None:
     for kind in KINDS:
         notifications.register_kind(kind)
     workqueue.register(lead_work)
+    workqueue.register_due(leads_due)
 
 
 KINDS = [
@@ -74,17 +75,40 @@ def lead_work(user: User) -> list[Item]:
         .only("pk", "reference", "title", "confidential", "stage", "next_action", "next_action_due")
         .order_by("next_action_due", "pk")[:50]
     )
-    items = []
-    for lead in leads:
-        action = lead.next_action or _("Prochaine action")
-        items.append(
-            Item(
-                text=f"{action} — {name(lead)}",
-                outside=f"{action} — {lead.reference}" if lead.confidential else "",
-                url=lead.get_absolute_url(),
-                since=lead.next_action_due,
-                due=lead.next_action_due,
-                action=_("En retard") if lead.next_action_due < today else _("À venir"),
-            )
-        )
-    return items
+    return [_item(lead, today) for lead in leads]
+
+
+def _item(lead: Lead, today: date) -> Item:
+    action = lead.next_action or _("Prochaine action")
+    return Item(
+        text=f"{action} — {name(lead)}",
+        outside=f"{action} — {lead.reference}" if lead.confidential else "",
+        url=lead.get_absolute_url(),
+        since=lead.next_action_due,
+        due=lead.next_action_due,
+        action=_("En retard") if lead.next_action_due < today else _("À venir"),
+    )
+
+
+def leads_due(users: list[User], start: date, end: date) -> dict[int, list[Item]]:
+    """For the digest: the next actions due between `start` and `end` on the open leads each
+    person owns or is shared, for a batch of people in two queries."""
+    today = timezone.localdate()
+    ids = [user.pk for user in users]
+    fields = ("pk", "reference", "title", "confidential", "stage", "next_action")
+    due: dict[int, list[Item]] = {}
+    owned = (
+        Lead.objects.open()
+        .filter(owner_id__in=ids, next_action_due__range=(start, end))
+        .only(*fields, "next_action_due", "owner_id")
+    )
+    for lead in owned:
+        due.setdefault(lead.owner_id, []).append(_item(lead, today))
+    shared = Lead.shared_with.through.objects.filter(
+        user_id__in=ids,
+        lead__stage__in=OPEN_STAGES,
+        lead__next_action_due__range=(start, end),
+    ).select_related("lead")
+    for row in shared:
+        due.setdefault(row.user_id, []).append(_item(row.lead, today))
+    return due

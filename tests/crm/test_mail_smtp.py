@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from crm import mail, notifications
@@ -34,7 +33,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[Any] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
         self.messages.append(
             email.message_from_bytes(envelope.original_content, policy=email.policy.default)
