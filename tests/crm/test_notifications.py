@@ -468,3 +468,28 @@ def test_spec_version_waiting_for_holder_only_latest(
 
     assert "Répondre au cahier des charges v2" in home
     assert "v1" not in home.split("À faire")[1].split("</section>")[0]
+
+
+def test_digest_queries_do_not_grow_with_people(officer: User, other_officer: User) -> None:
+    today = timezone.localdate()
+
+    def people(count: int, start: int) -> None:
+        for index in range(count):
+            person = UserFactory(username=f"digest-{start + index}", role=Role.OFFICER)
+            LeadFactory(owner=person, next_action="Rappeler", next_action_due=today)
+            LeadFactory(
+                owner=other_officer,
+                shared_with=[person],
+                next_action="Visiter",
+                next_action_due=today,
+            )
+
+    people(3, 0)
+    with CaptureQueriesContext(connection) as few:
+        assert mail.queue_digests(at_paris(8, 0)) == 4  # and other_officer's
+    OutboxMessage.objects.all().delete()
+    people(12, 100)
+    with CaptureQueriesContext(connection) as many:
+        assert mail.queue_digests(at_paris(8, 0)) == 16
+
+    assert len(few) == len(many)
