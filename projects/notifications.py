@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -19,6 +19,7 @@ from crm.notifications import EventKind, RecordKind
 from crm.workqueue import Item
 from projects.models import (
     OPEN_STEPS,
+    Deliverable,
     DeliverableVersion,
     Project,
     ProjectMember,
@@ -193,6 +194,44 @@ def _newer_specification() -> Exists:
     )
 
 
+def _approved(kinds: list[str]) -> Exists:
+    """The project has a deliverable of one of `kinds` whose latest version is approved."""
+    latest = (
+        DeliverableVersion.objects.filter(deliverable=OuterRef("pk"))
+        .order_by("-number")
+        .values("review_state")[:1]
+    )
+    return Exists(
+        Deliverable.objects.filter(project=OuterRef("pk"), kind__in=kinds)
+        .annotate(latest_state=Subquery(latest))
+        .filter(latest_state=DeliverableVersion.Review.APPROVED)
+    )
+
+
+def gates_ready() -> Any:
+    """Open projects at the last step of a phase whose gate's conditions all hold now (the
+    conditions of `Project.enter_conceptualisation`, `enter_implementation` and `deliver`,
+    as one query)."""
+    latest_approval = (
+        SpecificationVersion.objects.filter(specification__project=OuterRef("pk"))
+        .order_by("-number")
+        .values("approval")[:1]
+    )
+    holder = ProjectMember.objects.filter(project=OuterRef("pk"), role=ProjectMember.Role.HOLDER)
+    issued = SpecificationVersion.objects.filter(specification__project=OuterRef("pk"))
+    K = Deliverable.Kind
+    return Project.objects.annotate(latest_approval=Subquery(latest_approval)).filter(
+        Q(
+            Q(state=Step.INVOLVE)
+            & Exists(issued)
+            & (~Exists(holder) | Q(latest_approval=SpecificationVersion.Approval.APPROVED))
+            & _approved([K.TREND_BOARD])
+        )
+        | Q(Q(state=Step.CREATE) & _approved([K.IDEA_NOTEBOOK, K.CONCEPT_SKETCH]))
+        | Q(Q(state=Step.IMPLEMENT) & _approved([K.EVALUATION_REPORT]))
+    )
+
+
 def project_work(user: User) -> list[Item]:
     """Staff and mission leads: versions to review, specifications sent back, projects past
     their target date. Designers: their deliverables with changes requested. Holders: the
@@ -255,6 +294,19 @@ def project_work(user: User) -> list[Item]:
                 action=_("En retard"),
             )
         )
+    if user.is_mission_staff:
+        # Gates are crossed by the mission: "ready" has no date of its own, so it is as old
+        # as the project's last move.
+        for project in gates_ready().order_by("updated_at", "pk")[:PER_KIND]:
+            items.append(
+                Item(
+                    text=_("Prêt à passer la phase — %(project)s")
+                    % {"project": f"{project.reference} · {project.title}"},
+                    url=f"{project.get_absolute_url()}#steps-title",
+                    since=project.updated_at,
+                    action=_("Porte prête"),
+                )
+            )
     changes = (
         DeliverableVersion.objects.filter(
             review_state=DeliverableVersion.Review.CHANGES_REQUESTED,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import notifications, workqueue
-from crm.models import User
+from crm.models import Notification, User
 from crm.notifications import EventKind, RecordKind
 from crm.workqueue import Item
 from prospects.models import OPEN_STAGES, Lead
@@ -75,7 +76,24 @@ def lead_work(user: User) -> list[Item]:
         .only("pk", "reference", "title", "confidential", "stage", "next_action", "next_action_due")
         .order_by("next_action_due", "pk")[:50]
     )
-    return [_item(lead, today) for lead in leads]
+    items = [_item(lead, today) for lead in leads]
+    # Leads given to them or shared with them that they have not opened yet.
+    news = (
+        Notification.objects.for_reader(user)
+        .unread()
+        .filter(event__kind__in=["lead_assigned", "lead_shared"])
+        .select_related("event__actor")[:50]
+    )
+    for note in news:
+        items.append(
+            Item(
+                text=notifications.describe(note.event),
+                url=reverse("crm:notification_open", args=[note.pk]),
+                since=note.created_at,
+                action=_("Nouvelle"),
+            )
+        )
+    return items
 
 
 def _item(lead: Lead, today: date) -> Item:

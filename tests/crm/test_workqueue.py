@@ -170,4 +170,39 @@ def test_home_page_query_count_does_not_grow(
     cache.clear()
     many = count_queries(client, reverse("crm:dashboard"))
 
-    assert few == many == {"staff": 19, "designer": 18, "holder": 10, "officer": 19}[persona]
+    assert few == many == {"staff": 21, "designer": 18, "holder": 10, "officer": 20}[persona]
+
+
+def test_staff_see_a_gate_whose_conditions_all_hold(staff: User) -> None:
+    ready = ProjectFactory(title="Prêt pour la phase 2", state="involve")
+    approved_deliverable(ready, "trend_board")
+    issued_specification(ready, by=staff)
+    waiting = ProjectFactory(title="Attend sa planche", state="involve")
+    issued_specification(waiting, by=staff)
+    concept = ProjectFactory(title="Concept approuvé", state="create")
+    approved_deliverable(concept, "concept_sketch")
+
+    todo = todo_of(staff)
+
+    assert "Prêt à passer la phase — " in todo
+    assert "Prêt pour la phase 2" in todo and "Concept approuvé" in todo
+    assert "Attend sa planche" not in todo
+
+
+def test_a_gate_waits_for_the_holders_approval(staff: User, holder: User) -> None:
+    project = ProjectFactory(title="Attend le porteur", state="involve")
+    ProjectMember.objects.create(project=project, user=holder, role=ProjectMember.Role.HOLDER)
+    approved_deliverable(project, "trend_board")
+    issued_specification(project, by=staff)
+
+    assert "Attend le porteur" not in todo_of(staff)
+
+
+def test_officer_sees_a_lead_newly_shared_until_opened(officer: User, other_officer: User) -> None:
+    lead = LeadFactory(owner=other_officer, title="Halte vélo")
+    notifications.notify(kind="lead_shared", record=lead, by=other_officer, recipients=[officer.pk])
+
+    assert "a partagé avec vous la piste" in todo_of(officer)
+    note = officer.notifications.get()
+    client_for(officer).get(reverse("crm:notification_open", args=[note.pk]))
+    assert "a partagé avec vous la piste" not in todo_of(officer)
