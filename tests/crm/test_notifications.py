@@ -23,7 +23,7 @@ from projects import actions as project_actions
 from projects.models import DeliverableVersion, Project, ProjectMember
 from prospects import actions as lead_actions
 from tests.factories import LeadFactory, ProjectFactory, UserFactory, issued_specification
-from tests.helpers import client_for
+from tests.helpers import client_for, count_queries
 
 
 def jpeg() -> bytes:
@@ -493,3 +493,22 @@ def test_digest_queries_do_not_grow_with_people(officer: User, other_officer: Us
         assert mail.queue_digests(at_paris(8, 0)) == 16
 
     assert len(few) == len(many)
+
+
+def test_notifications_page_query_count_is_fixed(
+    staff: User, designer: User, officer: User, project: Project
+) -> None:
+    lead = LeadFactory(owner=officer, shared_with=[designer])
+    client = client_for(designer)
+
+    def add(count: int) -> None:
+        for _index in range(count):
+            notifications.notify_followers(kind="interaction_logged", record=project, by=staff)
+            notifications.notify_followers(kind="interaction_logged", record=lead, by=officer)
+
+    add(2)
+    few = count_queries(client, reverse("crm:notification_list"))
+    add(20)
+    many = count_queries(client, reverse("crm:notification_list"))
+
+    assert few == many
