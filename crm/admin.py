@@ -230,8 +230,22 @@ class JobAdmin(_LoginLogAdmin, admin.ModelAdmin):
     readonly_fields = [field.name for field in Job._meta.fields]
 
 
+class _MissionReadAdmin:
+    """What the mission's staff read in the admin without a model permission of their own:
+    the outbox and the events behind it."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(_MissionReadAdmin, admin.ModelAdmin):
     """The e-mails waiting for the mail server, sent, and given up: read, and sent again
     by putting a failed one back in the queue."""
 
@@ -247,6 +261,9 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_mission_staff
+
     @admin.action(description=_("Remettre en file d'envoi"))
     def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
         from django.utils import timezone
@@ -258,7 +275,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(_MissionReadAdmin, admin.ModelAdmin):
     list_display = ["kind", "record_name", "actor", "created_at"]
     list_filter = ["kind"]
     date_hierarchy = "created_at"
@@ -271,7 +288,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(_MissionReadAdmin, admin.ModelAdmin):
     list_display = ["recipient", "event", "created_at", "read_at"]
     raw_id_fields = ["event", "recipient"]
 
