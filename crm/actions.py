@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -11,8 +11,15 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm import audit, privacy
-from crm.models import AuditEntry, Contact, Interaction, Organisation, User
+from crm import audit, notifications, privacy
+from crm.models import (
+    AuditEntry,
+    Contact,
+    Interaction,
+    NotificationPreference,
+    Organisation,
+    User,
+)
 from crm.uploads import CheckedUpload
 
 
@@ -251,4 +258,31 @@ def log_interaction(
         type(lead).objects.filter(pk=lead.pk, last_activity_at__lt=occurred_at).update(
             last_activity_at=occurred_at
         )
+    # Those who follow the record hear of the exchange (a project's team, a lead's people).
+    for record in (project, lead):
+        if record is not None and record._meta.label in notifications.RECORDS:
+            notifications.notify_followers(
+                kind="interaction_logged", record=record, by=by, params={}
+            )
     return interaction
+
+
+@transaction.atomic
+def save_notification_preferences(
+    *,
+    user: User,
+    language: str,
+    digest_enabled: bool,
+    digest_time: time,
+    deliveries: dict[str, str],
+) -> None:
+    """Save how the person hears of each kind of event, their e-mails' language and digest."""
+    User.objects.filter(pk=user.pk).update(
+        language=language, digest_enabled=digest_enabled, digest_time=digest_time
+    )
+    user.language, user.digest_enabled, user.digest_time = language, digest_enabled, digest_time
+    NotificationPreference.objects.filter(user=user).exclude(kind__in=deliveries).delete()
+    for kind, delivery in deliveries.items():
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind, defaults={"delivery": delivery}
+        )

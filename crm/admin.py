@@ -18,9 +18,12 @@ from crm import audit
 from crm.models import (
     AuditEntry,
     Contact,
+    Event,
     Interaction,
     Job,
+    Notification,
     Organisation,
+    OutboxMessage,
     Territory,
     Thematic,
     User,
@@ -225,3 +228,72 @@ class JobAdmin(_LoginLogAdmin, admin.ModelAdmin):
     search_fields = ["label", "owner__username"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Job._meta.fields]
+
+
+class _MissionReadAdmin:
+    """What the mission's staff read in the admin without a model permission of their own:
+    the outbox and the events behind it."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(_MissionReadAdmin, admin.ModelAdmin):
+    """The e-mails waiting for the mail server, sent, and given up: read, and sent again
+    by putting a failed one back in the queue."""
+
+    list_display = ["to", "subject", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_filter = ["status"]
+    search_fields = ["to", "subject"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        f.name for f in OutboxMessage._meta.fields if f.name not in {"status", "next_attempt_at"}
+    ]
+    actions = ["queue_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_mission_staff
+
+    @admin.action(description=_("Remettre en file d'envoi"))
+    def queue_again(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        from django.utils import timezone
+
+        count = queryset.exclude(status=OutboxMessage.Status.SENT).update(
+            status=OutboxMessage.Status.PENDING, next_attempt_at=timezone.now()
+        )
+        self.message_user(request, _("%(count)s e-mail(s) remis en file.") % {"count": count})
+
+
+@admin.register(Event)
+class EventAdmin(_MissionReadAdmin, admin.ModelAdmin):
+    list_display = ["kind", "record_name", "actor", "created_at"]
+    list_filter = ["kind"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(_MissionReadAdmin, admin.ModelAdmin):
+    list_display = ["recipient", "event", "created_at", "read_at"]
+    raw_id_fields = ["event", "recipient"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

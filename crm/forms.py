@@ -321,3 +321,48 @@ class TransitionForm(forms.Form):
         if not data.get("name") and not data.get("target"):
             raise forms.ValidationError(_("Action incomplète."))
         return data
+
+
+class NotificationPreferencesForm(forms.Form):
+    """How a person hears of each kind of event beside the bell, their language, and the
+    morning digest. One field per registered kind of event, named `kind_<key>`."""
+
+    language = forms.ChoiceField(label=_("Langue des e-mails"), required=False)
+    digest_enabled = forms.BooleanField(
+        label=_("Recevoir le récapitulatif du matin"), required=False
+    )
+    digest_time = forms.TimeField(
+        label=_("Heure du récapitulatif"),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("Heure de Paris."),
+    )
+
+    def __init__(self, *args: Any, user: User, preferences: dict[str, str], **kwargs: Any) -> None:
+        from django.conf import settings
+
+        from crm import notifications
+        from crm.models import Delivery
+
+        kwargs.setdefault(
+            "initial",
+            {
+                "language": user.language,
+                "digest_enabled": user.digest_enabled,
+                "digest_time": user.digest_time,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("Celle du site (français)")), *settings.LANGUAGES]
+        for key, kind in notifications.KINDS.items():
+            self.fields[f"kind_{key}"] = forms.ChoiceField(
+                label=kind.label,
+                choices=Delivery.choices,
+                widget=forms.RadioSelect,
+                initial=preferences.get(key, kind.default_delivery),
+            )
+
+    def kind_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("kind_")]
+
+    def other_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not name.startswith("kind_")]

@@ -36,7 +36,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
-from crm import audit
+from crm import audit, notifications
 from crm.models import AuditEntry, ChoiceLabels, User
 from crm.pages import safe_next
 from crm.timeline import TimelineEntry
@@ -353,6 +353,9 @@ class RecordMachine:
                     new_value=labels[target],
                     detail=comment,
                 )
+                # Whoever the record's app says must hear of this move is told, in this
+                # transaction: the notification exists if and only if the move does.
+                notifications.moved(record=record, log=log, by=by)
                 return log
         except (ConcurrentTransition, TransitionNotAllowed) as error:
             raise spec.changed from error

@@ -7,7 +7,7 @@ import operator
 import unicodedata
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -52,8 +52,20 @@ class Role(models.TextChoices):
     HOLDER = "holder", _("Porteur de projet")
 
 
+def default_digest_time() -> time:
+    return time(7, 30)
+
+
 class User(AbstractUser):
     """A person who logs in. Their role is the group they belong to."""
+
+    # The language of what Carreau writes to them (e-mail); empty: the site's language.
+    language = models.CharField(
+        _("langue"), max_length=8, choices=settings.LANGUAGES, blank=True, default=""
+    )
+    # The morning digest: whether they get it, and at what time (local time, TIME_ZONE).
+    digest_enabled = models.BooleanField(_("recevoir le récapitulatif du matin"), default=True)
+    digest_time = models.TimeField(_("heure du récapitulatif"), default=default_digest_time)
 
     class Meta:
         verbose_name = _("utilisateur")
@@ -804,3 +816,165 @@ class Job(models.Model):
         if not self.total:
             return None
         return min(99, self.done * 100 // self.total)
+
+
+# Notifications and e-mail (DESIGN §9) ----------------------------------------------------------
+
+
+class Event(models.Model):
+    """Something happened that others must hear of: recorded once, by the action that caused
+    it, in its transaction (`crm.notifications.notify`). Its notifications (one per
+    recipient) are written with it; its e-mails are built from it by the worker.
+
+    The record it is about is named twice: by its full name (shown inside Carreau, to people
+    who may see it) and by its reference (all that a confidential lead is called outside)."""
+
+    kind = models.CharField(_("type"), max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    record_type = models.CharField(_("type de fiche"), max_length=60)
+    record_id = models.PositiveBigIntegerField(_("fiche"))
+    record_name = models.CharField(_("nom de la fiche"), max_length=300)
+    record_reference = models.CharField(_("référence"), max_length=40, blank=True)
+    confidential = models.BooleanField(_("confidentiel"), default=False)
+    url = models.CharField(_("adresse"), max_length=300)
+    params = models.JSONField(_("détails"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("le"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("événement")
+        verbose_name_plural = _("événements")
+        indexes = [models.Index(fields=["record_type", "record_id"], name="crm_event_record_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.record_type} #{self.record_id}"
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def for_reader(self, user: User) -> NotificationQuerySet:
+        """The person's notifications about records they may still see (a lost access hides
+        them), newest first."""
+        from crm.notifications import visible_records
+
+        return (
+            self.filter(recipient=user).filter(visible_records(user)).order_by("-created_at", "-pk")
+        )
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """One event, for one person: the bell counts the unread ones."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # Copied from the event: the bell's count and the page filter on them without a join.
+    record_type = models.CharField(max_length=60)
+    record_id = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(_("le"), default=timezone.now)
+    read_at = models.DateTimeField(_("lu le"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "recipient"], name="crm_notification_once_per_recipient"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="crm_notification_unread_idx"),
+            models.Index(fields=["recipient", "-created_at"], name="crm_notification_list_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id}: {self.event_id}"
+
+
+class Delivery(models.TextChoices):
+    """How a person hears of one kind of event, beside the bell."""
+
+    IMMEDIATE = "immediate", _("Par e-mail, tout de suite")
+    DIGEST = "digest", _("Dans le récapitulatif du matin")
+    OFF = "off", _("Pas d'e-mail")
+
+
+class NotificationPreference(models.Model):
+    """A person's choice for one kind of event; without a row, the kind's default holds."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(_("type"), max_length=40)
+    delivery = models.CharField(_("envoi"), max_length=10, choices=Delivery.choices)
+
+    class Meta:
+        verbose_name = _("préférence de notification")
+        verbose_name_plural = _("préférences de notification")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="crm_preference_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kind} → {self.delivery}"
+
+
+class OutboxMessage(models.Model):
+    """One e-mail to one person, kept until the mail server has taken it.
+
+    Written by the worker, sent by it (`crm.mail`); a failure is retried later with a growing
+    delay, so a mail server down for hours loses nothing. `key` says what the message is
+    (an event, a day's digest): the constraint makes a second message for the same thing
+    and the same person impossible."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        SENT = "sent", _("envoyé")
+        FAILED = "failed", _("abandonné")
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("destinataire"),
+        on_delete=models.CASCADE,
+        related_name="outbox",
+    )
+    key = models.CharField(_("objet de l'envoi"), max_length=60)
+    event = models.ForeignKey(
+        Event, verbose_name=_("événement"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    to = models.EmailField(_("adresse"))
+    subject = models.CharField(_("sujet"), max_length=300)
+    body_text = models.TextField(_("texte"))
+    body_html = models.TextField(_("HTML"), blank=True)
+    headers = models.JSONField(_("en-têtes"), default=dict, blank=True)
+    status = models.CharField(
+        _("état"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("essais"), default=0)
+    next_attempt_at = models.DateTimeField(_("prochain essai"), default=timezone.now)
+    last_error = models.TextField(_("dernière erreur"), blank=True)
+    created_at = models.DateTimeField(_("créé le"), default=timezone.now)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("e-mail à envoyer")
+        verbose_name_plural = _("e-mails à envoyer")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"], name="crm_outbox_once"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="crm_outbox_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject}"

@@ -357,7 +357,11 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "carreau@localhost")
+# Where people reach Carreau: the links of its e-mails (records, unsubscribe) start here.
+CARREAU_BASE_URL = env_str("CARREAU_BASE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

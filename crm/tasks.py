@@ -12,3 +12,19 @@ from crm import jobs
 def run_job(job_id: str) -> None:
     """Run one `crm.models.Job`; running it twice does its work once."""
     jobs.run(job_id)
+
+
+@task()
+def deliver_event(event_id: int) -> None:
+    """Write and send the e-mails of one event; run twice, it sends each once."""
+    from crm import mail
+
+    mail.queue_event(event_id)
+
+
+@task()
+def send_mail() -> None:
+    """Send the e-mails that are due (retries after a failure)."""
+    from crm import mail
+
+    mail.send_due()

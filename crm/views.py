@@ -20,9 +20,10 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views import i18n
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, imports, jobs, privacy
+from crm import actions, imports, jobs, mail, notifications, privacy, workqueue
 from crm import dashboard as dashboard_panels
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
@@ -31,10 +32,18 @@ from crm.forms import (
     ImportMappingForm,
     ImportUploadForm,
     InteractionForm,
+    NotificationPreferencesForm,
     OrganisationForm,
 )
 from crm.listing import filter_visible, paginate, render_list
-from crm.models import Contact, Job, Organisation, User, count_contacts
+from crm.models import (
+    Contact,
+    Job,
+    Notification,
+    Organisation,
+    User,
+    count_contacts,
+)
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
 from crm.timeline import interaction_entries, merge
@@ -44,9 +53,10 @@ TIMELINE_PAGE = 30
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The home page: the panels every app contributes (`crm.dashboard`)."""
-    panels = dashboard_panels.panels_for(request.user)
-    return render(request, "crm/dashboard.html", {"panels": panels})
+    """The home page: what waits for the person, then the panels the apps contribute."""
+    context = workqueue.context(request.user)
+    context["panels"] = dashboard_panels.panels_for(request.user)
+    return render(request, "crm/dashboard.html", context)
 
 
 # Organisations ------------------------------------------------------------------------------
@@ -616,3 +626,103 @@ def job_retry(request: HttpRequest, pk: str) -> HttpResponse:
         jobs.retry(job)
         messages.success(request, _("Le travail est relancé."))
     return redirect(job)
+
+
+# Notifications --------------------------------------------------------------------------------
+
+
+NOTIFICATIONS_PAGE = 25
+
+
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The person's notifications, newest first, about records they may still see."""
+    rows = Notification.objects.for_reader(request.user).select_related("event__actor")
+    page = paginate(request, rows, per_page=NOTIFICATIONS_PAGE)
+    entries = [
+        {"notification": row, "text": notifications.describe(row.event)} for row in page.object_list
+    ]
+    unread = Notification.objects.for_reader(request.user).unread().count()
+    return render(
+        request,
+        "crm/notification_list.html",
+        {"page": page, "entries": entries, "unread": unread},
+    )
+
+
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Opening a notification marks it read and leads to its record (404 when the person may
+    no longer see it, as if it did not exist)."""
+    notification = get_visible_or_404(_NotificationScope(), request.user, pk=pk)
+    if notification.read_at is None:
+        Notification.objects.filter(pk=notification.pk).update(read_at=timezone.now())
+    return redirect(local_path(notification.event.url) or "crm:notification_list")
+
+
+class _NotificationScope:
+    """`Notification.objects.for_reader` as the `visible_to` scope `get_visible_or_404` takes."""
+
+    def visible_to(self, user: User) -> Any:
+        return Notification.objects.for_reader(user).select_related("event")
+
+
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    messages.success(request, _("Toutes vos notifications sont marquées comme lues."))
+    return redirect("crm:notification_list")
+
+
+def notification_bell(request: HttpRequest) -> HttpResponse:
+    """The bell of the header with its unread count, loaded after the page (htmx) so that no
+    page pays for it."""
+    unread = Notification.objects.for_reader(request.user).unread().count()
+    return render(request, "crm/includes/_bell.html", {"bell_unread": unread, "bell_loaded": True})
+
+
+@require_http_methods(["GET", "POST"])
+def notification_preferences(request: HttpRequest) -> HttpResponse:
+    """Per kind of event: at once, in the morning digest, or no e-mail; the language of the
+    e-mails and the digest's time."""
+    user: User = request.user
+    preferences = dict(user.notification_preferences.values_list("kind", "delivery"))
+    form = NotificationPreferencesForm(request.POST or None, user=user, preferences=preferences)
+    if request.method == "POST" and form.is_valid():
+        actions.save_notification_preferences(
+            user=user,
+            language=form.cleaned_data["language"],
+            digest_enabled=form.cleaned_data["digest_enabled"],
+            digest_time=form.cleaned_data["digest_time"],
+            deliveries={
+                name.removeprefix("kind_"): value
+                for name, value in form.cleaned_data.items()
+                if name.startswith("kind_")
+            },
+        )
+        messages.success(request, _("Vos préférences sont enregistrées."))
+        return redirect("crm:notification_preferences")
+    return render(request, "crm/notification_preferences.html", {"form": form})
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of every e-mail (RFC 8058): GET asks to confirm, POST (the mail client's
+    one-click, or the confirm button) turns off that one preference. Public: the signed token
+    is the proof; it changes nothing else."""
+    read = mail.read_unsubscribe_token(token)
+    person = User.objects.filter(pk=read[0], is_active=True).first() if read else None
+    if person is None or read is None:
+        return render(request, "crm/unsubscribe.html", {"invalid": True}, status=404)
+    kind = read[1]
+    label = (
+        _("le récapitulatif du matin")
+        if kind == mail.DIGEST
+        else str(notifications.KINDS[kind].label)
+    )
+    if request.method == "POST":
+        mail.unsubscribe(user=person, kind=kind)
+        return render(request, "crm/unsubscribe.html", {"done": True, "label": label})
+    return render(request, "crm/unsubscribe.html", {"label": label, "token": token})

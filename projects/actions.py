@@ -12,15 +12,17 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
-from crm import audit
+from crm import audit, notifications
 from crm.fsm import TransitionRefused
 from crm.models import AuditEntry, Thematic, User
 from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload
+from projects import notifications as project_notifications
 from projects.models import (
     Deliverable,
     DeliverableVersion,
@@ -121,6 +123,14 @@ def add_deliverable_version(
         # Rendered by the worker, not in the upload request; queued in this transaction, so
         # a version is never left without its task. The page shows a placeholder meanwhile.
         make_version_thumbnail.enqueue(version.pk)
+    notifications.notify(
+        kind="version_submitted",
+        record=project,
+        by=by,
+        recipients=project_notifications.staff() + project_notifications.mission_leads(project),
+        params={"deliverable": deliverable.title, "number": number},
+        url=f"{project.get_absolute_url()}#deliverables",
+    )
     return version
 
 
@@ -146,6 +156,15 @@ def review_version(
             # Only the review's fields: the worker may have recorded the thumbnail meanwhile.
             version.save(
                 update_fields=["review_state", "reviewed_by", "reviewed_at", "review_comment"]
+            )
+            deliverable = version.deliverable
+            notifications.notify(
+                kind="version_approved" if approve else "version_changes_requested",
+                record=deliverable.project,
+                by=by,
+                recipients=[version.uploaded_by_id],
+                params={"deliverable": deliverable.title, "number": version.number},
+                url=f"{deliverable.project.get_absolute_url()}#deliverables",
             )
     except ConcurrentTransition as error:
         raise ProjectChanged from error
@@ -256,7 +275,7 @@ def issue_specification(
                     if now_latest is not None and now_latest.content == content:
                         raise NothingToIssue(now_latest.number)
                     raise _Overtaken
-                return SpecificationVersion.objects.create(
+                version = SpecificationVersion.objects.create(
                     specification=specification,
                     number=number,
                     file=stored_name,
@@ -268,6 +287,15 @@ def issue_specification(
                     issued_by=by,
                     issued_at=issued_at,
                 )
+                notifications.notify(
+                    kind="specification_issued",
+                    record=project,
+                    by=by,
+                    recipients=project_notifications.holders(project),
+                    params={"number": number},
+                    url=f"{project.get_absolute_url()}#specification",
+                )
+                return version
         except _Overtaken:
             storage.delete(stored_name)
             continue
@@ -320,6 +348,15 @@ def answer_specification(
             version.answered_at = timezone.now()
             version.answer_comment = comment
             version.save()
+            project = version.specification.project
+            notifications.notify(
+                kind="specification_approved" if approve else "specification_returned",
+                record=project,
+                by=by,
+                recipients=project_notifications.mission_leads(project) or [version.issued_by_id],
+                params={"number": version.number},
+                url=reverse("projects:specification_edit", args=[project.pk]),
+            )
     except ConcurrentTransition as error:
         raise ProjectChanged from error
     return version

@@ -34,6 +34,9 @@ class ProjectsConfig(AppConfig):
                 order=10,
             )
         )
+        from projects import notifications
+
+        notifications.register()
 
 
 def team_as_text(project: object) -> list[str]:

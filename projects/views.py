@@ -401,8 +401,13 @@ def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpRespon
     return redirect("projects:project_detail", pk=pk)
 
 
-def dashboard_figures(user: User) -> dict[str, object]:
-    """The dashboard's project charts: by phase, by territory, days per step (4 queries)."""
+def dashboard_figures(user: User) -> dict[str, object] | None:
+    """The dashboard's project charts: by phase, by territory, days per step (4 queries).
+
+    None for a holder: their home shows their own work, nothing of the mission's figures.
+    """
+    if user.has_role(Role.HOLDER):
+        return None
     visible = Project.objects.visible_to(user)
     by_phase = visible.count_by_phase()
     by_territory = visible.count_open_by_territory()[:10]

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import audit
+from crm import audit, notifications
 from crm.actions import record_contact_despite_objection
 from crm.models import Contact, User, fold
 from crm.references import save_with_reference
@@ -57,6 +57,10 @@ def save_lead(
     current = set(lead.contacts.values_list("pk", flat=True)) if lead.pk else set()
     objecting = [c for c in contacts if c.objects_to_contact and c.pk not in current]
     before = audit.stored_snapshot(lead)
+    was_owner, was_shared = None, set()
+    if lead.pk is not None:
+        was_owner = Lead.objects.filter(pk=lead.pk).values_list("owner_id", flat=True).first()
+        was_shared = set(lead.shared_with.values_list("pk", flat=True))
     if lead.pk is None:
         lead.created_by = by
         lead.version = 1
@@ -82,7 +86,11 @@ def save_lead(
         lead.refresh_from_db(fields=["version", "updated_at", "search_text"])
     lead.contacts.set(contacts)
     lead.target_sites.set(list(target_sites))
-    lead.shared_with.set([user for user in shared_with if user.pk != lead.owner_id])
+    now_shared = {user.pk for user in shared_with if user.pk != lead.owner_id}
+    lead.shared_with.set(now_shared)
+    if lead.owner_id != was_owner:
+        notifications.notify(kind="lead_assigned", record=lead, by=by, recipients=[lead.owner_id])
+    notifications.notify(kind="lead_shared", record=lead, by=by, recipients=now_shared - was_shared)
     audit.record_changes(
         before=before, instance=lead, by=by, ignore=UNTOUCHED_BY_EDIT if before else ()
     )

@@ -26,3 +26,7 @@ class ProspectsConfig(AppConfig):
         jobs.LIST_EXPORTS["sites"] = "prospects.exports.site_list_export"
         if "prospects.demo.seed" not in demo.SEEDERS:
             demo.SEEDERS.append("prospects.demo.seed")
+
+        from prospects import notifications
+
+        notifications.register()

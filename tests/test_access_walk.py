@@ -28,6 +28,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from crm import mail, notifications
 from crm.models import Job, Role, User
 from tests.factories import (
     ContactFactory,
@@ -120,8 +121,15 @@ def build_world() -> World:
             expires_at=timezone.now() + timedelta(days=1),
         )
         job.file.save("pistes.xlsx", ContentFile(b"PK fake workbook"))
+        told = notifications.notify(
+            kind="lead_shared", record=lead, by=users["staff"], recipients=[owner.pk]
+        )
         world.ids[target] = {
             "job": str(job.pk),
+            "notification": told.notifications.get().pk,
+            "unsubscribe": (
+                mail.unsubscribe_token(owner, "lead_shared") if target == "seen" else "x"
+            ),
             "project": project.pk,
             "version": deliverable.versions.get().pk,
             "organisation": project.holder.pk,
@@ -410,6 +418,18 @@ RULES: dict[str, Rule] = {
     "prospects:event_edit": Rule(seen=PROSPECTING, kwargs=pk("event"), method="POST"),
     # Background jobs and their files: their owner's alone.
     "crm:job_list": Rule(seen=SIGNED_IN),
+    # Notifications: each person's own; opening one leads to its record (302).
+    "crm:notification_list": Rule(seen=SIGNED_IN),
+    "crm:notification_bell": Rule(seen=SIGNED_IN),
+    "crm:notification_preferences": Rule(seen=SIGNED_IN),
+    "crm:notification_read_all": Rule(
+        seen=statuses(302), method="POST", writers=frozenset({"officer", "other_officer"})
+    ),
+    "crm:notification_open": rule(job_owner(302), pk("notification")),
+    # The e-mails' unsubscribe link: its signed token stands for the login.
+    "crm:unsubscribe": Rule(
+        seen=EVERYONE, other={role: 404 for role in ROLES}, kwargs=kw(token="unsubscribe")
+    ),
     "crm:job_detail": rule(job_owner(), JOB),
     "crm:job_download": rule(job_owner(), JOB),
     "crm:job_retry": rule(job_owner(302), JOB, method="POST"),
@@ -482,7 +502,14 @@ def observe(world: World, name: str, rule: Rule) -> dict[str, dict[str, int]]:
     return observed
 
 
-PUBLIC = {"login", "set_language", "healthz", "favicon", "prospects:calendar_feed"}
+PUBLIC = {
+    "login",
+    "set_language",
+    "healthz",
+    "favicon",
+    "prospects:calendar_feed",
+    "crm:unsubscribe",
+}
 
 
 def expected(rule: Rule) -> dict[str, dict[str, int]]:

@@ -47,6 +47,8 @@ def staff_pages() -> list[str]:
     project = Project.objects.order_by("-pk").first()
     return [
         reverse("crm:dashboard"),
+        reverse("crm:notification_list"),
+        reverse("crm:notification_preferences"),
         reverse("crm:organisation_list"),
         reverse("crm:organisation_detail", args=[organisation.pk]),
         reverse("crm:organisation_create"),

@@ -42,6 +42,7 @@ def test_bench_fills_measures_and_writes_the_table(tmp_path: Path) -> None:
         "Contacts, search",
         "Projects board",
         "Dashboard",
+        "Notifications",
         "Leads board",
         "Pipeline report",
         "My day",

@@ -68,6 +68,7 @@ PAGES: list[tuple[str, str, dict[str, str]]] = [
     ("Projects board", "projects:project_board", {}),
     ("Project detail", "projects:project_detail", {}),
     ("Dashboard", "crm:dashboard", {}),
+    ("Notifications", "crm:notification_list", {}),
     ("Leads, page 1", "prospects:lead_list", {}),
     (
         "Leads, stage + territory",

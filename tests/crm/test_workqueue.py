@@ -1,0 +1,208 @@
+"""The work queue ("À faire") of each role's home page: what they must act on, scoped as the
+records are, in a number of queries that does not grow with the records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from crm import notifications
+from crm.models import Role, User
+from projects.models import DeliverableVersion, Project, ProjectMember
+from tests.factories import (
+    LeadFactory,
+    ProjectFactory,
+    UserFactory,
+    approved_deliverable,
+    issued_specification,
+)
+from tests.helpers import client_for, count_queries
+
+
+def todo_of(user: User) -> str:
+    page = client_for(user).get(reverse("crm:dashboard")).content.decode()
+    return page.split('id="todo-title"')[1].split("</section>")[0]
+
+
+def version_in(project: Project, state: str, *, by: User) -> DeliverableVersion:
+    deliverable = approved_deliverable(project, "trend_board", by=by)
+    version = deliverable.versions.get()
+    DeliverableVersion.objects.filter(pk=version.pk).update(
+        review_state=state, reviewed_at=timezone.now()
+    )
+    return version
+
+
+@pytest.fixture
+def project(designer: User, holder: User) -> Project:
+    project = ProjectFactory(title="Chevrettes du Terril", state="listen", designers=[designer])
+    ProjectMember.objects.create(project=project, user=holder, role=ProjectMember.Role.HOLDER)
+    return project
+
+
+def test_nothing_to_do_is_said_plainly(officer: User) -> None:
+    assert "Rien ne vous attend pour l'instant" in todo_of(officer)
+
+
+def test_staff_see_versions_to_review_returned_specifications_and_late_projects(
+    staff: User, designer: User, project: Project
+) -> None:
+    version_in(project, "submitted", by=designer)
+    issued_specification(project, approval="returned", by=staff)
+    ProjectFactory(title="Fêtes en retard", target_date=timezone.localdate() - timedelta(days=3))
+
+    todo = todo_of(staff)
+
+    assert "Revoir « trend_board de test" in todo
+    assert "Cahier des charges v1 renvoyé par le porteur" in todo
+    assert "Date cible dépassée" in todo and "Fêtes en retard" in todo
+    assert "À revoir" in todo
+
+
+def test_a_mission_lead_sees_only_the_projects_they_lead(designer: User, project: Project) -> None:
+    mission_lead = UserFactory(username="mission-lead", role=Role.OFFICER)
+    ProjectMember.objects.create(project=project, user=mission_lead, role=ProjectMember.Role.LEAD)
+    other = ProjectFactory(title="Projet d'un autre")
+    version_in(project, "submitted", by=designer)
+    version_in(other, "submitted", by=designer)
+
+    todo = todo_of(mission_lead)
+
+    assert "Chevrettes du Terril" in todo
+    assert "Projet d'un autre" not in todo
+
+
+def test_designer_sees_changes_requested_on_their_projects_only(
+    designer: User, project: Project
+) -> None:
+    version_in(project, "changes_requested", by=designer)
+    elsewhere = ProjectFactory(title="Pas mon projet")
+    version_in(elsewhere, "changes_requested", by=UserFactory(role=Role.DESIGNER))
+
+    todo = todo_of(designer)
+
+    assert "Modifications demandées sur" in todo
+    assert "Chevrettes du Terril" in todo
+    assert "Pas mon projet" not in todo
+    assert "Revoir" not in todo
+
+
+def test_a_new_version_takes_it_off_the_designers_queue(designer: User, project: Project) -> None:
+    version = version_in(project, "changes_requested", by=designer)
+    DeliverableVersion.objects.create(
+        deliverable=version.deliverable,
+        number=2,
+        file=version.file.name,
+        original_name="v2.pdf",
+        content_type="application/pdf",
+        size=8,
+        uploaded_by=designer,
+    )
+
+    assert "Modifications demandées" not in todo_of(designer)
+
+
+def test_holder_sees_the_specification_to_answer_and_nothing_internal(
+    staff: User, holder: User, project: Project
+) -> None:
+    issued_specification(project, by=staff)
+
+    page = client_for(holder).get(reverse("crm:dashboard")).content.decode()
+
+    assert "Répondre au cahier des charges v1" in page
+    assert "Le CRM en chiffres" not in page
+    assert "Projets par phase" not in page
+
+
+def test_officer_sees_next_actions_overdue_and_soon(officer: User, other_officer: User) -> None:
+    today = timezone.localdate()
+    LeadFactory(owner=officer, next_action="Rappeler", next_action_due=today - timedelta(days=2))
+    LeadFactory(owner=officer, next_action="Visiter", next_action_due=today + timedelta(days=3))
+    LeadFactory(owner=officer, next_action="Bien plus tard", next_action_due=today + timedelta(30))
+    LeadFactory(owner=other_officer, next_action="Pas à moi", next_action_due=today)
+    LeadFactory(
+        owner=other_officer,
+        shared_with=[officer],
+        next_action="Partagée",
+        next_action_due=today,
+    )
+
+    todo = todo_of(officer)
+
+    assert todo.index("Rappeler") < todo.index("Visiter")  # oldest first
+    assert "Partagée" in todo
+    assert "Bien plus tard" not in todo and "Pas à moi" not in todo
+    assert "todo__item--overdue" in todo
+
+
+@pytest.mark.parametrize("persona", ["staff", "designer", "holder", "officer"])
+def test_home_page_query_count_does_not_grow(
+    persona: str, personas: dict[str, User], project: Project
+) -> None:
+    user = personas[persona]
+    staff, designer = personas["staff"], personas["designer"]
+
+    def add(count: int) -> None:
+        for _index in range(count):
+            extra = ProjectFactory(
+                state="listen",
+                designers=[designer],
+                target_date=timezone.localdate() - timedelta(days=1),
+            )
+            ProjectMember.objects.create(
+                project=extra, user=personas["holder"], role=ProjectMember.Role.HOLDER
+            )
+            version_in(extra, "submitted", by=designer)
+            version_in(extra, "changes_requested", by=designer)
+            issued_specification(extra, by=staff)
+            LeadFactory(owner=personas["officer"], next_action_due=timezone.localdate())
+            notifications.notify_followers(kind="interaction_logged", record=extra, by=staff)
+
+    client = client_for(user)
+    add(2)
+    cache.clear()
+    few = count_queries(client, reverse("crm:dashboard"))
+    add(8)
+    cache.clear()
+    many = count_queries(client, reverse("crm:dashboard"))
+
+    assert few == many == {"staff": 21, "designer": 18, "holder": 10, "officer": 20}[persona]
+
+
+def test_staff_see_a_gate_whose_conditions_all_hold(staff: User) -> None:
+    ready = ProjectFactory(title="Prêt pour la phase 2", state="involve")
+    approved_deliverable(ready, "trend_board")
+    issued_specification(ready, by=staff)
+    waiting = ProjectFactory(title="Attend sa planche", state="involve")
+    issued_specification(waiting, by=staff)
+    concept = ProjectFactory(title="Concept approuvé", state="create")
+    approved_deliverable(concept, "concept_sketch")
+
+    todo = todo_of(staff)
+
+    assert "Prêt à passer la phase — " in todo
+    assert "Prêt pour la phase 2" in todo and "Concept approuvé" in todo
+    assert "Attend sa planche" not in todo
+
+
+def test_a_gate_waits_for_the_holders_approval(staff: User, holder: User) -> None:
+    project = ProjectFactory(title="Attend le porteur", state="involve")
+    ProjectMember.objects.create(project=project, user=holder, role=ProjectMember.Role.HOLDER)
+    approved_deliverable(project, "trend_board")
+    issued_specification(project, by=staff)
+
+    assert "Attend le porteur" not in todo_of(staff)
+
+
+def test_officer_sees_a_lead_newly_shared_until_opened(officer: User, other_officer: User) -> None:
+    lead = LeadFactory(owner=other_officer, title="Halte vélo")
+    notifications.notify(kind="lead_shared", record=lead, by=other_officer, recipients=[officer.pk])
+
+    assert "a partagé avec vous la piste" in todo_of(officer)
+    note = officer.notifications.get()
+    client_for(officer).get(reverse("crm:notification_open", args=[note.pk]))
+    assert "a partagé avec vous la piste" not in todo_of(officer)
