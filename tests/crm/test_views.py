@@ -191,6 +191,25 @@ def test_organisation_list_sorts_and_paginates(staff: User, settings) -> None:
     assert "ordering=-name&amp;page=2" in first.content.decode()
 
 
+def test_a_long_filtered_list_says_more_than_the_limit(staff: User, settings) -> None:
+    settings.PAGE_SIZE = 2
+    settings.LIST_COUNT_LIMIT = 3
+    for name in ["Gîte Alpha", "Gîte Bravo", "Gîte Charlie", "Gîte Delta", "Gîte Echo"]:
+        OrganisationFactory(name=name)
+    client = client_for(staff)
+
+    first = client.get(reverse("crm:organisation_list"), {"q": "gite"})
+    last = client.get(reverse("crm:organisation_list"), {"q": "gite", "page": 3})
+
+    html = first.content.decode()
+    assert "1–2 sur plus de 3 résultats" in html
+    assert 'aria-current="page">Page 1</span>' in html
+    assert "q=gite&amp;page=2" in html
+    assert [o.name for o in last.context["object_list"]] == ["Gîte Echo"]
+    assert 'rel="next"' not in last.content.decode()
+    assert "5–5 sur plus de 3 résultats" in last.content.decode()
+
+
 def test_htmx_filter_returns_only_the_results(staff: User, organisation: Organisation) -> None:
     response = client_for(staff).get(
         reverse("crm:organisation_list"), {"q": "Lens"}, headers={"HX-Request": "true"}
