@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -272,6 +273,27 @@ def test_contact_detail_query_count_is_fixed(staff: User, contact: Contact) -> N
     with_60 = count_queries(client, url)
 
     assert with_3 == with_60 == 9  # + the audit trail (staff)
+
+
+def test_record_pages_read_their_choices_in_one_plain_query(staff: User, contact: Contact) -> None:
+    """The interaction form's contacts: no server-side cursor (DECLARE, FETCH, FETCH, CLOSE:
+    four round trips on PostgreSQL for a few rows) on any record page."""
+    from tests.factories import LeadFactory, ProjectFactory
+
+    lead = LeadFactory(organisation=contact.organisation, owner=staff)
+    project = ProjectFactory(holder=contact.organisation)
+    client = client_for(staff)
+    for url in [
+        reverse("crm:organisation_detail", args=[contact.organisation.pk]),
+        reverse("crm:contact_detail", args=[contact.pk]),
+        lead.get_absolute_url(),
+        reverse("projects:project_detail", args=[project.pk]),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        assert contact.full_name in response.content.decode()
+        assert not [q["sql"] for q in queries if q["sql"].startswith("DECLARE")], url
 
 
 def test_dashboard_query_count_is_fixed(staff: User) -> None:
