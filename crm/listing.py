@@ -87,7 +87,8 @@ class ListPaginator(Paginator):
         limit = self.count_limit
         if limit is None:
             return super().count
-        counted = self.object_list[: limit + 1].count()
+        # Without its ORDER BY: the database stops at the limit instead of sorting every row.
+        counted = self.object_list.order_by()[: limit + 1].count()
         if counted <= limit:
             return counted
         estimate = table_estimate(self.object_list)
