@@ -184,3 +184,52 @@ def test_the_http_series_times_every_page_through_gunicorn(tmp_path: Path) -> No
     for page in ["Organisations, search", "Leads board", "Lead detail"]:
         cells = _pages_row(section, page)
         assert float(cells[4]) > 0 and float(cells[5]) >= float(cells[4])
+
+
+def test_the_export_is_timed_even_above_the_background_threshold(tmp_path: Path, settings) -> None:
+    # A person would get a job past this many rows; the bench times the same writer at once.
+    settings.EXPORT_SYNC_MAX_ROWS = 2
+    output = tmp_path / "benchmarks.md"
+
+    call_command(
+        "bench",
+        scale=0.0001,
+        http=False,
+        repeat=1,
+        import_rows=5,
+        output=str(output),
+        stdout=io.StringIO(),
+    )
+
+    assert "Every organisation (10 rows, 13 columns)" in output.read_text()
+
+
+def test_a_pages_only_run_keeps_the_last_export_pdf_and_import(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    write_section(
+        output,
+        f"bench:{connection.vendor}",
+        "## Earlier\n\nMeasured 2026-11-29 10:12 CET on x86_64.\n\n### Pages\n\n| page | median "
+        "(ms) | p95 (ms) | queries | goal |\n|---|---:|---:|---:|---|\n\n### Excel export\n\n"
+        "export figures\n\n### Excel import\n\nimport figures\n",
+    )
+
+    call_command(
+        "bench",
+        organisations=3,
+        contacts=3,
+        interactions=3,
+        projects=1,
+        leads=1,
+        pages_only=True,
+        http=False,
+        repeat=1,
+        output=str(output),
+        stdout=io.StringIO(),
+    )
+
+    text = output.read_text()
+    assert "## Earlier" not in text
+    assert "3 organisations, 3 contacts" in text
+    assert "(From the run of 2026-11-29 10:12 CET: `--pages-only` left them as they were.)" in text
+    assert text.count("export figures") == 1 and text.count("import figures") == 1
