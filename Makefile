@@ -88,8 +88,9 @@ messages: setup
 clean:
 	rm -rf $(VENV) var
 
-# Server time of the list pages on a generated data set, in its own database (var/bench.sqlite3,
-# or BENCH_DATABASE_URL for PostgreSQL). Writes docs/benchmarks.md.
+# Server time of the main pages on a generated data set, in its own database (var/bench.sqlite3,
+# or BENCH_DATABASE_URL for PostgreSQL), then the same pages over HTTP through gunicorn (one sync
+# worker). Writes docs/benchmarks.md. BENCH_ARGS="--scale 5 --pages-only": five times the data.
 BENCH_DATABASE_URL ?= sqlite:///$(CURDIR)/var/bench.sqlite3
 bench: setup
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput -v0

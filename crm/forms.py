@@ -39,9 +39,26 @@ class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
+class OneQueryChoices(forms.models.ModelChoiceIterator):
+    """A select's records (territories, contacts, people, events...) read with one plain query.
+
+    Django reads them through `QuerySet.iterator()`, which on PostgreSQL opens a server-side
+    cursor: four round trips (DECLARE, two FETCH, CLOSE) for a few dozen rows, 2.5 ms more per
+    select on the bench machine; every record page has one (the interaction form's contacts).
+    The empty option, and a filter's null option, come first, as in Django's own iterator."""
+
+    def __iter__(self):  # type: ignore[override]
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        if getattr(self.field, "null_label", None) is not None:
+            yield (self.field.null_value, self.field.null_label)
+        for obj in self.queryset.all():
+            yield self.choice(obj)
+
+
 class CarreauModelForm(forms.ModelForm):
     """Labels without the trailing colon: the layout puts them above their input; many-to-many
-    choices refuse out-of-range ids cleanly."""
+    choices refuse out-of-range ids cleanly; records to choose from cost one query each."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -49,6 +66,9 @@ class CarreauModelForm(forms.ModelForm):
         for field in self.fields.values():
             if type(field) is forms.ModelMultipleChoiceField:
                 field.__class__ = BoundedModelMultipleChoiceField
+            if isinstance(field, forms.ModelChoiceField):
+                field.iterator = OneQueryChoices
+                field.widget.choices = field.choices  # the widget holds its own iterator
 
 
 def contact_choice_label(contact: Contact) -> str:

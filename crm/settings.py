@@ -298,6 +298,8 @@ LOGIN_LOG_RETENTION_DAYS = env_int("LOGIN_LOG_RETENTION_DAYS", 180)
 
 # Lists
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
+# The main lists count their rows exactly up to this many; beyond, an estimate or "more than".
+LIST_COUNT_LIMIT = env_int("LIST_COUNT_LIMIT", 10_000)
 FILTERS_EMPTY_CHOICE_LABEL = _("Indifférent")
 
 # Security. Secure-by-default outside DEBUG; `manage.py check --deploy` must report nothing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import F, QuerySet
 from django.test import RequestFactory
 
@@ -77,3 +78,71 @@ def test_annotations_and_an_ordering_on_them_survive() -> None:
 
     assert [lead.title for lead in rows] == ["Grande", "Petite"]
     assert rows[0].weighted_value > rows[1].weighted_value > 0
+
+
+# Counting up to a limit -------------------------------------------------------------------
+
+
+def capped_page(queryset, page: str = "1", *, per_page: int = 5, limit: int = 8):
+    request = RequestFactory().get("/", {"page": page})
+    return paginate(request, queryset, per_page=per_page, count_limit=limit)
+
+
+def test_a_filtered_list_past_the_limit_counts_no_further_and_pages_on() -> None:
+    for n in range(12):
+        OrganisationFactory(name=f"Gîte {n:02}")
+    OrganisationFactory(name="Musée")
+    gites = Organisation.objects.filter(name__startswith="Gîte").order_by("name")
+
+    first = capped_page(gites)
+    third = capped_page(gites, "3")
+
+    assert first.paginator.count_is_exact is False
+    assert first.paginator.count == 9  # "more than 8"
+    assert [o.name for o in first.object_list] == [f"Gîte {n:02}" for n in range(5)]
+    assert first.has_next() and first.next_page_number() == 2
+    # Page 3 lies past the counted rows: its rows are there, and it knows it is the last.
+    assert [o.name for o in third.object_list] == ["Gîte 10", "Gîte 11"]
+    assert not third.has_next() and third.has_previous()
+    assert (third.start_index(), third.end_index()) == (11, 12)
+
+
+def test_a_page_past_the_end_of_an_uncounted_list_shows_the_last() -> None:
+    for n in range(12):
+        OrganisationFactory(name=f"Gîte {n:02}")
+    gites = Organisation.objects.filter(name__startswith="Gîte").order_by("name")
+
+    page = capped_page(gites, "99")
+
+    assert page.number == 3
+    assert [o.name for o in page.object_list] == ["Gîte 10", "Gîte 11"]
+    assert page.paginator.count == 12 and page.paginator.count_is_exact
+    assert capped_page(gites, "abc").number == 1
+    assert capped_page(gites, "-4").number == 3  # as Django's own pages do: the last
+
+
+def test_under_the_limit_the_count_is_exact() -> None:
+    for n in range(6):
+        OrganisationFactory(name=f"Gîte {n}")
+
+    page = capped_page(Organisation.objects.filter(name__startswith="Gîte").order_by("name"))
+
+    assert page.paginator.count == 6 and page.paginator.count_is_exact
+    assert page.paginator.num_pages == 2
+
+
+def test_a_whole_table_past_the_limit_counts_or_estimates() -> None:
+    for n in range(12):
+        OrganisationFactory(name=f"Gîte {n:02}")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE crm_organisation")
+
+    page = capped_page(Organisation.objects.order_by("name"), "2")
+
+    # PostgreSQL's planner estimate, freshly analysed, is the count; elsewhere it is exact.
+    assert page.paginator.count == 12
+    assert page.paginator.count_is_estimate == (connection.vendor == "postgresql")
+    assert page.paginator.num_pages == 3
+    assert [o.name for o in page.object_list] == [f"Gîte {n:02}" for n in range(5, 10)]
+    assert page.has_next()

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -191,6 +192,25 @@ def test_organisation_list_sorts_and_paginates(staff: User, settings) -> None:
     assert "ordering=-name&amp;page=2" in first.content.decode()
 
 
+def test_a_long_filtered_list_says_more_than_the_limit(staff: User, settings) -> None:
+    settings.PAGE_SIZE = 2
+    settings.LIST_COUNT_LIMIT = 3
+    for name in ["Gîte Alpha", "Gîte Bravo", "Gîte Charlie", "Gîte Delta", "Gîte Echo"]:
+        OrganisationFactory(name=name)
+    client = client_for(staff)
+
+    first = client.get(reverse("crm:organisation_list"), {"q": "gite"})
+    last = client.get(reverse("crm:organisation_list"), {"q": "gite", "page": 3})
+
+    html = first.content.decode()
+    assert "1–2 sur plus de 3 résultats" in html
+    assert 'aria-current="page">Page 1</span>' in html
+    assert "q=gite&amp;page=2" in html
+    assert [o.name for o in last.context["object_list"]] == ["Gîte Echo"]
+    assert 'rel="next"' not in last.content.decode()
+    assert "5–5 sur plus de 3 résultats" in last.content.decode()
+
+
 def test_htmx_filter_returns_only_the_results(staff: User, organisation: Organisation) -> None:
     response = client_for(staff).get(
         reverse("crm:organisation_list"), {"q": "Lens"}, headers={"HX-Request": "true"}
@@ -253,6 +273,27 @@ def test_contact_detail_query_count_is_fixed(staff: User, contact: Contact) -> N
     with_60 = count_queries(client, url)
 
     assert with_3 == with_60 == 9  # + the audit trail (staff)
+
+
+def test_record_pages_read_their_choices_in_one_plain_query(staff: User, contact: Contact) -> None:
+    """The interaction form's contacts: no server-side cursor (DECLARE, FETCH, FETCH, CLOSE:
+    four round trips on PostgreSQL for a few rows) on any record page."""
+    from tests.factories import LeadFactory, ProjectFactory
+
+    lead = LeadFactory(organisation=contact.organisation, owner=staff)
+    project = ProjectFactory(holder=contact.organisation)
+    client = client_for(staff)
+    for url in [
+        reverse("crm:organisation_detail", args=[contact.organisation.pk]),
+        reverse("crm:contact_detail", args=[contact.pk]),
+        lead.get_absolute_url(),
+        reverse("projects:project_detail", args=[project.pk]),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        assert contact.full_name in response.content.decode()
+        assert not [q["sql"] for q in queries if q["sql"].startswith("DECLARE")], url
 
 
 def test_dashboard_query_count_is_fixed(staff: User) -> None:

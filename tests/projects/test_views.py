@@ -155,7 +155,7 @@ def test_detail_query_count_is_fixed(staff: User, designer: User) -> None:
         issued_specification(project, approval="returned")
     with_60 = count_queries(client, url)
 
-    assert with_3 == with_60 <= 20  # 19 + the audit trail (staff)
+    assert with_3 == with_60 == 20  # + the audit trail (staff)
 
 
 def test_list_filters(staff: User, designer: User) -> None:

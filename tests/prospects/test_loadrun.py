@@ -67,7 +67,7 @@ def test_no_bench_data_is_a_clear_error() -> None:
 
 
 def test_the_mixed_run_counts_only_the_requests_made_while_jobs_ran() -> None:
-    from crm.management.commands.loadrun import mixed_report
+    from prospects.management.commands.loadrun import mixed_report
 
     visitor = Visitor(
         "a",
@@ -93,7 +93,7 @@ def test_the_mixed_run_counts_only_the_requests_made_while_jobs_ran() -> None:
 
 
 def test_the_mixed_run_meets_its_goal_only_with_both_jobs_done_and_fast_pages() -> None:
-    from crm.management.commands.loadrun import mixed_report
+    from prospects.management.commands.loadrun import mixed_report
 
     figures = summarise([Visitor("a", "x", [], results=[(200, 0.04)], started=[2.0])], 1.0)
     jobs = {
@@ -108,7 +108,7 @@ def test_the_mixed_run_meets_its_goal_only_with_both_jobs_done_and_fast_pages() 
 
 
 def test_the_long_specification_fills_every_section_to_its_bound() -> None:
-    from crm.management.commands.loadrun import long_specification
+    from prospects.management.commands.loadrun import long_specification
     from projects.models import MAX_SECTION_LINES, SECTION_FIELDS, pdf_lines
 
     ProjectFactory()

@@ -708,4 +708,4 @@ def test_detail_query_count_is_fixed(officer: User, lead: Lead) -> None:
     add(57)
     with_60 = count()
 
-    assert with_3 == with_60 <= 16
+    assert with_3 == with_60 == 12
