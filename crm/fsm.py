@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransition, FSMMeta, TransitionNotAllowed
 
 from crm import audit
+from crm.http import AuthenticatedRequest
 from crm.models import AuditEntry, ChoiceLabels, User
 from crm.pages import safe_next
 from crm.timeline import TimelineEntry
@@ -402,7 +403,7 @@ class TransitionLog(ChoiceLabels):
 # hand it over: every machine gets the same checks, in the same order, and the same messages.
 
 
-def transition_view(request: HttpRequest, record: models.Model) -> HttpResponse:
+def transition_view(request: AuthenticatedRequest, record: models.Model) -> HttpResponse:
     """Run one move posted from a record's page or its board, then go back there.
 
     The form posts the state the person saw: a move from a stale page is refused, never
@@ -448,7 +449,7 @@ def transition_view(request: HttpRequest, record: models.Model) -> HttpResponse:
     return redirect(back)
 
 
-def card_moves_view(request: HttpRequest, record: models.Model) -> HttpResponse:
+def card_moves_view(request: AuthenticatedRequest, record: models.Model) -> HttpResponse:
     """A board card's moves, loaded when its "Déplacer" button is opened (htmx); without
     JavaScript that button is a link to the record's page and its transition forms."""
     machine = record.machine  # type: ignore[attr-defined]

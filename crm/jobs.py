@@ -37,7 +37,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -47,6 +47,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from crm.exports import ListExport
+from crm.http import AuthenticatedRequest
 from crm.models import Job, User
 
 logger = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ def list_export(key: str) -> ListExport:
     return import_string(LIST_EXPORTS[key])()
 
 
-def export_list(request: HttpRequest, key: str) -> HttpResponse:
+def export_list(request: AuthenticatedRequest, key: str) -> HttpResponse:
     """The list's export: the file at once up to `EXPORT_SYNC_MAX_ROWS` rows, else a job
     whose page follows its progress."""
     spec = list_export(key)

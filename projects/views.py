@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import translation
@@ -18,6 +18,7 @@ from crm import fsm, jobs
 from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
+from crm.http import AuthenticatedRequest
 from crm.listing import filter_visible, first_rows_by, render_list
 from crm.models import Role, User
 from crm.pages import bars
@@ -69,18 +70,18 @@ def _with_team(projects: list[Project]) -> None:
     )
 
 
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(
         request, ProjectFilter, Project.objects.for_list(), perm="projects.view_project"
     )
     return render_list(request, "projects/project_list.html", filterset, on_page=_with_team)
 
 
-def project_export(request: HttpRequest) -> HttpResponse:
+def project_export(request: AuthenticatedRequest) -> HttpResponse:
     return jobs.export_list(request, "projects")
 
 
-def project_board(request: HttpRequest) -> HttpResponse:
+def project_board(request: AuthenticatedRequest) -> HttpResponse:
     """Open projects in columns by step; each column shows its first cards and its count."""
     require_permission(request.user, "projects.view_project")
     visible = Project.objects.visible_to(request.user)
@@ -112,12 +113,12 @@ def _card_order(project: Project) -> tuple[bool, date, str]:
     return (project.target_date is None, project.target_date or date.min, project.reference)
 
 
-def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
+def board_card_moves(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(request, Project.objects.all(), pk)
     return fsm.card_moves_view(request, project)
 
 
-def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def project_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, may = get_for_user(
         request,
         Project.objects.for_detail().prefetch_related(
@@ -239,18 +240,18 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
 
 
 @require_http_methods(["GET", "POST"])
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
     return _project_form(request, Project())
 
 
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def project_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(request, Project.objects.all(), pk, perm="projects.change_project")
     return _project_form(request, project)
 
 
-def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
+def _project_form(request: AuthenticatedRequest, project: Project) -> HttpResponse:
     """Create or edit a project with its team and co-financing lines, all or nothing."""
     editing = project.pk is not None
     form = ProjectForm(request.POST or None, instance=project, user=request.user)
@@ -278,14 +279,14 @@ def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
 
 
 @require_POST
-def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
+def project_transition(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Run one move from the project page or the board, then go back there."""
     project, _may = get_for_user(request, Project.objects.all(), pk)
     return fsm.transition_view(request, project)
 
 
 @require_http_methods(["GET", "POST"])
-def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+def project_log_interaction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A note or an exchange with the holder, on the project's timeline (staff and team)."""
     scope = Project.objects.select_related("holder")
     project, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
@@ -314,7 +315,7 @@ def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def deliverable_upload(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """One file per request: the page's script sends several files one after another, each
     with its own progress bar; without JavaScript the form sends one."""
     project, _may = get_for_user(
@@ -346,7 +347,7 @@ def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableVersion:
+def _version_for(request: AuthenticatedRequest, pk: int, version_pk: int) -> DeliverableVersion:
     # Holders read their project, not the team's work in progress.
     project, _may = get_for_user(
         request, Project.objects.all(), pk, perm="projects.view_deliverableversion"
@@ -358,7 +359,7 @@ def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableV
     )
 
 
-def version_file(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_file(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)
     extension = version.file.name.rsplit(".", 1)[-1]
     stem = version.original_name.rsplit(".", 1)[0] or version.deliverable.title
@@ -370,7 +371,7 @@ def version_file(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse
     )
 
 
-def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_thumbnail(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)
     return serve_private_file(
         version.thumbnail, filename=f"vignette-{version.pk}.jpg", content_type="image/jpeg"
@@ -378,7 +379,7 @@ def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpRes
 
 
 @require_POST
-def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_review(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)
     require_permission(request.user, "projects.change_deliverableversion")
     form = ReviewForm(request.POST)
@@ -426,13 +427,13 @@ def dashboard_figures(user: User) -> dict[str, object]:
 # The specification ---------------------------------------------------------------------------
 
 
-def _writable_project(request: HttpRequest, pk: int) -> Project:
+def _writable_project(request: AuthenticatedRequest, pk: int) -> Project:
     scope = Project.objects.select_related("holder")
     return get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=WRITE_SPECIFICATION)[0]
 
 
 @require_http_methods(["GET", "POST"])
-def specification_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The draft, section by section, with its milestones; the issued versions beside it."""
     project = _writable_project(request, pk)
     specification = actions.specification_for(project)
@@ -495,7 +496,7 @@ def _draft_unchanged(specification: Specification, latest: SpecificationVersion)
     return specification_snapshot(specification) == latest.content
 
 
-def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The draft as a PDF marked DRAFT on every page, in the user's language."""
     from projects.pdf import render_specification, specification_snapshot
 
@@ -532,7 +533,7 @@ def _too_long_message(too_long: actions.SpecificationTooLong) -> str:
 
 
 @require_POST
-def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_issue(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(
         request, Project.objects.all(), pk, perm="projects.add_specificationversion"
     )
@@ -566,7 +567,7 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _specification_version_for(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     pk: int,
     number: int,
     *,
@@ -582,7 +583,7 @@ def _specification_version_for(
     )
 
 
-def specification_version_file(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+def specification_version_file(request: AuthenticatedRequest, pk: int, number: int) -> HttpResponse:
     """An issued version, byte for byte as it was frozen."""
     version = _specification_version_for(request, pk, number)
     filename = _("%(reference)s-cahier-des-charges-v%(number)s.pdf") % {
@@ -600,7 +601,7 @@ def specification_version_file(request: HttpRequest, pk: int, number: int) -> Ht
 
 
 @require_POST
-def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+def specification_answer(request: AuthenticatedRequest, pk: int, number: int) -> HttpResponse:
     """The holder's answer on the latest issued version: approve, or return with a comment."""
     version = _specification_version_for(request, pk, number, need=Project.is_holder_account)
     project = version.specification.project
@@ -624,7 +625,7 @@ def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResp
     return redirect(f"{project.get_absolute_url()}#specification")
 
 
-def project_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+def project_sheet(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The project sheet PDF: key facts, team, current step, approved deliverables."""
     from projects.pdf import render_project_sheet
 

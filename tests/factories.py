@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
+from projects.models import Project
+from prospects.models import Lead, PromotionEvent, Site
 
 PASSWORD = "carreau-test-password"
 
@@ -27,7 +29,7 @@ def siret_with_key(prefix: str) -> str:
     raise AssertionError("unreachable")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -48,7 +50,7 @@ class UserFactory(factory.django.DjangoModelFactory):
                 self.save(update_fields=["is_staff"])
 
 
-class TerritoryFactory(factory.django.DjangoModelFactory):
+class TerritoryFactory(factory.django.DjangoModelFactory[Territory]):
     class Meta:
         model = Territory
         django_get_or_create = ("slug",)
@@ -57,7 +59,7 @@ class TerritoryFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"territoire-{n}")
 
 
-class ThematicFactory(factory.django.DjangoModelFactory):
+class ThematicFactory(factory.django.DjangoModelFactory[Thematic]):
     class Meta:
         model = Thematic
         django_get_or_create = ("slug",)
@@ -66,7 +68,7 @@ class ThematicFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"thematique-{n}")
 
 
-class OrganisationFactory(factory.django.DjangoModelFactory):
+class OrganisationFactory(factory.django.DjangoModelFactory[Organisation]):
     class Meta:
         model = Organisation
 
@@ -78,7 +80,7 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     territory = factory.SubFactory(TerritoryFactory)
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -89,7 +91,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     role = "Gérant·e"
 
 
-class InteractionFactory(factory.django.DjangoModelFactory):
+class InteractionFactory(factory.django.DjangoModelFactory[Interaction]):
     class Meta:
         model = Interaction
 
@@ -104,7 +106,7 @@ class InteractionFactory(factory.django.DjangoModelFactory):
 # Projects ------------------------------------------------------------------------------------
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = "projects.Project"
         skip_postgeneration_save = True
@@ -184,7 +186,7 @@ def issued_specification(project, *, approval: str = "pending", by: User | None 
 # Prospects -----------------------------------------------------------------------------------
 
 
-class SiteFactory(factory.django.DjangoModelFactory):
+class SiteFactory(factory.django.DjangoModelFactory[Site]):
     class Meta:
         model = "prospects.Site"
 
@@ -195,7 +197,7 @@ class SiteFactory(factory.django.DjangoModelFactory):
     surface_m2 = 12_000
 
 
-class PromotionEventFactory(factory.django.DjangoModelFactory):
+class PromotionEventFactory(factory.django.DjangoModelFactory[PromotionEvent]):
     class Meta:
         model = "prospects.PromotionEvent"
 
@@ -204,7 +206,7 @@ class PromotionEventFactory(factory.django.DjangoModelFactory):
     starts_on = factory.LazyFunction(lambda: timezone.localdate())
 
 
-class LeadFactory(factory.django.DjangoModelFactory):
+class LeadFactory(factory.django.DjangoModelFactory[Lead]):
     """A lead owned by `owner` (an officer made on the fly when not given)."""
 
     class Meta:
