@@ -39,7 +39,8 @@ def choice(form: forms.BaseForm, name: str) -> forms.ChoiceField:
     return field
 
 
-class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField[Any]):
+# Django's form classes are generic only in the stubs: a base class cannot be subscripted.
+class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
     """Refuses ids outside the database's integer range as invalid choices, before the
     `pk__in` query that would otherwise fail in the database (a 500)."""
 
@@ -55,7 +56,7 @@ class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField[Any]):
         return super()._check_values(value)  # type: ignore[misc]  # private, not in the stubs
 
 
-class CarreauModelForm(forms.ModelForm[Any]):
+class CarreauModelForm(forms.ModelForm):  # type: ignore[type-arg]  # (as above)
     """Labels without the trailing colon: the layout puts them above their input; many-to-many
     choices refuse out-of-range ids cleanly."""
 

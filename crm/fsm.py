@@ -20,11 +20,11 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
@@ -34,7 +34,14 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransition, FSMMeta, TransitionNotAllowed
+from django_fsm import (
+    RETURN_VALUE,
+    ConcurrentTransition,
+    FSMFieldMixin,
+    FSMMeta,
+    Transition,
+    TransitionNotAllowed,
+)
 
 from crm import audit
 from crm.http import AuthenticatedRequest
@@ -100,12 +107,20 @@ class Moves:
 
 def fsm_meta(instance: models.Model, name: str) -> FSMMeta:
     """django-fsm's description of transition `name` of `instance`."""
-    return getattr(instance, name)._django_fsm
+    meta: FSMMeta = getattr(instance, name)._django_fsm
+    return meta
+
+
+def transition_from(instance: models.Model, name: str, state: str) -> Transition:
+    """Transition `name` of `instance` from `state`, which the caller knows it leaves from."""
+    transition = fsm_meta(instance, name).get_transition(state)
+    assert transition is not None, f"{name} does not leave {state}"
+    return transition
 
 
 def unmet_conditions(instance: models.Model, name: str, state: str) -> list[str]:
     """What the conditions of transition `name` from `state` say is missing, in words."""
-    conditions = fsm_meta(instance, name).get_transition(state).conditions or []
+    conditions = transition_from(instance, name, state).conditions or []
     return [
         str(condition.message)
         if isinstance(condition, Condition)
@@ -162,8 +177,9 @@ class Machine:
         return RecordMachine(self, instance)
 
     @cached_property
-    def state_field(self) -> models.Field:
-        return self.model._meta.get_field(self.field)
+    def state_field(self) -> FSMFieldMixin:
+        # The machine's field is a django-fsm state field: the model declares it so.
+        return cast(FSMFieldMixin, self.model._meta.get_field(self.field))
 
     @cached_property
     def log_model(self) -> type[TransitionLog]:
@@ -208,7 +224,7 @@ def _transition_field(attr: Any) -> str | None:
     meta = getattr(attr, "_django_fsm", None)
     if not isinstance(meta, FSMMeta):
         return None
-    return getattr(meta.field, "name", meta.field)
+    return meta.field if isinstance(meta.field, str) else meta.field.name
 
 
 class RecordMachine:
@@ -222,7 +238,8 @@ class RecordMachine:
 
     @property
     def state(self) -> str:
-        return getattr(self.record, self.spec.field)
+        state: str = getattr(self.record, self.spec.field)
+        return state
 
     @property
     def state_label(self) -> str:
@@ -236,7 +253,7 @@ class RecordMachine:
         """The state transition `name` would lead to from the record's current state."""
         rule = self.spec.targets.get(name)
         if rule is None:
-            return str(fsm_meta(self.record, name).get_transition(self.state).target)
+            return str(transition_from(self.record, name, self.state).target)
         if isinstance(rule, Mapping):
             return rule[self.state]
         return rule(self.record)
@@ -266,7 +283,7 @@ class RecordMachine:
                 continue
             if not meta.has_transition_perm(self.record, self.state, user):
                 continue
-            custom = meta.get_transition(self.state).custom
+            custom = transition_from(self.record, name, self.state).custom
             reasons = self.refusal_reasons(name, user) if check_conditions else []
             options.append(
                 TransitionOption(
@@ -309,7 +326,7 @@ class RecordMachine:
         comment = comment.strip()
         reasons = self.refusal_reasons(name, by)
         if not reasons:
-            custom = fsm_meta(self.record, name).get_transition(self.state).custom
+            custom = transition_from(self.record, name, self.state).custom
             if custom.get("needs_comment") and not comment:
                 reasons = [
                     str(
@@ -336,7 +353,7 @@ class RecordMachine:
                 # The move's event: one row per move, whichever the machine, written with the
                 # move or not at all. What must hear of moves hears of them here, in this
                 # transaction, or reads the log.
-                log = spec.log_model.objects.create(
+                log: TransitionLog = spec.log_model.objects.create(
                     **{spec.log_model.subject_field: record},
                     name=name,
                     source=source,
@@ -366,6 +383,15 @@ class TransitionLog(ChoiceLabels):
     `source` and `target` fields with its state machine's choices."""
 
     subject_field: ClassVar[str]
+    # Declared by each concrete log, with its machine's choices.
+    source: str
+    target: str
+
+    if TYPE_CHECKING:
+        objects: ClassVar[models.Manager[Any]]
+
+        def get_source_display(self) -> str: ...
+        def get_target_display(self) -> str: ...
 
     name = models.CharField(_("transition"), max_length=40)
     by = models.ForeignKey(
@@ -461,7 +487,18 @@ def card_moves_view(request: AuthenticatedRequest, record: models.Model) -> Http
 # Plain mixins: this module is loaded with the models, before the admin may be imported.
 
 
-class TransitionAdminMixin:
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+
+    # The admin mixins are checked as the admin classes they are mixed into; at run time they
+    # stay plain classes, as ModelAdmin cannot be subscripted.
+    _AdminMixinBase: TypeAlias = admin.ModelAdmin[Any]
+    _InlineMixinBase: TypeAlias = admin.TabularInline[Any, Any]
+else:
+    _AdminMixinBase = _InlineMixinBase = object
+
+
+class TransitionAdminMixin(_AdminMixinBase):
     """For the admin of a record with a `Machine`, before django-fsm's `FSMAdminMixin`: its
     transition buttons would change the state without the log row, the checks and the
     concurrency guard of the pages, so they go through `Machine.run` too.
@@ -475,7 +512,7 @@ class TransitionAdminMixin:
         obj: models.Model,
         transition_name: str,
         request: HttpRequest,
-        kwargs: dict | None = None,
+        kwargs: Mapping[str, Any] | None = None,
     ) -> bool:
         machine = obj.machine  # type: ignore[attr-defined]
         try:
@@ -485,15 +522,15 @@ class TransitionAdminMixin:
                 comment=gettext("Depuis l'administration."),
             )
         except TransitionRefused as refused:
-            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
             return False
         except machine.changed:
-            self.message_user(request, str(self.changed_message), messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, str(self.changed_message), messages.ERROR)
             return False
         return True
 
 
-class TransitionLogInlineMixin:
+class TransitionLogInlineMixin(_InlineMixinBase):
     """For an `admin.TabularInline` of a log: shown on the record's page, never written by hand
     (the moves write it)."""
 
@@ -505,13 +542,13 @@ class TransitionLogInlineMixin:
         return False
 
 
-class TransitionLogAdminMixin:
+class TransitionLogAdminMixin(_AdminMixinBase):
     """For the `admin.ModelAdmin` of a log: readable and filterable, never changed."""
 
     list_filter = ["target"]
     date_hierarchy = "at"
 
-    def get_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: object = None) -> _FieldGroups:
         # What moved first, then the move: the order of the log's story, not of its classes.
         return [self.model.subject_field, "name", "source", "target", "by", "at", "comment"]
 
