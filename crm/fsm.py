@@ -17,10 +17,10 @@ moves next (see `Machine.run`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast, overload
 
 from django.apps import apps
 from django.conf import settings
@@ -50,6 +50,28 @@ from crm.pages import safe_next
 from crm.timeline import TimelineEntry
 
 PARTIALS = "crm/includes/_transitions.html"
+
+if TYPE_CHECKING:
+    from django_fsm import State, _Condition, _StateValue
+
+    Method = TypeVar("Method", bound=Callable[..., Any])
+
+    def transition(
+        field: FSMFieldMixin | str,
+        source: _StateValue | Sequence[_StateValue] = "*",
+        target: _StateValue | State | None = None,
+        on_error: _StateValue | None = None,
+        conditions: list[_Condition] | None = None,
+        permission: str | Callable[[Any, User], bool] | None = None,
+        custom: dict[str, Any] | None = None,
+    ) -> Callable[[Method], Method]:
+        """django-fsm's `transition`, as Carreau's models use it: a permission takes the
+        model's own record and a Carreau user (django-fsm passes those; its own types say any
+        model and any user), and the decorated method keeps its signature."""
+        ...
+
+else:
+    from django_fsm import transition as transition
 
 
 @dataclass(frozen=True)
@@ -171,7 +193,13 @@ class Machine:
     def __set_name__(self, owner: type[models.Model], name: str) -> None:
         self.model = owner
 
-    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Machine: ...
+    @overload
+    def __get__(self, instance: models.Model, owner: type | None = None) -> RecordMachine: ...
+    def __get__(
+        self, instance: models.Model | None, owner: type | None = None
+    ) -> Machine | RecordMachine:
         if instance is None:
             return self
         return RecordMachine(self, instance)
@@ -388,7 +416,7 @@ class TransitionLog(ChoiceLabels):
     target: str
 
     if TYPE_CHECKING:
-        objects: ClassVar[models.Manager[Any]]
+        objects: models.Manager[Any]
 
         def get_source_display(self) -> str: ...
         def get_target_display(self) -> str: ...
