@@ -26,7 +26,9 @@ class LoginThrottleBackend(AxesStandaloneBackend):
     ) -> None:
         if request is None:
             return None
-        return super().authenticate(request, username, password, **kwargs)
+        # axes only checks the lockout (raising when locked): it never returns a user.
+        checked: None = super().authenticate(request, username, password, **kwargs)
+        return checked
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -70,7 +70,13 @@ if TYPE_CHECKING:
         model and any user), and the decorated method keeps its signature."""
         ...
 
+    class ConcurrentTransitionMixin:
+        """django-fsm's guard against two moves at once, as the type checker sees it: a plain
+        mixin. django-fsm declares it a Model subclass for type checkers only, which the
+        django-stubs plugin cannot resolve, and every model using it would be read as Any."""
+
 else:
+    from django_fsm import ConcurrentTransitionMixin as ConcurrentTransitionMixin
     from django_fsm import transition as transition
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -724,7 +725,7 @@ def _parent(record: models.Model) -> models.Model | None:
     """The project, lead or site a dependent record belongs to (a milestone, a transition...)."""
     for name in ("project", "lead", "site", "specification", "deliverable"):
         if getattr(record, f"{name}_id", None):
-            parent = getattr(record, name)
+            parent: models.Model = getattr(record, name)
             if name in ("specification", "deliverable"):
                 return _parent(parent) or parent
             return parent
@@ -801,9 +802,10 @@ def record_url(record: models.Model) -> str:
     if isinstance(record, LogEntry):
         return ""
     if hasattr(record, "get_absolute_url"):
-        return record.get_absolute_url()
+        return str(record.get_absolute_url())
     if getattr(record, "organisation_id", None) and hasattr(record, "summary"):
-        return f"{record.organisation.get_absolute_url()}#timeline"
+        # An exchange (an interaction): it is shown on its organisation's timeline.
+        return f"{record.organisation.get_absolute_url()}#timeline"  # type: ignore[attr-defined]
     parent = _parent(record)
     return record_url(parent) if parent else ""
 
@@ -1204,6 +1206,7 @@ def personal_data(contact: Contact) -> dict[str, Any]:
     fields = {}
     for name in CONTACT_FIELDS:
         model_field = Contact._meta.get_field(name)
+        assert isinstance(model_field, models.Field)  # the contact's own fields
         value = (
             getattr(contact, f"get_{name}_display")()
             if model_field.choices
@@ -1296,7 +1299,7 @@ def _elsewhere(contact: Contact, identity: Identity, mentions: list[Mention]) ->
         and not isinstance(m.record, AuditEntry | LogEntry)
     ]
     audited = {m.record.pk: m.record for m in mentions if isinstance(m.record, AuditEntry)}
-    by_id = {
+    by_id: dict[int | None, str] = {
         user.pk: str(user)
         for user in User.objects.filter(pk__in={e.by_id for e in audited.values() if e.by_id})
     }
@@ -1409,7 +1412,9 @@ def json_response(contact: Contact, data: dict[str, Any]) -> HttpResponse:
         json.dumps(data, ensure_ascii=False, indent=2),
         content_type="application/json; charset=utf-8",
     )
-    response["Content-Disposition"] = content_disposition_header(True, _filename(contact, "json"))
+    disposition = content_disposition_header(True, _filename(contact, "json"))
+    assert disposition is not None  # an attachment always has one
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -1417,7 +1422,7 @@ def _rows_sheet(title: Any, rows: list[dict[str, Any]], columns: list[tuple[str,
     return Sheet(
         str(title),
         rows,
-        [Column(label, lambda row, key=key: row[key]) for key, label in columns],
+        [Column(label, itemgetter(key)) for key, label in columns],
     )
 
 

@@ -10,7 +10,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -35,7 +36,7 @@ from crm.listing import filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Job, Organisation, User, count_contacts
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
-from crm.timeline import interaction_entries, merge
+from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 
 TIMELINE_PAGE = 30
@@ -73,7 +74,7 @@ def organisation_list(request: AuthenticatedRequest) -> HttpResponse:
     return render_list(request, "crm/organisation_list.html", filterset, on_page=count_contacts)
 
 
-def organisation_export(request: AuthenticatedRequest) -> HttpResponse:
+def organisation_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "organisations")
 
 
@@ -129,7 +130,7 @@ def organisation_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     )
 
 
-def organisation_logo(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+def organisation_logo(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
     """The logo, only through this permission-checked view (uploads have no public URL)."""
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
     extension = organisation.logo.name.rpartition(".")[2] if organisation.logo else ""
@@ -154,7 +155,7 @@ def contact_list(request: AuthenticatedRequest) -> HttpResponse:
     return render_list(request, "crm/contact_list.html", filterset)
 
 
-def contact_export(request: AuthenticatedRequest) -> HttpResponse:
+def contact_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "contacts")
 
 
@@ -236,7 +237,9 @@ def contact_objection(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return redirect(contact)
 
 
-def contact_personal_data(request: AuthenticatedRequest, pk: int, file_format: str) -> HttpResponse:
+def contact_personal_data(
+    request: AuthenticatedRequest, pk: int, file_format: str
+) -> HttpResponseBase:
     """Everything stored about the person, as a workbook or JSON (right of access)."""
     contact = _contact_for_privacy(request, pk)
     if file_format not in ("xlsx", "json"):
@@ -341,7 +344,9 @@ def _log_interaction(
     )
 
 
-def _timeline(request: AuthenticatedRequest, interactions: object) -> tuple[list, int | None]:
+def _timeline(
+    request: AuthenticatedRequest, interactions: QuerySet[Interaction]
+) -> tuple[list[TimelineEntry], int | None]:
     """One page of a record's timeline, newest first, and the next page number if any."""
     raw = request.GET.get("timeline_page", "1")
     page = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
@@ -374,7 +379,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "next" in request.POST and not local_path(request.POST["next"]):
         data = request.POST.copy()
         del data["next"]
-        request.POST = data
+        request.POST = data  # type: ignore[assignment]  # typed immutable; a view may replace it
     return i18n.set_language(request)
 
 
@@ -385,7 +390,7 @@ IMPORTS_SESSION_KEY = "imports"
 
 def _import_state(request: AuthenticatedRequest, token: str) -> dict[str, Any]:
     """The import `token` started by this user in this session, or 404."""
-    state = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
+    state: dict[str, Any] | None = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
     if state is None or not imports.kind_class(state["kind"]).allowed(request.user):
         raise Http404
     if not default_storage.exists(state["name"]):
@@ -527,7 +532,9 @@ def import_errors(request: AuthenticatedRequest, token: str) -> HttpResponse:
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
     stem = state["original"].rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    disposition = content_disposition_header(True, name)
+    assert disposition is not None  # an attachment always has one
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -568,7 +575,7 @@ def job_list(request: AuthenticatedRequest) -> HttpResponse:
     )
 
 
-def job_download(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+def job_download(request: AuthenticatedRequest, pk: str) -> HttpResponseBase:
     """The job's file, for its owner while they may still see what it holds."""
     job = _job_for(request, pk)
     expired = job.expires_at is not None and job.expires_at < timezone.now()

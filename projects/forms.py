@@ -184,7 +184,7 @@ class MilestoneForm(CarreauModelForm):
         widgets = {"due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def clean_due_date(self) -> date:
-        due = self.cleaned_data["due_date"]
+        due: date = self.cleaned_data["due_date"]
         if not MILESTONE_YEARS[0] <= due.year <= MILESTONE_YEARS[1]:
             raise forms.ValidationError(
                 _("Choisissez une date entre %(first)s et %(last)s.")

@@ -19,9 +19,15 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField
+from django_fsm import RETURN_VALUE, FSMField
 
-from crm.fsm import Condition, Machine, TransitionLog, transition
+from crm.fsm import (
+    ConcurrentTransitionMixin,
+    Condition,
+    Machine,
+    TransitionLog,
+    transition,
+)
 from crm.models import (
     ChoiceLabels,
     Contact,

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import translation
@@ -52,6 +53,9 @@ from projects.models import (
     Step,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # A column shows its first cards and links to the filtered list for the rest.
 BOARD_COLUMN_LIMIT = 10
 TIMELINE_SIZE = 40
@@ -77,7 +81,7 @@ def project_list(request: AuthenticatedRequest) -> HttpResponse:
     return render_list(request, "projects/project_list.html", filterset, on_page=_with_team)
 
 
-def project_export(request: AuthenticatedRequest) -> HttpResponse:
+def project_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "projects")
 
 
@@ -86,7 +90,7 @@ def project_board(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "projects.view_project")
     visible = Project.objects.visible_to(request.user)
     counts = dict(visible.order_by().values_list("state").annotate(n=Count("pk")))
-    groups = [
+    groups: list[tuple[StrOrPromise, list[str]]] = [
         (Phase.INTAKE.label, [Step.INTAKE]),
         *((Phase(phase).label, steps) for phase, steps in PHASE_STEPS.items()),
         (Phase.SUSPENDED.label, [Step.SUSPENDED]),
@@ -186,7 +190,7 @@ def _project_timeline(
         key=lambda v: v.uploaded_at,
         reverse=True,
     )
-    uploads = (
+    uploads: Iterator[TimelineEntry] = (
         TimelineEntry(
             when=v.uploaded_at,
             kind="deliverable",
@@ -359,7 +363,7 @@ def _version_for(request: AuthenticatedRequest, pk: int, version_pk: int) -> Del
     )
 
 
-def version_file(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_file(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponseBase:
     version = _version_for(request, pk, version_pk)
     extension = version.file.name.rsplit(".", 1)[-1]
     stem = version.original_name.rsplit(".", 1)[0] or version.deliverable.title
@@ -371,7 +375,7 @@ def version_file(request: AuthenticatedRequest, pk: int, version_pk: int) -> Htt
     )
 
 
-def version_thumbnail(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_thumbnail(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponseBase:
     version = _version_for(request, pk, version_pk)
     return serve_private_file(
         version.thumbnail, filename=f"vignette-{version.pk}.jpg", content_type="image/jpeg"
@@ -409,10 +413,13 @@ def dashboard_figures(user: User) -> dict[str, object]:
     by_territory = visible.count_open_by_territory()[:10]
     # Averages over the whole log move slowly: computed at most every few minutes per scope.
     scope = "all" if user.is_mission_staff or user.has_role(Role.OFFICER) else f"user-{user.pk}"
-    days = cache.get_or_set(
-        f"projects:days-by-step:{scope}",
-        lambda: ProjectTransition.objects.visible_to(user).average_days_by_step(),
-        timeout=DASHBOARD_CACHE_SECONDS,
+    days: dict[str, float] = (
+        cache.get_or_set(
+            f"projects:days-by-step:{scope}",
+            lambda: ProjectTransition.objects.visible_to(user).average_days_by_step(),
+            timeout=DASHBOARD_CACHE_SECONDS,
+        )
+        or {}
     )
     steps = [step for steps in PHASE_STEPS.values() for step in steps]
     by_step = [(Step(step).label, round(days.get(step, 0.0), 1)) for step in [Step.INTAKE, *steps]]
@@ -493,7 +500,7 @@ def _draft_unchanged(specification: Specification, latest: SpecificationVersion)
     """Whether issuing now would say exactly what the latest version says."""
     from projects.pdf import specification_snapshot
 
-    return specification_snapshot(specification) == latest.content
+    return bool(specification_snapshot(specification) == latest.content)
 
 
 def specification_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
@@ -583,7 +590,9 @@ def _specification_version_for(
     )
 
 
-def specification_version_file(request: AuthenticatedRequest, pk: int, number: int) -> HttpResponse:
+def specification_version_file(
+    request: AuthenticatedRequest, pk: int, number: int
+) -> HttpResponseBase:
     """An issued version, byte for byte as it was frozen."""
     version = _specification_version_for(request, pk, number)
     filename = _("%(reference)s-cahier-des-charges-v%(number)s.pdf") % {

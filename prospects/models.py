@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +24,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField
+from django_fsm import RETURN_VALUE, FSMField
 
-from crm.fsm import Condition, Machine, TransitionLog, transition
+from crm.fsm import (
+    ConcurrentTransitionMixin,
+    Condition,
+    Machine,
+    TransitionLog,
+    transition,
+)
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -320,13 +327,10 @@ def weighted_expression() -> Any:
 _MONEY: models.DecimalField[Any, Decimal] = models.DecimalField(max_digits=16, decimal_places=2)
 
 
-def _shared_ids(user: User) -> models.QuerySet[Any, dict[str, Any]]:
+def _shared_ids(user: User) -> models.QuerySet[Any, Mapping[str, object]]:
     # Not correlated: the database reads the user's few shared leads once, rather than
     # probing the sharing table for every confidential row.
-    ids: models.QuerySet[Any, dict[str, Any]] = Lead.shared_with.through.objects.filter(
-        user=user
-    ).values("lead_id")
-    return ids
+    return Lead.shared_with.through.objects.filter(user=user).values("lead_id")
 
 
 class LeadQuerySet(models.QuerySet["Lead"]):

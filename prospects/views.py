@@ -3,14 +3,14 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -45,8 +45,10 @@ from prospects.models import (
     STAGE_PROBABILITY,
     CalendarToken,
     Lead,
+    LeadQuerySet,
     LeadTransition,
     PromotionEvent,
+    PromotionEventQuerySet,
     Site,
     SitePhoto,
     Stage,
@@ -74,7 +76,7 @@ def lead_list(request: AuthenticatedRequest) -> HttpResponse:
     return render_list(request, "prospects/lead_list.html", filterset)
 
 
-def lead_export(request: AuthenticatedRequest) -> HttpResponse:
+def lead_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "leads")
 
 
@@ -187,8 +189,10 @@ def _lead_form(
             current, _may = get_for_user(request, Lead.objects.all(), lead.pk)
             changed_since = _differences(form, current)
             # Saving again is now a deliberate choice made after seeing the other changes.
-            form.data = form.data.copy()
-            form.data["version"] = str(current.version)
+            # A bound form's data is the request's QueryDict, whose copy can be changed.
+            data = cast(QueryDict, form.data).copy()
+            data["version"] = str(current.version)
+            form.data = data
             messages.error(
                 request,
                 _(
@@ -307,11 +311,12 @@ def pipeline_report(request: AuthenticatedRequest) -> HttpResponse:
     """Count and weighted value by stage, conversion from the log, breakdowns and events:
     every figure an aggregate of the filtered, visible leads, computed in the database."""
     filterset = filter_visible(request, LeadFilter, Lead.objects.all(), perm=VIEW_LEAD)
-    figures = cached_report_figures(request, filterset.qs)
+    # The LeadFilter filters Lead.objects: its rows are a LeadQuerySet.
+    figures = cached_report_figures(request, cast(LeadQuerySet, filterset.qs))
     return render(request, "prospects/pipeline_report.html", figures)
 
 
-def cached_report_figures(request: AuthenticatedRequest, leads: QuerySet[Lead]) -> dict[str, Any]:
+def cached_report_figures(request: AuthenticatedRequest, leads: LeadQuerySet) -> dict[str, Any]:
     """`report_figures`, computed again only when the data behind them changed.
 
     Eleven aggregates over every visible lead take most of a second at 20,000 leads; the
@@ -324,7 +329,10 @@ def cached_report_figures(request: AuthenticatedRequest, leads: QuerySet[Lead]) 
     filters = sorted((key, value) for key, value in request.GET.lists() if key != "page")
     raw = f"{scope}|{get_language()}|{filters}|{report_stamp()}"
     key = "prospects:report:" + hashlib.sha256(raw.encode()).hexdigest()
-    return cache.get_or_set(key, lambda: report_figures(leads), timeout=REPORT_CACHE_SECONDS)
+    figures: dict[str, Any] = (
+        cache.get_or_set(key, lambda: report_figures(leads), timeout=REPORT_CACHE_SECONDS) or {}
+    )
+    return figures
 
 
 def report_stamp() -> tuple[Any, ...]:
@@ -340,7 +348,7 @@ def report_stamp() -> tuple[Any, ...]:
         return tuple(cursor.fetchone())
 
 
-def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
+def report_figures(leads: LeadQuerySet) -> dict[str, Any]:
     """The report's figures for `leads` (already scoped): a fixed number of queries."""
     leads = leads.order_by()
     by_stage = leads.by_stage()
@@ -378,7 +386,7 @@ def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
         "sector": dict(Lead.Sector.choices),
         "origin_market": dict(Lead.Market.choices),
     }
-    breakdowns = []
+    breakdowns: list[dict[str, Any]] = []
     for field, title in [
         ("source", _("Par source")),
         ("sector", _("Par secteur")),
@@ -396,7 +404,8 @@ def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
                 row["label"] = str(names.get(row["key"], row["key"]))
         breakdowns.append({"field": field, "title": title, "rows": rows})
     events = list(
-        PromotionEvent.objects.with_figures(leads)
+        # `lead_count` is one of the figures `with_figures` annotates.
+        PromotionEvent.objects.with_figures(leads)  # type: ignore[misc]
         .filter(lead_count__gt=0)
         .order_by("-starts_on", "name")
     )
@@ -433,7 +442,7 @@ def site_list(request: AuthenticatedRequest) -> HttpResponse:
     return render_list(request, "prospects/site_list.html", filterset)
 
 
-def site_export(request: AuthenticatedRequest) -> HttpResponse:
+def site_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "sites")
 
 
@@ -508,7 +517,7 @@ def _photo_for(request: AuthenticatedRequest, pk: int, photo_pk: int) -> SitePho
     return get_object_or_404(SitePhoto, pk=photo_pk, site=site)
 
 
-def site_photo(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponse:
+def site_photo(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponseBase:
     photo = _photo_for(request, pk, photo_pk)
     extension = photo.image.name.rsplit(".", 1)[-1]
     return serve_private_file(
@@ -518,7 +527,7 @@ def site_photo(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpRes
     )
 
 
-def site_photo_thumbnail(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponse:
+def site_photo_thumbnail(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponseBase:
     photo = _photo_for(request, pk, photo_pk)
     return serve_private_file(
         photo.thumbnail, filename=f"vignette-{photo.pk}.jpg", content_type="image/jpeg"
@@ -549,12 +558,12 @@ def event_list(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "prospects/event_list.html", context)
 
 
-def event_export(request: AuthenticatedRequest) -> HttpResponse:
+def event_export(request: AuthenticatedRequest) -> HttpResponseBase:
     require_permission(request.user, "prospects.view_promotionevent")
     return exports.events_xlsx(_events_with_figures(request.user))
 
 
-def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
+def _events_with_figures(user: User) -> PromotionEventQuerySet:
     return (
         PromotionEvent.objects.visible_to(user)
         .with_figures(Lead.objects.visible_to(user))

@@ -22,6 +22,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -351,12 +352,15 @@ class Command(BaseCommand):
         client.force_login(user)
         from projects.models import Project
 
-        busiest = (Interaction.objects.values("organisation").order_by().first() or {}).get(
-            "organisation"
-        )
+        first_row = Interaction.objects.values("organisation").order_by().first()
+        busiest = first_row["organisation"] if first_row else None
         a_project = Project.objects.order_by("pk").values_list("pk", flat=True).first()
         replacements = {
-            "territory": str(Territory.objects.filter(slug__startswith="bench-").first().pk),
+            "territory": str(
+                Territory.objects.filter(slug__startswith="bench-")
+                .values_list("pk", flat=True)
+                .first()
+            ),
             "year_ago": (timezone.localdate() - timedelta(days=365)).isoformat(),
         }
         rows = []
@@ -406,7 +410,8 @@ class Command(BaseCommand):
             # Reading the stream to its end closes the response, as a WSGI server would;
             # closing it again would fire request_finished a second time, which closes the
             # database connection in the middle of the run.
-            return sum(len(chunk) for chunk in response.streaming_content)
+            content: Iterable[bytes] = response.streaming_content  # type: ignore[attr-defined]  # an export streams
+            return sum(len(chunk) for chunk in content)
 
         def bare() -> int:
             queryset = Organisation.objects.for_export().values_list(*fields)
@@ -526,6 +531,7 @@ class Command(BaseCommand):
         from crm import imports
 
         territory = Territory.objects.filter(slug__startswith="bench-").first()
+        assert territory is not None, "the bench data set has its territories"
         book = Workbook(write_only=True)
         sheet = book.create_sheet()
         sheet.append(["Nom", "Type", "Commune", "Territoire", "E-mail"])
