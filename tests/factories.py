@@ -29,6 +29,18 @@ def siret_with_key(prefix: str) -> str:
     raise AssertionError("unreachable")
 
 
+# What factories do once the record is built: functions of the record (as factory_boy calls
+# them), so that they are typed as the model they receive.
+
+
+def _put_in_role(user: User, create: bool, extracted: Role | str | None, **kwargs: object) -> None:
+    if create and extracted:
+        user.groups.add(Group.objects.get(name=str(extracted)))
+        if str(extracted) == Role.STAFF:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+
+
 class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
@@ -41,13 +53,7 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
     password = factory.django.Password(PASSWORD)
 
-    @factory.post_generation
-    def role(self, create: bool, extracted: Role | str | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.groups.add(Group.objects.get(name=str(extracted)))
-            if str(extracted) == Role.STAFF:
-                self.is_staff = True
-                self.save(update_fields=["is_staff"])
+    role = factory.PostGeneration(_put_in_role)
 
 
 class TerritoryFactory(factory.django.DjangoModelFactory[Territory]):
@@ -106,6 +112,15 @@ class InteractionFactory(factory.django.DjangoModelFactory[Interaction]):
 # Projects ------------------------------------------------------------------------------------
 
 
+def _add_designers(
+    project: Project, create: bool, extracted: list[User] | None, **kwargs: object
+) -> None:
+    from projects.models import ProjectMember
+
+    for user in extracted or []:
+        ProjectMember.objects.create(project=project, user=user, role=ProjectMember.Role.DESIGNER)
+
+
 class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = "projects.Project"
@@ -117,12 +132,7 @@ class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     territory = factory.SubFactory(TerritoryFactory)
     need = "Créer une offre d'hébergement insolite dans d'anciens corons."
 
-    @factory.post_generation
-    def designers(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
-        from projects.models import ProjectMember
-
-        for user in extracted or []:
-            ProjectMember.objects.create(project=self, user=user, role=ProjectMember.Role.DESIGNER)
+    designers = factory.PostGeneration(_add_designers)
 
 
 _deliverable_numbers = itertools.count(1)
@@ -206,6 +216,16 @@ class PromotionEventFactory(factory.django.DjangoModelFactory[PromotionEvent]):
     starts_on = factory.LazyFunction(lambda: timezone.localdate())
 
 
+def _share_with(lead: Lead, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
+    if create and extracted:
+        lead.shared_with.set(extracted)
+
+
+def _target_sites(lead: Lead, create: bool, extracted: list[Site] | None, **kwargs: object) -> None:
+    if create and extracted:
+        lead.target_sites.set(extracted)
+
+
 class LeadFactory(factory.django.DjangoModelFactory[Lead]):
     """A lead owned by `owner` (an officer made on the fly when not given)."""
 
@@ -222,12 +242,5 @@ class LeadFactory(factory.django.DjangoModelFactory[Lead]):
     source = "network"
     origin_market = "BE"
 
-    @factory.post_generation
-    def shared_with(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.shared_with.set(extracted)
-
-    @factory.post_generation
-    def target_sites(self, create: bool, extracted: list | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.target_sites.set(extracted)
+    shared_with = factory.PostGeneration(_share_with)
+    target_sites = factory.PostGeneration(_target_sites)
