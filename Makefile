@@ -54,9 +54,11 @@ test-s3: setup
 	    $(PY) -m pytest -m storage -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS); \
 	fi
 
+# mypy keeps its cache in .mypy_cache: a run after a small change takes seconds.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
