@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, time
 from typing import Any
 
@@ -24,6 +24,11 @@ from crm.uploads import CheckedUpload
 
 
 @transaction.atomic
+def _delete_files(names: Iterable[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
 def save_organisation(
     *,
     organisation: Organisation,
@@ -134,7 +139,7 @@ def anonymise_contact(
     privacy.redact_mentions(plan.mentions, plan.identity, surnames=plan.redacted_surnames)
     names = [staged.name for staged in plan.import_files]
     if names:
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: _delete_files(names))
     report = plan.report()
     kept = report["kept"]
     audit.record(

@@ -33,6 +33,13 @@ from crm.models import (
 ADMIN_DETAIL = "Administration"
 
 
+def editor_of(request: HttpRequest) -> User:
+    """Who is working in the admin: the admin site lets in signed-in staff only."""
+    user = request.user
+    assert isinstance(user, User), "the admin site serves signed-in users only"
+    return user
+
+
 class AuditedAdmin(admin.ModelAdmin):
     """An admin whose changes land in the audit trail like the app's own, marked
     "Administration": Django's LogEntry only says that something changed, the trail says which
@@ -52,7 +59,7 @@ class AuditedAdmin(admin.ModelAdmin):
         audit.record_changes(
             before=form.instance._audit_before,
             instance=form.instance,
-            by=request.user,
+            by=editor_of(request),
             detail=ADMIN_DETAIL,
         )
 
@@ -69,27 +76,29 @@ class AuditedAdmin(admin.ModelAdmin):
         }
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
-            audit.record_changes(before={}, instance=obj, by=request.user, detail=ADMIN_DETAIL)
+            audit.record_changes(
+                before={}, instance=obj, by=editor_of(request), detail=ADMIN_DETAIL
+            )
         for obj, _fields in formset.changed_objects:
             audit.record_changes(
-                before=before[id(obj)][1], instance=obj, by=request.user, detail=ADMIN_DETAIL
+                before=before[id(obj)][1], instance=obj, by=editor_of(request), detail=ADMIN_DETAIL
             )
         audit.record_deleted(
             formset.model,
             [before[id(obj)][0] for obj in formset.deleted_objects],
-            by=request.user,
+            by=editor_of(request),
             detail=ADMIN_DETAIL,
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         pk = obj.pk
         super().delete_model(request, obj)
-        audit.record_deleted(type(obj), [pk], by=request.user, detail=ADMIN_DETAIL)
+        audit.record_deleted(type(obj), [pk], by=editor_of(request), detail=ADMIN_DETAIL)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         super().delete_queryset(request, queryset)
-        audit.record_deleted(queryset.model, ids, by=request.user, detail=ADMIN_DETAIL)
+        audit.record_deleted(queryset.model, ids, by=editor_of(request), detail=ADMIN_DETAIL)
 
 
 @admin.register(User)

@@ -68,7 +68,7 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def _tracked_fields(instance: models.Model) -> list[models.Field]:
+def _tracked_fields(instance: models.Model) -> list[models.Field[Any, Any]]:
     return [
         field
         for field in instance._meta.concrete_fields
@@ -202,7 +202,8 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """One entry for an event on the record (a transition, an export, an anonymisation...)."""
-    label = str(instance._meta.get_field(field).verbose_name) if field else ""
+    # `field` names one of the record's tracked fields, which have a verbose name.
+    label = str(instance._meta.get_field(field).verbose_name) if field else ""  # type: ignore[union-attr]
     return AuditEntry.objects.create(
         record_type=instance._meta.label_lower,
         record_id=instance.pk,

@@ -7,7 +7,6 @@ from typing import Any
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
-from django.db import models
 from django.http import HttpRequest
 
 
@@ -27,7 +26,9 @@ class LoginThrottleBackend(AxesStandaloneBackend):
     ) -> None:
         if request is None:
             return None
-        return super().authenticate(request, username, password, **kwargs)
+        # axes only checks the lockout (raising when locked): it never returns a user.
+        checked: None = super().authenticate(request, username, password, **kwargs)
+        return checked
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -53,7 +54,8 @@ def client_ip(request: HttpRequest) -> str | None:
         return remote
 
 
-def login_log_models() -> list[type[models.Model]]:
+def login_log_models() -> list[Any]:
+    # django-axes' models: the library ships no types.
     """django-axes' three logs: attempts (with the lock-out count), successes, failures. They
     hold the username typed, often someone's e-mail address: `manage.py purge_login_log`
     keeps them `LOGIN_LOG_RETENTION_DAYS` days."""

@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models, transaction
-from django.db.models import Max
+from django.db.models import Field, Max
 from django.utils import timezone
 
 from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
+
+if TYPE_CHECKING:
+    from django.core.management.base import OutputWrapper
 
 CRM_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_crm.json"
 
@@ -90,11 +93,12 @@ class SeedReport:
 
 
 class Seeder(Protocol):
-    def __call__(self, *, stdout: TextIO | None = None) -> SeedReport: ...
+    def __call__(self, *, stdout: TextIO | OutputWrapper | None = None) -> SeedReport: ...
 
 
 def load_fixture(path: Path = CRM_FIXTURE) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -121,6 +125,7 @@ def assign(instance: models.Model, values: dict[str, Any]) -> bool:
     changed = False
     for name, value in values.items():
         model_field = instance._meta.get_field(name)
+        assert isinstance(model_field, Field)  # `values` names the model's own fields
         # Compare foreign keys by id: reading the relation would cost a query per row.
         current = getattr(instance, model_field.attname)
         wanted = value.pk if model_field.is_relation and value is not None else value
@@ -235,7 +240,7 @@ def seed_crm(*, stdout: TextIO | None = None, path: Path = CRM_FIXTURE) -> SeedR
 
     for row in rows(data["interactions"]):
         organisation = organisations[row["organisation"]]
-        found = Interaction.objects.filter(
+        found_interaction = Interaction.objects.filter(
             organisation=organisation, kind=row["kind"], summary=row["summary"]
         ).first()
         values = pick(
@@ -247,9 +252,9 @@ def seed_crm(*, stdout: TextIO | None = None, path: Path = CRM_FIXTURE) -> SeedR
         values["contact"] = contacts[row["contact"]] if row.get("contact") else None
         values["author"] = users[row["author"]]
         values["occurred_at"] = days_ago(
-            now, row["days_ago"], kept=found.occurred_at if found else None
+            now, row["days_ago"], kept=found_interaction.occurred_at if found_interaction else None
         )
-        upsert(report, "interactions", Interaction, found, values)
+        upsert(report, "interactions", Interaction, found_interaction, values)
 
     refresh_last_interactions()
     report.write(stdout)
@@ -322,5 +327,6 @@ def refresh_last_interactions() -> None:
     for contact in Contact.objects.filter(is_demo=True).annotate(
         latest=Max("interactions__occurred_at")
     ):
-        if contact.last_interaction_at != contact.latest:
-            Contact.objects.filter(pk=contact.pk).update(last_interaction_at=contact.latest)
+        # `latest` is annotated above; the plugin loses it through ContactQuerySet.
+        if contact.last_interaction_at != contact.latest:  # type: ignore[attr-defined]
+            Contact.objects.filter(pk=contact.pk).update(last_interaction_at=contact.latest)  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, QueryDict
@@ -45,6 +45,10 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from crm.listing import filter_for
 from crm.models import Contact, Organisation
+from crm.permissions import ScopedQuerySet
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 ColumnKind = Literal["text", "int", "decimal", "money", "date", "datetime", "bool"]
 
@@ -85,7 +89,7 @@ class Column:
     workbook is written.
     """
 
-    header: str
+    header: StrOrPromise
     value: Callable[[Any], Any]
     kind: ColumnKind = "text"
     width: int | None = None
@@ -345,7 +349,7 @@ def _style_array(
         template.number_format = number_format
     template.quotePrefix = quote_prefix
     # openpyxl keeps a cell's style in `_style`; new cells copy it through `style_array=`.
-    return template._style
+    return template._style  # type: ignore[attr-defined]  # private, absent from the stubs
 
 
 def _is_number(value: Any) -> bool:
@@ -424,14 +428,14 @@ class ListExport:
     written by the shared writer, under `filename`-YYYY-MM-DD.xlsx."""
 
     filterset: type[FilterSet]
-    queryset: Callable[[], QuerySet]
+    queryset: Callable[[], ScopedQuerySet[Any]]
     perm: str
     columns: Callable[[], Sequence[Column]]
     filename: str
     sheet_title: Any
     label: Any
     # Prefetches for the rows as they are written.
-    for_writing: Callable[[QuerySet], QuerySet] = lambda queryset: queryset
+    for_writing: Callable[[QuerySet[Any]], QuerySet[Any]] = lambda queryset: queryset
     # Called once the file is written, with who exported, the filters and the row count: an
     # export of personal data (the contact list) is logged, whether immediate or a job.
     on_export: Callable[[Any, FilterSet, int], None] | None = None

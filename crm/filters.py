@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any, Protocol
 
 import django_filters
 from django import forms
@@ -33,12 +34,12 @@ class StableOrderingFilter(django_filters.OrderingFilter):
     """
 
     def __init__(
-        self, *args: object, then_by: dict[str, list[str]] | None = None, **kwargs: object
-    ):
+        self, *args: Any, then_by: dict[str, list[str]] | None = None, **kwargs: Any
+    ) -> None:
         self.then_by = then_by or {}
         super().__init__(*args, **kwargs)
 
-    def filter(self, qs: QuerySet, value: list[str] | None) -> QuerySet:
+    def filter(self, qs: QuerySet[Any], value: list[str] | None) -> QuerySet[Any]:
         if not value:
             return qs
         keys: list[str] = []
@@ -53,12 +54,16 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         return qs.order_by(*keys, "-pk" if keys and keys[0].startswith("-") else "pk")
 
 
+class SearchableQuerySet(Protocol):
+    def search(self, text: str) -> QuerySet[Any]: ...
+
+
 class SearchFilterSet(django_filters.FilterSet):
     """A FilterSet with a free-text `q` delegated to the QuerySet's `search()` method."""
 
     q = django_filters.CharFilter(label=_("Recherche"), method="filter_search", max_length=200)
 
-    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_search(self, queryset: SearchableQuerySet, name: str, value: str) -> QuerySet[Any]:
         return queryset.search(value)
 
 
@@ -81,7 +86,7 @@ class OrganisationFilter(SearchFilterSet):
         model = Organisation
         fields = ["q", "kind", "sector", "territory", "has_siret"]
 
-    def filter_has_siret(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_has_siret(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return queryset.exclude(siret="") if value == "yes" else queryset.filter(siret="")
 
 
@@ -123,7 +128,9 @@ class ContactFilter(SearchFilterSet):
         model = Contact
         fields = ["q", "organisation_kind", "territory", "legal_basis", "no_interaction_since"]
 
-    def filter_no_interaction_since(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
+    def filter_no_interaction_since(
+        self, queryset: QuerySet[Any], name: str, value: date
+    ) -> QuerySet[Any]:
         # Compare with the start of that day in the user's time zone rather than applying a
         # date function to the column, so the database can use the index.
         start = timezone.make_aware(datetime.combine(value, time.min))

@@ -23,7 +23,24 @@ def formfield(field: Any, **kwargs: Any) -> Any:
 MAX_ID = 2**63 - 1
 
 
-class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+def picker(form: forms.BaseForm, name: str) -> forms.ModelChoiceField[Any]:
+    """`form`'s field `name`, a choice of records, so that its queryset can be set."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ModelChoiceField):
+        raise TypeError(f"{type(form).__name__}.{name} is not a choice of records")
+    return field
+
+
+def choice(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """`form`'s field `name`, a choice of values, so that its choices can be set."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{type(form).__name__}.{name} is not a choice")
+    return field
+
+
+# Django's form classes are generic only in the stubs: a base class cannot be subscripted.
+class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
     """Refuses ids outside the database's integer range as invalid choices, before the
     `pk__in` query that would otherwise fail in the database (a 500)."""
 
@@ -36,7 +53,7 @@ class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                     code="invalid_choice",
                     params={"value": pk},
                 )
-        return super()._check_values(value)
+        return super()._check_values(value)  # type: ignore[misc]  # private, not in the stubs
 
 
 class OneQueryChoices(forms.models.ModelChoiceIterator):
@@ -56,7 +73,7 @@ class OneQueryChoices(forms.models.ModelChoiceIterator):
             yield self.choice(obj)
 
 
-class CarreauModelForm(forms.ModelForm):
+class CarreauModelForm(forms.ModelForm):  # type: ignore[type-arg]  # (as above)
     """Labels without the trailing colon: the layout puts them above their input; many-to-many
     choices refuse out-of-range ids cleanly; records to choose from cost one query each."""
 
@@ -186,6 +203,7 @@ class OrganisationForm(CarreauModelForm):
         super().__init__(*args, **kwargs)
         # Accept "123 456 789 00012": the 14-digit and Luhn checks run on the cleaned value.
         siret = self.fields["siret"]
+        assert isinstance(siret, forms.CharField)  # the model's CharField
         siret.max_length = 20
         siret.validators = []
         siret.widget.attrs.update(maxlength="20", inputmode="numeric", autocomplete="off")
@@ -219,7 +237,7 @@ class ContactForm(CarreauModelForm):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only organisations the user may see can be chosen; a tampered id is "not a valid choice".
-        self.fields["organisation"].queryset = Organisation.objects.visible_to(user).only(
+        picker(self, "organisation").queryset = Organisation.objects.visible_to(user).only(
             "pk", "name"
         )
 
@@ -239,17 +257,19 @@ class InteractionForm(ObjectionConfirmationMixin, CarreauModelForm):
         kwargs.setdefault("auto_id", "interaction_%s")
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
-        self.fields["contact"].queryset = organisation.contacts.only(*CONTACT_CHOICE_COLUMNS)
-        self.fields["contact"].label_from_instance = contact_choice_label
+        picker(self, "contact").queryset = organisation.contacts.only(*CONTACT_CHOICE_COLUMNS)
+        # Django reads it off the field; the stubs know it only as a method.
+        picker(self, "contact").label_from_instance = contact_choice_label  # type: ignore[method-assign,assignment]
         self.fields["occurred_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-        self.fields["kind"].choices = [("", _("Choisir…")), *Interaction.Kind.choices]
-        self.fields["contact"].empty_label = _("Aucun contact en particulier")
+        choice(self, "kind").choices = [("", _("Choisir…")), *Interaction.Kind.choices]
+        picker(self, "contact").empty_label = _("Aucun contact en particulier")
         initial = self.initial.get("contact")
         if isinstance(initial, Contact) and not self.is_bound:
             self.ask_objection_confirmation([initial])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         contact = data.get("contact")
         if contact is not None and data.get("kind") in Interaction.CONTACTING:
             self.require_objection_confirmation([contact])
@@ -282,7 +302,7 @@ class ImportUploadForm(forms.Form):
         """`kinds`: (key, label) of what the person may import."""
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = kinds
+        choice(self, "kind").choices = kinds
 
 
 class ImportMappingForm(forms.Form):
@@ -303,6 +323,7 @@ class ImportMappingForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         chosen = [value for value in data.values() if value]
         doubles = sorted({value for value in chosen if chosen.count(value) > 1})
         if doubles:
@@ -338,6 +359,7 @@ class TransitionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         if not data.get("name") and not data.get("target"):
             raise forms.ValidationError(_("Action incomplète."))
         return data

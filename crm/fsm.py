@@ -17,14 +17,14 @@ moves next (see `Machine.run`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast, overload
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
@@ -34,14 +34,50 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransition, FSMMeta, TransitionNotAllowed
+from django_fsm import (
+    RETURN_VALUE,
+    ConcurrentTransition,
+    FSMFieldMixin,
+    FSMMeta,
+    Transition,
+    TransitionNotAllowed,
+)
 
 from crm import audit, notifications
+from crm.http import AuthenticatedRequest
 from crm.models import AuditEntry, ChoiceLabels, User
 from crm.pages import safe_next
 from crm.timeline import TimelineEntry
 
 PARTIALS = "crm/includes/_transitions.html"
+
+if TYPE_CHECKING:
+    from django_fsm import State, _Condition, _StateValue
+
+    Method = TypeVar("Method", bound=Callable[..., Any])
+
+    def transition(
+        field: FSMFieldMixin | str,
+        source: _StateValue | Sequence[_StateValue] = "*",
+        target: _StateValue | State | None = None,
+        on_error: _StateValue | None = None,
+        conditions: list[_Condition] | None = None,
+        permission: str | Callable[[Any, User], bool] | None = None,
+        custom: dict[str, Any] | None = None,
+    ) -> Callable[[Method], Method]:
+        """django-fsm's `transition`, as Carreau's models use it: a permission takes the
+        model's own record and a Carreau user (django-fsm passes those; its own types say any
+        model and any user), and the decorated method keeps its signature."""
+        ...
+
+    class ConcurrentTransitionMixin:
+        """django-fsm's guard against two moves at once, as the type checker sees it: a plain
+        mixin. django-fsm declares it a Model subclass for type checkers only, which the
+        django-stubs plugin cannot resolve, and every model using it would be read as Any."""
+
+else:
+    from django_fsm import ConcurrentTransitionMixin as ConcurrentTransitionMixin
+    from django_fsm import transition as transition
 
 
 @dataclass(frozen=True)
@@ -99,12 +135,20 @@ class Moves:
 
 def fsm_meta(instance: models.Model, name: str) -> FSMMeta:
     """django-fsm's description of transition `name` of `instance`."""
-    return getattr(instance, name)._django_fsm
+    meta: FSMMeta = getattr(instance, name)._django_fsm
+    return meta
+
+
+def transition_from(instance: models.Model, name: str, state: str) -> Transition:
+    """Transition `name` of `instance` from `state`, which the caller knows it leaves from."""
+    transition = fsm_meta(instance, name).get_transition(state)
+    assert transition is not None, f"{name} does not leave {state}"
+    return transition
 
 
 def unmet_conditions(instance: models.Model, name: str, state: str) -> list[str]:
     """What the conditions of transition `name` from `state` say is missing, in words."""
-    conditions = fsm_meta(instance, name).get_transition(state).conditions or []
+    conditions = transition_from(instance, name, state).conditions or []
     return [
         str(condition.message)
         if isinstance(condition, Condition)
@@ -155,14 +199,21 @@ class Machine:
     def __set_name__(self, owner: type[models.Model], name: str) -> None:
         self.model = owner
 
-    def __get__(self, instance: models.Model | None, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Machine: ...
+    @overload
+    def __get__(self, instance: models.Model, owner: type | None = None) -> RecordMachine: ...
+    def __get__(
+        self, instance: models.Model | None, owner: type | None = None
+    ) -> Machine | RecordMachine:
         if instance is None:
             return self
         return RecordMachine(self, instance)
 
     @cached_property
-    def state_field(self) -> models.Field:
-        return self.model._meta.get_field(self.field)
+    def state_field(self) -> FSMFieldMixin:
+        # The machine's field is a django-fsm state field: the model declares it so.
+        return cast(FSMFieldMixin, self.model._meta.get_field(self.field))
 
     @cached_property
     def log_model(self) -> type[TransitionLog]:
@@ -207,7 +258,7 @@ def _transition_field(attr: Any) -> str | None:
     meta = getattr(attr, "_django_fsm", None)
     if not isinstance(meta, FSMMeta):
         return None
-    return getattr(meta.field, "name", meta.field)
+    return meta.field if isinstance(meta.field, str) else meta.field.name
 
 
 class RecordMachine:
@@ -221,7 +272,8 @@ class RecordMachine:
 
     @property
     def state(self) -> str:
-        return getattr(self.record, self.spec.field)
+        state: str = getattr(self.record, self.spec.field)
+        return state
 
     @property
     def state_label(self) -> str:
@@ -235,7 +287,7 @@ class RecordMachine:
         """The state transition `name` would lead to from the record's current state."""
         rule = self.spec.targets.get(name)
         if rule is None:
-            return str(fsm_meta(self.record, name).get_transition(self.state).target)
+            return str(transition_from(self.record, name, self.state).target)
         if isinstance(rule, Mapping):
             return rule[self.state]
         return rule(self.record)
@@ -265,7 +317,7 @@ class RecordMachine:
                 continue
             if not meta.has_transition_perm(self.record, self.state, user):
                 continue
-            custom = meta.get_transition(self.state).custom
+            custom = transition_from(self.record, name, self.state).custom
             reasons = self.refusal_reasons(name, user) if check_conditions else []
             options.append(
                 TransitionOption(
@@ -308,7 +360,7 @@ class RecordMachine:
         comment = comment.strip()
         reasons = self.refusal_reasons(name, by)
         if not reasons:
-            custom = fsm_meta(self.record, name).get_transition(self.state).custom
+            custom = transition_from(self.record, name, self.state).custom
             if custom.get("needs_comment") and not comment:
                 reasons = [
                     str(
@@ -335,7 +387,7 @@ class RecordMachine:
                 # The move's event: one row per move, whichever the machine, written with the
                 # move or not at all. What must hear of moves hears of them here, in this
                 # transaction, or reads the log.
-                log = spec.log_model.objects.create(
+                log: TransitionLog = spec.log_model.objects.create(
                     **{spec.log_model.subject_field: record},
                     name=name,
                     source=source,
@@ -368,6 +420,15 @@ class TransitionLog(ChoiceLabels):
     `source` and `target` fields with its state machine's choices."""
 
     subject_field: ClassVar[str]
+    # Declared by each concrete log, with its machine's choices.
+    source: str
+    target: str
+
+    if TYPE_CHECKING:
+        objects: models.Manager[Any]
+
+        def get_source_display(self) -> str: ...
+        def get_target_display(self) -> str: ...
 
     name = models.CharField(_("transition"), max_length=40)
     by = models.ForeignKey(
@@ -405,7 +466,7 @@ class TransitionLog(ChoiceLabels):
 # hand it over: every machine gets the same checks, in the same order, and the same messages.
 
 
-def transition_view(request: HttpRequest, record: models.Model) -> HttpResponse:
+def transition_view(request: AuthenticatedRequest, record: models.Model) -> HttpResponse:
     """Run one move posted from a record's page or its board, then go back there.
 
     The form posts the state the person saw: a move from a stale page is refused, never
@@ -451,7 +512,7 @@ def transition_view(request: HttpRequest, record: models.Model) -> HttpResponse:
     return redirect(back)
 
 
-def card_moves_view(request: HttpRequest, record: models.Model) -> HttpResponse:
+def card_moves_view(request: AuthenticatedRequest, record: models.Model) -> HttpResponse:
     """A board card's moves, loaded when its "Déplacer" button is opened (htmx); without
     JavaScript that button is a link to the record's page and its transition forms."""
     machine = record.machine  # type: ignore[attr-defined]
@@ -463,7 +524,18 @@ def card_moves_view(request: HttpRequest, record: models.Model) -> HttpResponse:
 # Plain mixins: this module is loaded with the models, before the admin may be imported.
 
 
-class TransitionAdminMixin:
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+
+    # The admin mixins are checked as the admin classes they are mixed into; at run time they
+    # stay plain classes, as ModelAdmin cannot be subscripted.
+    _AdminMixinBase: TypeAlias = admin.ModelAdmin[Any]
+    _InlineMixinBase: TypeAlias = admin.TabularInline[Any, Any]
+else:
+    _AdminMixinBase = _InlineMixinBase = object
+
+
+class TransitionAdminMixin(_AdminMixinBase):
     """For the admin of a record with a `Machine`, before django-fsm's `FSMAdminMixin`: its
     transition buttons would change the state without the log row, the checks and the
     concurrency guard of the pages, so they go through `Machine.run` too.
@@ -477,7 +549,7 @@ class TransitionAdminMixin:
         obj: models.Model,
         transition_name: str,
         request: HttpRequest,
-        kwargs: dict | None = None,
+        kwargs: Mapping[str, Any] | None = None,
     ) -> bool:
         machine = obj.machine  # type: ignore[attr-defined]
         try:
@@ -487,15 +559,15 @@ class TransitionAdminMixin:
                 comment=gettext("Depuis l'administration."),
             )
         except TransitionRefused as refused:
-            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, " ".join(refused.reasons), level=messages.ERROR)
             return False
         except machine.changed:
-            self.message_user(request, str(self.changed_message), messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, str(self.changed_message), messages.ERROR)
             return False
         return True
 
 
-class TransitionLogInlineMixin:
+class TransitionLogInlineMixin(_InlineMixinBase):
     """For an `admin.TabularInline` of a log: shown on the record's page, never written by hand
     (the moves write it)."""
 
@@ -507,13 +579,13 @@ class TransitionLogInlineMixin:
         return False
 
 
-class TransitionLogAdminMixin:
+class TransitionLogAdminMixin(_AdminMixinBase):
     """For the `admin.ModelAdmin` of a log: readable and filterable, never changed."""
 
     list_filter = ["target"]
     date_hierarchy = "at"
 
-    def get_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: object = None) -> _FieldGroups:
         # What moved first, then the move: the order of the log's story, not of its classes.
         return [self.model.subject_field, "name", "source", "target", "by", "at", "comment"]
 

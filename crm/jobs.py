@@ -38,7 +38,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponseBase, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -48,6 +48,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from crm.exports import ListExport
+from crm.http import AuthenticatedRequest
 from crm.models import Job, User
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ class JobKind:
 
 
 def kind_of(key: str) -> JobKind:
-    return import_string(JOB_KINDS[key])()
+    kind: JobKind = import_string(JOB_KINDS[key])()
+    return kind
 
 
 # Starting, running, recovering --------------------------------------------------------------
@@ -267,10 +269,11 @@ def _finish(job: Job, output: Output) -> None:
 
 
 def list_export(key: str) -> ListExport:
-    return import_string(LIST_EXPORTS[key])()
+    export: ListExport = import_string(LIST_EXPORTS[key])()
+    return export
 
 
-def export_list(request: HttpRequest, key: str) -> HttpResponse:
+def export_list(request: AuthenticatedRequest, key: str) -> HttpResponseBase:
     """The list's export: the file at once up to `EXPORT_SYNC_MAX_ROWS` rows, else a job
     whose page follows its progress."""
     spec = list_export(key)

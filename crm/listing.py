@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django_filters import FilterSet
 
-from crm.permissions import require_permission
+from crm.http import AuthenticatedRequest
+from crm.permissions import ScopedQuerySet, require_permission
 
 
 def filter_for(
-    request: HttpRequest, filterset_class: type[FilterSet], queryset: QuerySet
+    request: AuthenticatedRequest, filterset_class: type[FilterSet], queryset: QuerySet[Any]
 ) -> FilterSet:
     """The FilterSet bound to the query string. Invalid values are ignored and reported."""
     return filterset_class(request.GET or None, queryset=queryset, request=request)
 
 
 def filter_visible(
-    request: HttpRequest, filterset_class: type[FilterSet], queryset: QuerySet, *, perm: str
+    request: AuthenticatedRequest,
+    filterset_class: type[FilterSet],
+    queryset: ScopedQuerySet[Any],
+    *,
+    perm: str,
 ) -> FilterSet:
     """A list's FilterSet over what the user may see: the role needs `perm` (else 404) and
     rows go through the model's `visible_to(user)`. Lists and their exports share it."""
@@ -55,7 +59,9 @@ def _as_read(field: forms.Field, value: Any) -> str:
         return str(value)
     if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
         labels: dict[Any, Any] = {}
-        for key, label in field.choices:
+        # Django normalises a ChoiceField's choices, when set, to (value, label) pairs and
+        # (group, pairs); the stubs also allow the forms it takes before that.
+        for key, label in cast(Iterable[tuple[Any, Any]], field.choices):
             if isinstance(label, list | tuple):  # a group of choices
                 labels.update(label)
             else:
@@ -160,13 +166,13 @@ def table_estimate(queryset: QuerySet) -> int | None:
 
 
 def paginate(
-    request: HttpRequest,
-    queryset: QuerySet,
+    request: AuthenticatedRequest,
+    queryset: QuerySet[Any],
     *,
     per_page: int | None = None,
     param: str = "page",
     count_limit: int | None = None,
-) -> Page:
+) -> Page[Any]:
     """One page of `queryset`, its number read from the `param` query parameter (a page with
     several lists gives each its own); a missing, non-numeric or out-of-range number shows
     the nearest page. With `count_limit`, rows are counted up to that limit only (see
@@ -201,7 +207,7 @@ def paginate(
     return page
 
 
-def querystring_without_page(request: HttpRequest, param: str = "page") -> str:
+def querystring_without_page(request: AuthenticatedRequest, param: str = "page") -> str:
     """The query string that leads to this page, less its `param` page number: the links of
     a pagination append their own."""
     params = request.GET.copy()
@@ -209,7 +215,9 @@ def querystring_without_page(request: HttpRequest, param: str = "page") -> str:
     return params.urlencode()
 
 
-def list_context(request: HttpRequest, filterset: FilterSet, **extra: Any) -> dict[str, Any]:
+def list_context(
+    request: AuthenticatedRequest, filterset: FilterSet, **extra: Any
+) -> dict[str, Any]:
     page = paginate(request, filterset.qs, count_limit=settings.LIST_COUNT_LIMIT)
     return {
         "filter": filterset,
@@ -221,7 +229,7 @@ def list_context(request: HttpRequest, filterset: FilterSet, **extra: Any) -> di
 
 
 def render_list(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     template: str,
     filterset: FilterSet,
     *,
@@ -241,7 +249,7 @@ def render_list(
 
 
 def first_rows_by(
-    queryset: QuerySet,
+    queryset: QuerySet[Any],
     field: str,
     values: Sequence[Hashable],
     *,

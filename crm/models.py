@@ -33,13 +33,13 @@ class ChoiceLabels(models.Model):
     class Meta:
         abstract = True
 
-    def _get_FIELD_display(self, field: models.Field) -> Any:
+    def _get_FIELD_display(self, field: models.Field[Any, Any]) -> Any:
         value = getattr(self, field.attname)
         return force_str(_choice_labels(field).get(value, value), strings_only=True)
 
 
 @functools.cache
-def _choice_labels(field: models.Field) -> dict[Any, Any]:
+def _choice_labels(field: models.Field[Any, Any]) -> dict[Any, Any]:
     return dict(field.flatchoices)
 
 
@@ -260,7 +260,8 @@ def count_contacts(organisations: list[Organisation]) -> None:
         .annotate(total=models.Count("pk"))
     )
     for organisation in organisations:
-        organisation.contact_count = counts.get(organisation.pk, 0)
+        # Read by the list's template; exports annotate the same name in the query.
+        organisation.contact_count = counts.get(organisation.pk, 0)  # type: ignore[attr-defined]
 
 
 class Organisation(ChoiceLabels, models.Model):
@@ -607,6 +608,7 @@ class Interaction(ChoiceLabels, models.Model):
         if (
             self.contact_id
             and self.organisation_id
+            and self.contact is not None
             and (self.contact.organisation_id != self.organisation_id)
         ):
             raise ValidationError(
@@ -615,6 +617,7 @@ class Interaction(ChoiceLabels, models.Model):
         if (
             self.project_id
             and self.organisation_id
+            and self.project is not None
             and (self.project.holder_id != self.organisation_id)
         ):
             raise ValidationError(
@@ -623,6 +626,7 @@ class Interaction(ChoiceLabels, models.Model):
         if (
             self.lead_id
             and self.organisation_id
+            and self.lead is not None
             and (self.lead.organisation_id != self.organisation_id)
         ):
             raise ValidationError({"lead": _("Cette piste ne concerne pas cette organisation.")})

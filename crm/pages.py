@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # A return address is a path on this site, as the forms themselves write it
 # (`request.get_full_path()`, `reverse()`): printable ASCII, already percent-encoded.
@@ -44,7 +47,9 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return local_path(request.POST.get("next")) or default
 
 
-def bars(rows: Sequence[tuple[str, Any]], *, whole_numbers: bool = False) -> list[dict[str, Any]]:
+def bars(
+    rows: Sequence[tuple[StrOrPromise, Any]], *, whole_numbers: bool = False
+) -> list[dict[str, Any]]:
     """Rows for a server-drawn bar chart: each bar's share of the longest, in percent.
 
     `value` is what the chart prints beside the bar: the figure itself (the template localises

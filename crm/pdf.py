@@ -152,7 +152,9 @@ def pdf_response(pdf: bytes, *, filename: str, inline: bool = True) -> HttpRespo
     if not name.lower().endswith(".pdf"):
         name = f"{name}.pdf"
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(not inline, name)
+    disposition = content_disposition_header(not inline, name)
+    assert disposition is not None  # there is always a file name
+    response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

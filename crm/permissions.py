@@ -13,15 +13,17 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
     from django.db.models import Model, QuerySet
 
+    from crm.http import AuthenticatedRequest
     from crm.models import User
 
 M = TypeVar("M", bound="Model")
+M_co = TypeVar("M_co", bound="Model", covariant=True)
 
 
 class Access(enum.IntEnum):
@@ -34,8 +36,10 @@ class Access(enum.IntEnum):
     MANAGE = 3
 
 
-class ScopedQuerySet(Protocol[M]):
-    def visible_to(self, user: User) -> QuerySet[M]: ...
+class ScopedQuerySet(Protocol[M_co]):
+    """A model's QuerySet that knows what a user may see (`visible_to`)."""
+
+    def visible_to(self, user: User) -> QuerySet[M_co]: ...
 
 
 class Rights(Generic[M]):
@@ -75,17 +79,17 @@ def require_staff(user: User) -> None:
         raise Http404
 
 
-def get_visible_or_404(queryset: QuerySet[M], user: User, **lookup: Any) -> M:
+def get_visible_or_404(queryset: ScopedQuerySet[M], user: User, **lookup: Any) -> M:
     """Fetch one record through the model's `visible_to(user)` scope, or answer 404.
 
     `queryset` carries the page's `select_related`; tampered or non-visible ids answer 404.
     """
-    return get_object_or_404(queryset.visible_to(user), **lookup)  # type: ignore[attr-defined]
+    return get_object_or_404(queryset.visible_to(user), **lookup)
 
 
 def get_for_user(
-    request: HttpRequest,
-    queryset: QuerySet[M],
+    request: AuthenticatedRequest,
+    queryset: ScopedQuerySet[M],
     pk: int,
     *,
     need: Access | Callable[[M, User], bool] = Access.READ,

@@ -29,7 +29,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import IO, Any
+from operator import itemgetter
+from typing import IO, TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -49,6 +50,11 @@ from crm.audit import as_text
 from crm.backends import login_log_models
 from crm.exports import Column, Sheet, workbook_response
 from crm.models import AuditEntry, Contact, Organisation, User, fold
+
+if TYPE_CHECKING:
+    # For the annotations only: at run time the model is looked up by name (`apps.get_model`),
+    # so the base app imports nothing from the projects app.
+    from projects.models import SpecificationVersion
 
 CONTACT_FIELDS = (
     "first_name",
@@ -375,7 +381,7 @@ def identity_of(contact: Contact) -> Identity:
 # Mentions in other records -------------------------------------------------------------------
 
 
-def _text_fields(model: type[models.Model]) -> list[models.Field]:
+def _text_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     only = SEARCHED_ONLY.get(model._meta.label_lower)
     return [
         field
@@ -389,7 +395,7 @@ def _text_fields(model: type[models.Model]) -> list[models.Field]:
     ]
 
 
-def searched_models() -> list[tuple[type[models.Model], list[models.Field]]]:
+def searched_models() -> list[tuple[type[models.Model], list[models.Field[Any, Any]]]]:
     """Every model that may name a person in its text, with those text columns."""
     found = [
         model
@@ -418,7 +424,7 @@ def _own_rows(model: type[models.Model], contact: Contact) -> Q | None:
     return None
 
 
-def _is_json_text(model: type[models.Model], field: models.Field) -> bool:
+def _is_json_text(model: type[models.Model], field: models.Field[Any, Any]) -> bool:
     # Django's admin stores its change messages as JSON in a text column.
     return model is LogEntry and field.name == "change_message"
 
@@ -449,7 +455,7 @@ class Mention:
     """One text column of one record that names the person."""
 
     record: models.Model
-    field: models.Field
+    field: models.Field[Any, Any]
     full: bool  # one of her own full names, e-mails or phones: redacted by erasure
     surname: bool  # a name that may be someone else's (her last name alone...): staff decide
 
@@ -483,7 +489,7 @@ class Mention:
 
 
 def _check(
-    record: models.Model, field: models.Field, identity: Identity, *, json_text: bool
+    record: models.Model, field: models.Field[Any, Any], identity: Identity, *, json_text: bool
 ) -> Mention | None:
     value = getattr(record, field.attname)
     if value in (None, "", {}, []):
@@ -623,14 +629,14 @@ def _workbook_names(stored: IO[bytes], identity: Identity) -> bool:
         workbook.close()
 
 
-def login_attempts(identity: Identity) -> list[models.Model]:
+def login_attempts(identity: Identity) -> list[Any]:
     """The login log's rows whose username was one of the person's e-mail addresses."""
     if not identity.emails:
         return []
     query = Q()
     for email in identity.emails:
         query |= Q(username__iexact=email)
-    rows: list[models.Model] = []
+    rows: list[Any] = []
     for model in login_log_models():
         rows += list(model.objects.filter(query).order_by("attempt_time", "pk"))
     return sorted(rows, key=lambda row: row.attempt_time)
@@ -672,11 +678,11 @@ def duplicates_of(identity: Identity, contact: Contact) -> list[Contact]:
     )
 
 
-def specification_versions(identity: Identity, contact: Contact) -> list[models.Model]:
+def specification_versions(identity: Identity, contact: Contact) -> list[SpecificationVersion]:
     """Issued specifications whose frozen snapshot names the person: those of the projects
     their organisation holds or they are the holder contact of, and any other whose text
     contains one of their names."""
-    version_model = apps.get_model("projects", "SpecificationVersion")
+    version_model: type[SpecificationVersion] = apps.get_model("projects", "SpecificationVersion")
     if identity.is_empty:
         return []
     query = Q(specification__project__holder_id=contact.organisation_id) | Q(
@@ -686,7 +692,7 @@ def specification_versions(identity: Identity, contact: Contact) -> list[models.
         query |= Q(content__icontains=term)
     versions = version_model.objects.filter(query).select_related("specification__project")
 
-    def names_her(version: models.Model) -> bool:
+    def names_her(version: SpecificationVersion) -> bool:
         texts = list(_strings(version.content))
         if any(identity.names_person(text) for text in texts):
             return True
@@ -719,7 +725,7 @@ def _parent(record: models.Model) -> models.Model | None:
     """The project, lead or site a dependent record belongs to (a milestone, a transition...)."""
     for name in ("project", "lead", "site", "specification", "deliverable"):
         if getattr(record, f"{name}_id", None):
-            parent = getattr(record, name)
+            parent: models.Model = getattr(record, name)
             if name in ("specification", "deliverable"):
                 return _parent(parent) or parent
             return parent
@@ -796,9 +802,10 @@ def record_url(record: models.Model) -> str:
     if isinstance(record, LogEntry):
         return ""
     if hasattr(record, "get_absolute_url"):
-        return record.get_absolute_url()
+        return str(record.get_absolute_url())
     if getattr(record, "organisation_id", None) and hasattr(record, "summary"):
-        return f"{record.organisation.get_absolute_url()}#timeline"
+        # An exchange (an interaction): it is shown on its organisation's timeline.
+        return f"{record.organisation.get_absolute_url()}#timeline"  # type: ignore[attr-defined]
     parent = _parent(record)
     return record_url(parent) if parent else ""
 
@@ -853,9 +860,10 @@ class ErasurePlan:
     interactions: int
     own_history: int
     mentions: list[Mention]
-    versions: list[models.Model]
+    versions: list[SpecificationVersion]
     import_files: list[StagedFile]
-    attempts: list[models.Model]
+    # django-axes' log rows: the library ships no types.
+    attempts: list[Any]
     accounts: list[User]
     downloads: list[AuditEntry]
     duplicates: list[Contact] = field(default_factory=list)
@@ -1198,6 +1206,7 @@ def personal_data(contact: Contact) -> dict[str, Any]:
     fields = {}
     for name in CONTACT_FIELDS:
         model_field = Contact._meta.get_field(name)
+        assert isinstance(model_field, models.Field)  # the contact's own fields
         value = (
             getattr(contact, f"get_{name}_display")()
             if model_field.choices
@@ -1290,7 +1299,7 @@ def _elsewhere(contact: Contact, identity: Identity, mentions: list[Mention]) ->
         and not isinstance(m.record, AuditEntry | LogEntry)
     ]
     audited = {m.record.pk: m.record for m in mentions if isinstance(m.record, AuditEntry)}
-    by_id = {
+    by_id: dict[int | None, str] = {
         user.pk: str(user)
         for user in User.objects.filter(pk__in={e.by_id for e in audited.values() if e.by_id})
     }
@@ -1383,7 +1392,7 @@ def _elsewhere(contact: Contact, identity: Identity, mentions: list[Mention]) ->
     return sections
 
 
-def _attempt_result(row: models.Model) -> str:
+def _attempt_result(row: Any) -> str:
     name = type(row).__name__
     if name == "AccessLog":
         return gettext("connexion réussie")
@@ -1403,7 +1412,9 @@ def json_response(contact: Contact, data: dict[str, Any]) -> HttpResponse:
         json.dumps(data, ensure_ascii=False, indent=2),
         content_type="application/json; charset=utf-8",
     )
-    response["Content-Disposition"] = content_disposition_header(True, _filename(contact, "json"))
+    disposition = content_disposition_header(True, _filename(contact, "json"))
+    assert disposition is not None  # an attachment always has one
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -1411,7 +1422,7 @@ def _rows_sheet(title: Any, rows: list[dict[str, Any]], columns: list[tuple[str,
     return Sheet(
         str(title),
         rows,
-        [Column(label, lambda row, key=key: row[key]) for key, label in columns],
+        [Column(label, itemgetter(key)) for key, label in columns],
     )
 
 

@@ -35,7 +35,8 @@ def save_with_reference(instance: models.Model, *, prefix: str, digits: int) -> 
     start = year_prefix(prefix)
     for _attempt in range(5):
         number = last_number(model, start) + 1
-        instance.reference = f"{start}{number:0{digits}d}"
+        # The models given a reference (projects, leads) declare the field.
+        instance.reference = f"{start}{number:0{digits}d}"  # type: ignore[attr-defined]
         try:
             with transaction.atomic():
                 instance.save()

@@ -10,13 +10,19 @@ the migrations below do nothing there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import migrations
+
+if TYPE_CHECKING:
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations.state import StateApps
 
 
 def trigram_index(table: str, name: str) -> migrations.RunPython:
     """A migration operation adding a trigram index on `table.search_text` (PostgreSQL)."""
 
-    def create(apps, schema_editor) -> None:
+    def create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         quote = schema_editor.quote_name
@@ -26,7 +32,7 @@ def trigram_index(table: str, name: str) -> migrations.RunPython:
             "USING gin (search_text gin_trgm_ops)"
         )
 
-    def drop(apps, schema_editor) -> None:
+    def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
 

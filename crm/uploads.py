@@ -151,7 +151,7 @@ class CheckedUpload:
     bytes for documents. Store it under `storage_name(prefix)`, never under the user's name.
     """
 
-    content: ContentFile
+    content: ContentFile[bytes]
     kind: UploadKind
     content_type: str
     extension: str
@@ -169,7 +169,7 @@ class CheckedUpload:
 
 
 def check_upload(
-    file: File,
+    file: File[Any],
     *,
     allowed: Collection[UploadKind],
     max_bytes: int | None = None,
@@ -247,7 +247,7 @@ def detect_kind(data: bytes) -> UploadKind | None:
     return None
 
 
-def make_thumbnail(image_bytes: bytes, *, size: tuple[int, int] = (480, 480)) -> ContentFile:
+def make_thumbnail(image_bytes: bytes, *, size: tuple[int, int] = (480, 480)) -> ContentFile[bytes]:
     """A JPEG thumbnail that fits in `size`, upright, transparency flattened on white.
 
     Meant for bytes that went through `check_upload`; raises ValidationError otherwise.
@@ -436,7 +436,8 @@ class CheckedFileField(forms.FileField):
         self.own_messages = dict(kwargs.get("error_messages") or {})
         super().__init__(**kwargs)
 
-    def to_python(self, data: Any) -> CheckedUpload | None:
+    # The form's cleaned value is the checked upload, not the raw file: forms read it as such.
+    def to_python(self, data: Any) -> CheckedUpload | None:  # type: ignore[override]
         upload = super().to_python(data)
         if upload is None:
             return None
@@ -729,7 +730,7 @@ def _png_is_complete(data: bytes) -> bool:
             return False
         if zlib.crc32(view[position + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
             return False
-        if view[position + 4 : position + 8] == b"IEND":
+        if bytes(view[position + 4 : position + 8]) == b"IEND":
             return True
         position = end
     return False

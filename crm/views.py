@@ -11,7 +11,14 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.db.models import QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponsePermanentRedirect,
+)
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
@@ -35,9 +42,11 @@ from crm.forms import (
     NotificationPreferencesForm,
     OrganisationForm,
 )
+from crm.http import AuthenticatedRequest
 from crm.listing import filter_visible, paginate, render_list
 from crm.models import (
     Contact,
+    Interaction,
     Job,
     Notification,
     Organisation,
@@ -46,13 +55,13 @@ from crm.models import (
 )
 from crm.pages import local_path
 from crm.permissions import get_visible_or_404, require_permission, require_staff
-from crm.timeline import interaction_entries, merge
+from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
 
 TIMELINE_PAGE = 30
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     """The home page: what waits for the person, then the panels the apps contribute."""
     context = workqueue.context(request.user)
     context["panels"] = dashboard_panels.panels_for(request.user)
@@ -62,18 +71,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # Organisations ------------------------------------------------------------------------------
 
 
-def organisation_list(request: HttpRequest) -> HttpResponse:
+def organisation_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(
         request, OrganisationFilter, Organisation.objects.for_list(), perm="crm.view_organisation"
     )
     return render_list(request, "crm/organisation_list.html", filterset, on_page=count_contacts)
 
 
-def organisation_export(request: HttpRequest) -> HttpResponse:
+def organisation_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "organisations")
 
 
-def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.for_detail(), request.user, pk=pk)
     # Scoped: a confidential lead's exchanges stay with the people who may see that lead.
     timeline, more = _timeline(
@@ -92,7 +101,7 @@ def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def organisation_create(request: HttpRequest) -> HttpResponse:
+def organisation_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "crm.add_organisation")
     form = OrganisationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -107,7 +116,7 @@ def organisation_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def organisation_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
     require_permission(request.user, "crm.change_organisation")
     form = OrganisationForm(request.POST or None, request.FILES or None, instance=organisation)
@@ -125,7 +134,7 @@ def organisation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def organisation_logo(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_logo(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
     """The logo, only through this permission-checked view (uploads have no public URL)."""
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
     extension = organisation.logo.name.rpartition(".")[2] if organisation.logo else ""
@@ -135,7 +144,7 @@ def organisation_logo(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+def organisation_log_interaction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     organisation = get_visible_or_404(Organisation.objects.all(), request.user, pk=pk)
     return log_interaction_view(request, organisation=organisation, back=organisation)
 
@@ -143,18 +152,18 @@ def organisation_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 # Contacts -----------------------------------------------------------------------------------
 
 
-def contact_list(request: HttpRequest) -> HttpResponse:
+def contact_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(
         request, ContactFilter, Contact.objects.for_list(), perm="crm.view_contact"
     )
     return render_list(request, "crm/contact_list.html", filterset)
 
 
-def contact_export(request: HttpRequest) -> HttpResponse:
+def contact_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "contacts")
 
 
-def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
     timeline, more = _timeline(
         request, contact.interactions.visible_to(request.user).for_timeline()
@@ -177,7 +186,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def contact_create(request: HttpRequest) -> HttpResponse:
+def contact_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "crm.add_contact")
     # Prefilled from an organisation page; the form's queryset still scopes the choice.
     organisation_id = request.GET.get("organisation", "").strip()
@@ -191,7 +200,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(Contact.objects.all(), request.user, pk=pk)
     require_permission(request.user, "crm.change_contact")
     form = ContactForm(request.POST or None, instance=contact, user=request.user)
@@ -203,7 +212,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_log_interaction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     contact = get_visible_or_404(
         Contact.objects.select_related("organisation"), request.user, pk=pk
     )
@@ -215,14 +224,14 @@ def contact_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 # Privacy (CNIL, staff) ----------------------------------------------------------------------
 
 
-def _contact_for_privacy(request: HttpRequest, pk: int) -> Contact:
+def _contact_for_privacy(request: AuthenticatedRequest, pk: int) -> Contact:
     """The contact, for staff only: everyone else gets 404, as for a record they cannot see."""
     require_staff(request.user)
     return get_visible_or_404(Contact.objects.for_detail(), request.user, pk=pk)
 
 
 @require_POST
-def contact_objection(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_objection(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Record (or withdraw) the person's objection to being contacted."""
     contact = _contact_for_privacy(request, pk)
     objects = request.POST.get("objects") == "1"
@@ -234,7 +243,9 @@ def contact_objection(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(contact)
 
 
-def contact_personal_data(request: HttpRequest, pk: int, file_format: str) -> HttpResponse:
+def contact_personal_data(
+    request: AuthenticatedRequest, pk: int, file_format: str
+) -> HttpResponseBase:
     """Everything stored about the person, as a workbook or JSON (right of access)."""
     contact = _contact_for_privacy(request, pk)
     if file_format not in ("xlsx", "json"):
@@ -247,7 +258,7 @@ def contact_personal_data(request: HttpRequest, pk: int, file_format: str) -> Ht
 
 
 @require_http_methods(["GET", "POST"])
-def contact_anonymise(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_anonymise(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Erase the person (right to erasure): a confirmation page, then a POST."""
     contact = _contact_for_privacy(request, pk)
     if contact.anonymised_at is not None:
@@ -289,7 +300,7 @@ def _without_surnames(report: dict[str, Any]) -> dict[str, Any]:
     return {**report, "kept": {**report["kept"], "surnames": []}}
 
 
-def privacy_review(request: HttpRequest) -> HttpResponse:
+def privacy_review(request: AuthenticatedRequest) -> HttpResponse:
     """Contacts with no interaction for the retention period, to review or anonymise."""
     require_staff(request.user)
     years = settings.PRIVACY_RETENTION_YEARS
@@ -313,7 +324,7 @@ def _interaction_form_or_none(
 
 
 def log_interaction_view(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     *,
     organisation: Organisation,
     back: models.Model,
@@ -349,7 +360,9 @@ def log_interaction_view(
     )
 
 
-def _timeline(request: HttpRequest, interactions: object) -> tuple[list, int | None]:
+def _timeline(
+    request: AuthenticatedRequest, interactions: QuerySet[Interaction]
+) -> tuple[list[TimelineEntry], int | None]:
     """One page of a record's timeline, newest first, and the next page number if any."""
     raw = request.GET.get("timeline_page", "1")
     page = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
@@ -388,7 +401,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "next" in request.POST and not local_path(request.POST["next"]):
         data = request.POST.copy()
         del data["next"]
-        request.POST = data
+        request.POST = data  # type: ignore[assignment]  # typed immutable; a view may replace it
     return i18n.set_language(request)
 
 
@@ -397,9 +410,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
 IMPORTS_SESSION_KEY = "imports"
 
 
-def _import_state(request: HttpRequest, token: str) -> dict[str, Any]:
+def _import_state(request: AuthenticatedRequest, token: str) -> dict[str, Any]:
     """The import `token` started by this user in this session, or 404."""
-    state = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
+    state: dict[str, Any] | None = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
     if state is None or not imports.kind_class(state["kind"]).allowed(request.user):
         raise Http404
     if not default_storage.exists(state["name"]):
@@ -412,7 +425,7 @@ def _stored(state: dict[str, Any]) -> Any:
 
 
 @require_http_methods(["GET", "POST"])
-def import_start(request: HttpRequest) -> HttpResponse:
+def import_start(request: AuthenticatedRequest) -> HttpResponse:
     """Step 1: upload the workbook; its header row is read at once."""
     kinds = imports.kinds_for(request.user)
     if not kinds:
@@ -448,7 +461,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def import_map(request: HttpRequest, token: str) -> HttpResponse:
+def import_map(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """Step 2: confirm which field each column goes to."""
     state = _import_state(request, token)
     kind = imports.get_kind(state["kind"], by=request.user)
@@ -486,7 +499,7 @@ def _mapping(state: dict[str, Any]) -> dict[int, str]:
     return {int(index): name for index, name in state["mapping"].items()}
 
 
-def import_preview(request: HttpRequest, token: str) -> HttpResponse:
+def import_preview(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """Step 3: the dry run: what would be created, updated, left, and every bad row."""
     state = _import_state(request, token)
     if not state["mapping"]:
@@ -514,7 +527,7 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def import_apply(request: HttpRequest, token: str) -> HttpResponse:
+def import_apply(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """Step 4: write everything, or nothing when a row is bad; or, when the person chose so,
     the good rows only, the bad ones given back to fix. Writing thousands of rows takes
     seconds: the worker does it, and the job's page says how it went."""
@@ -537,7 +550,7 @@ def import_apply(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(job)
 
 
-def import_errors(request: HttpRequest, token: str) -> HttpResponse:
+def import_errors(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """The bad rows of the dry run as a workbook, to fix them and import again."""
     state = _import_state(request, token)
     try:
@@ -549,7 +562,9 @@ def import_errors(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
     stem = state["original"].rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    disposition = content_disposition_header(True, name)
+    assert disposition is not None  # an attachment always has one
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -574,7 +589,7 @@ def import_rows_to_fix(request: HttpRequest, token: str) -> HttpResponse:
 # Background jobs: progress, "Mes fichiers", downloads ---------------------------------------
 
 
-def _job_for(request: HttpRequest, pk: str) -> Job:
+def _job_for(request: AuthenticatedRequest, pk: str) -> Job:
     """The person's own job, or 404: nobody else's job or file is reachable."""
     try:
         return Job.objects.of(request.user).get(pk=pk)
@@ -582,7 +597,7 @@ def _job_for(request: HttpRequest, pk: str) -> Job:
         raise Http404 from None
 
 
-def job_detail(request: HttpRequest, pk: str) -> HttpResponse:
+def job_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """A job's progress; htmx asks again every second for the status panel alone, and the
     page without JavaScript has a refresh link."""
     job = _job_for(request, pk)
@@ -600,7 +615,7 @@ def _is_stale(job: Job) -> bool:
     )
 
 
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthenticatedRequest) -> HttpResponse:
     """ "Mes fichiers": the person's jobs and their files, until they expire."""
     page = paginate(request, Job.objects.of(request.user).listed())
     return TemplateResponse(
@@ -608,7 +623,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def job_download(request: HttpRequest, pk: str) -> HttpResponse:
+def job_download(request: AuthenticatedRequest, pk: str) -> HttpResponseBase:
     """The job's file, for its owner while they may still see what it holds."""
     job = _job_for(request, pk)
     expired = job.expires_at is not None and job.expires_at < timezone.now()
@@ -620,7 +635,7 @@ def job_download(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @require_POST
-def job_retry(request: HttpRequest, pk: str) -> HttpResponse:
+def job_retry(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     job = _job_for(request, pk)
     if job.status == Job.Status.FAILED or _is_stale(job):
         jobs.retry(job)

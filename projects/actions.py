@@ -27,10 +27,12 @@ from projects.models import (
     Deliverable,
     DeliverableVersion,
     Project,
-    ProjectChanged,
     ProjectMember,
     Specification,
     SpecificationVersion,
+)
+from projects.models import (
+    ProjectChanged as ProjectChanged,  # raised by the actions: callers catch it from here
 )
 
 
@@ -77,7 +79,9 @@ def save_project(
 
 
 @transaction.atomic
-def create_project(*, project: Project, by: User, thematics: list | None = None) -> Project:
+def create_project(
+    *, project: Project, by: User, thematics: list[Thematic] | None = None
+) -> Project:
     """Save a new project with the next reference of the year (DS-2026-014)."""
     project.created_by = by
     save_with_reference(project, prefix="DS", digits=3)
@@ -140,7 +144,7 @@ def review_version(
     """Approve a version, or ask for changes (a comment is then required)."""
     comment = comment.strip()
     method = version.approve if approve else version.request_changes
-    meta = method._django_fsm
+    meta = method._django_fsm  # type: ignore[attr-defined]  # django-fsm's mark on a transition
     if not meta.has_transition(version.review_state):
         raise TransitionRefused([_("Cette version a déjà été revue.")])
     if not meta.has_transition_perm(version, version.review_state, by):
@@ -306,7 +310,9 @@ def issue_specification(
         except BaseException:
             storage.delete(stored_name)
             raise
-    raise NothingToIssue(specification.versions.order_by("-number").first().number)
+    latest = specification.versions.order_by("-number").first()
+    assert latest is not None  # every attempt was overtaken by a version issued meanwhile
+    raise NothingToIssue(latest.number)
 
 
 # Renders of one issue at most, when other issues keep getting there first.
@@ -324,7 +330,7 @@ def answer_specification(
     """The holder approves the latest issued version, or returns it with a comment."""
     comment = comment.strip()
     method = version.approve if approve else version.return_to_mission
-    meta = method._django_fsm
+    meta = method._django_fsm  # type: ignore[attr-defined]  # django-fsm's mark on a transition
     if not meta.has_transition_perm(version, version.approval, by):
         raise PermissionDenied
     if not meta.has_transition(version.approval):

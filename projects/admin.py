@@ -1,24 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext, gettext_lazy
 from django_fsm.admin import FSMAdminMixin
 
-from crm.admin import AuditedAdmin
+from crm.admin import AuditedAdmin, editor_of
 from crm.fsm import (
     TransitionAdminMixin,
     TransitionLogAdminMixin,
     TransitionLogInlineMixin,
     TransitionRefused,
 )
-from projects.actions import ProjectChanged, review_version
+from projects.actions import review_version
 from projects.models import (
     Deliverable,
     DeliverableVersion,
     FundingLine,
     Milestone,
     Project,
+    ProjectChanged,
     ProjectMember,
     ProjectTransition,
     Specification,
@@ -57,8 +62,14 @@ class ProjectAdmin(TransitionAdminMixin, FSMAdminMixin, AuditedAdmin):
 class VersionInline(admin.TabularInline):
     model = DeliverableVersion
     extra = 0
-    fields = ["number", "original_name", "review_state", "uploaded_by", "uploaded_at"]
-    readonly_fields = fields
+    # Shown, never edited (one tuple serves both).
+    fields = readonly_fields = (
+        "number",
+        "original_name",
+        "review_state",
+        "uploaded_by",
+        "uploaded_at",
+    )
     can_delete = False
 
 
@@ -82,17 +93,18 @@ class DeliverableVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     def _apply_fsm_transition(
         self,
         *,
-        obj: DeliverableVersion,
+        obj: models.Model,
         transition_name: str,
         request: HttpRequest,
-        kwargs: dict | None = None,
+        kwargs: Mapping[str, Any] | None = None,
     ) -> bool:
+        assert isinstance(obj, DeliverableVersion)  # the admin of deliverable versions
         # As for projects: the review records who and when, through the same action.
         try:
             review_version(
                 version=obj,
                 approve=transition_name == "approve",
-                by=request.user,
+                by=editor_of(request),
                 comment=gettext("Depuis l'administration."),
             )
         except (TransitionRefused, ProjectChanged) as error:
@@ -115,8 +127,15 @@ class MilestoneInline(admin.TabularInline):
 class SpecificationVersionInline(admin.TabularInline):
     model = SpecificationVersion
     extra = 0
-    fields = ["number", "issued_by", "issued_at", "page_count", "sha256", "approval"]
-    readonly_fields = fields
+    # Shown, never edited (one tuple serves both).
+    fields = readonly_fields = (
+        "number",
+        "issued_by",
+        "issued_at",
+        "page_count",
+        "sha256",
+        "approval",
+    )
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -37,10 +37,10 @@ from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
 from crm.demo import Outcome, SeedReport, assign, pick, rows
+from crm.fsm import TransitionRefused
 from crm.models import Contact, Organisation, Territory, Thematic, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, check_upload
 from projects.actions import (
-    TransitionRefused,
     add_deliverable_version,
     answer_specification,
     create_project,
@@ -164,7 +164,9 @@ def _thematics(row: dict[str, Any]) -> list[Thematic]:
 
 def _team(row: dict[str, Any], users: dict[str, User]) -> dict[int, str]:
     """user id → role: the lead and the designers of the file."""
-    team = {users[name].pk: ProjectMember.Role.HOLDER for name in row.get("holder_accounts", [])}
+    team: dict[int, str] = {
+        users[name].pk: ProjectMember.Role.HOLDER for name in row.get("holder_accounts", [])
+    }
     team.update({users[name].pk: ProjectMember.Role.DESIGNER for name in row.get("designers", [])})
     team[users[LEAD_USERNAME].pk] = ProjectMember.Role.LEAD
     return team
@@ -363,6 +365,7 @@ def _replay(
             stamps.append((SpecificationVersion, issued.pk, {"issued_at": at}))
             report.record("specification versions", Outcome.CREATED)
         elif event.order == ANSWER:
+            assert spec_version is not None, "the demo answers a specification once issued"
             answer_specification(
                 version=spec_version,
                 approve=event.payload["approve"],
@@ -476,7 +479,7 @@ def _font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool
 
 
 def _draw_text(
-    draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int, fill: tuple
+    draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int, fill: tuple[int, ...]
 ) -> None:
     font, accents = _font(size)
     if not accents:

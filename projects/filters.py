@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from crm.filters import RecordFilter, SearchFilterSet, StableOrderingFilter
 from crm.models import Role, Territory, Thematic, User, search_filter
-from projects.models import Phase, Project, ProjectMember, Step
+from projects.models import Phase, Project, ProjectMember, ProjectQuerySet, Step
 
 
 class ProjectFilter(SearchFilterSet):
@@ -50,17 +50,17 @@ class ProjectFilter(SearchFilterSet):
         model = Project
         fields = ["q", "phase", "state", "territory", "thematic", "designer", "holder", "overdue"]
 
-    def filter_phase(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_phase(self, queryset: ProjectQuerySet, name: str, value: str) -> ProjectQuerySet:
         return queryset.in_phase(value)
 
-    def filter_holder(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_holder(self, queryset: ProjectQuerySet, name: str, value: str) -> ProjectQuerySet:
         return queryset.filter(search_filter("holder__search_text", value))
 
-    def filter_designer(self, queryset: QuerySet, name: str, value: User) -> QuerySet:
+    def filter_designer(self, queryset: ProjectQuerySet, name: str, value: User) -> ProjectQuerySet:
         return queryset.filter(
             Exists(ProjectMember.objects.filter(project=OuterRef("pk"), user=value))
         )
 
-    def filter_overdue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+    def filter_overdue(self, queryset: ProjectQuerySet, name: str, value: str) -> ProjectQuerySet:
         overdue = queryset.overdue()
         return overdue if value == "yes" else queryset.exclude(pk__in=overdue.values("pk"))

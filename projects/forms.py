@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import CONTACT_CHOICE_COLUMNS, CarreauModelForm, contact_choice_label
+from crm.forms import CONTACT_CHOICE_COLUMNS, CarreauModelForm, contact_choice_label, picker
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
 from projects.models import (
@@ -65,18 +65,19 @@ class ProjectForm(CarreauModelForm):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["holder"].queryset = Organisation.objects.visible_to(user).only("pk", "name")
-        self.fields["holder_contact"].queryset = Contact.objects.visible_to(user).only(
+        picker(self, "holder").queryset = Organisation.objects.visible_to(user).only("pk", "name")
+        picker(self, "holder_contact").queryset = Contact.objects.visible_to(user).only(
             *CONTACT_CHOICE_COLUMNS
         )
-        self.fields["holder_contact"].label_from_instance = contact_choice_label
-        self.fields["designers"].queryset = User.objects.filter(
+        # Django reads it off the field; the stubs know it only as a method.
+        picker(self, "holder_contact").label_from_instance = contact_choice_label  # type: ignore[method-assign,assignment]
+        picker(self, "designers").queryset = User.objects.filter(
             groups__name=Role.DESIGNER, is_active=True
         ).order_by("last_name", "first_name")
-        self.fields["lead"].queryset = User.objects.filter(
+        picker(self, "lead").queryset = User.objects.filter(
             groups__name=Role.STAFF, is_active=True
         ).order_by("last_name", "first_name")
-        self.fields["holder_accounts"].queryset = User.objects.filter(
+        picker(self, "holder_accounts").queryset = User.objects.filter(
             groups__name=Role.HOLDER, is_active=True
         ).order_by("last_name", "first_name", "username")
         if self.instance.pk:
@@ -92,6 +93,7 @@ class ProjectForm(CarreauModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         holder, contact = data.get("holder"), data.get("holder_contact")
         if holder and contact and contact.organisation_id != holder.pk:
             self.add_error("holder_contact", _("Ce contact n'appartient pas au porteur choisi."))
@@ -182,7 +184,7 @@ class MilestoneForm(CarreauModelForm):
         widgets = {"due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def clean_due_date(self) -> date:
-        due = self.cleaned_data["due_date"]
+        due: date = self.cleaned_data["due_date"]
         if not MILESTONE_YEARS[0] <= due.year <= MILESTONE_YEARS[1]:
             raise forms.ValidationError(
                 _("Choisissez une date entre %(first)s et %(last)s.")

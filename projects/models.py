@@ -9,7 +9,7 @@ with its log row in one database transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,11 +18,16 @@ from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField
 
-from crm.fsm import Condition, Machine, TransitionLog
+from crm.fsm import (
+    ConcurrentTransitionMixin,
+    Condition,
+    Machine,
+    TransitionLog,
+    transition,
+)
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -35,6 +40,9 @@ from crm.models import (
     search_filter,
 )
 from crm.permissions import Access
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class Step(models.TextChoices):
@@ -133,7 +141,7 @@ class ProjectQuerySet(models.QuerySet["Project"]):
             return self.filter(reference__startswith=reference)
         return self.filter(search_filter("search_text", text))
 
-    def count_by_phase(self) -> list[tuple[str, str, int]]:
+    def count_by_phase(self) -> list[tuple[str, StrOrPromise, int]]:
         """(phase, label, count) for every phase, zeros included: one grouped query."""
         by_step = dict(self.order_by().values_list("state").annotate(n=models.Count("pk")))
         totals = {phase: 0 for phase in Phase.values}
@@ -217,7 +225,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     suspended_from = models.CharField(
         max_length=20, choices=Step.choices, blank=True, editable=False
     )
-    team = models.ManyToManyField(
+    team: models.ManyToManyField[User, ProjectMember] = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="ProjectMember",
         related_name="projects",
@@ -312,7 +320,7 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     def phase(self) -> str:
         return PHASE_OF_STEP[self.state]
 
-    def get_phase_display(self) -> str:
+    def get_phase_display(self) -> StrOrPromise:
         return Phase(self.phase).label
 
     @property
@@ -367,11 +375,12 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
 
     def latest_specification_version(self) -> SpecificationVersion | None:
         """The last issued version of the specification, if any."""
-        return (
+        latest: SpecificationVersion | None = (
             SpecificationVersion.objects.filter(specification__project=self)
             .order_by("-number")
             .first()
         )
+        return latest
 
     def specification_approved_if_needed(self) -> bool:
         """Gate 1 → 2: when the project has a holder account, the holder has approved the
@@ -840,7 +849,7 @@ def validate_section_lines(text: str) -> None:
         )
 
 
-def _section(label: Promise, help_text: Promise | str = "") -> models.TextField:
+def _section(label: StrOrPromise, help_text: StrOrPromise = "") -> models.TextField[str, str]:
     return models.TextField(
         label,
         max_length=20_000,
@@ -905,7 +914,8 @@ class Specification(models.Model):
         """The names of the sections too long to lay out (`validate_section_lines`): the
         form refuses them, and a draft saved before the bound existed is not rendered."""
         return [
-            str(self._meta.get_field(name).verbose_name)
+            # A section is a TextField (`_section`): it has a verbose name.
+            str(self._meta.get_field(name).verbose_name)  # type: ignore[union-attr]
             for name in SECTION_FIELDS
             if pdf_lines(getattr(self, name)) > MAX_SECTION_LINES
         ]

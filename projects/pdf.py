@@ -35,7 +35,7 @@ from projects.models import (
 DOCUMENT_IMAGE_LIMIT = 6
 
 
-def approved_images(project: Project, *, limit: int = DOCUMENT_IMAGE_LIMIT) -> list[dict]:
+def approved_images(project: Project, *, limit: int = DOCUMENT_IMAGE_LIMIT) -> list[dict[str, Any]]:
     """The thumbnails (print size already) of the project's approved image deliverables:
     the latest approved version of each, newest first. One query."""
     latest_approved = (

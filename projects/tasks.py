@@ -53,7 +53,8 @@ class IssueSpecificationJob(JobKind):
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
         return (
             user.has_perm("projects.add_specificationversion")
-            and Project.objects.visible_to(user).filter(pk=params.get("project")).exists()
+            # No project (None) matches no row.
+            and Project.objects.visible_to(user).filter(pk=params.get("project")).exists()  # type: ignore[misc]
         )
 
     def perform(self, job: Job, progress: Progress) -> Output:

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import translation
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm import fsm, jobs
 from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
+from crm.http import AuthenticatedRequest
 from crm.listing import filter_visible, first_rows_by, render_list
 from crm.models import Role, User
 from crm.pages import bars
@@ -52,6 +54,9 @@ from projects.models import (
     Step,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # A column shows its first cards and links to the filtered list for the rest.
 BOARD_COLUMN_LIMIT = 10
 TIMELINE_SIZE = 40
@@ -70,23 +75,23 @@ def _with_team(projects: list[Project]) -> None:
     )
 
 
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(
         request, ProjectFilter, Project.objects.for_list(), perm="projects.view_project"
     )
     return render_list(request, "projects/project_list.html", filterset, on_page=_with_team)
 
 
-def project_export(request: HttpRequest) -> HttpResponse:
+def project_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "projects")
 
 
-def project_board(request: HttpRequest) -> HttpResponse:
+def project_board(request: AuthenticatedRequest) -> HttpResponse:
     """Open projects in columns by step; each column shows its first cards and its count."""
     require_permission(request.user, "projects.view_project")
     visible = Project.objects.visible_to(request.user)
     counts = dict(visible.order_by().values_list("state").annotate(n=Count("pk")))
-    groups = [
+    groups: list[tuple[StrOrPromise, list[str]]] = [
         (Phase.INTAKE.label, [Step.INTAKE]),
         *((Phase(phase).label, steps) for phase, steps in PHASE_STEPS.items()),
         (Phase.SUSPENDED.label, [Step.SUSPENDED]),
@@ -113,12 +118,12 @@ def _card_order(project: Project) -> tuple[bool, date, str]:
     return (project.target_date is None, project.target_date or date.min, project.reference)
 
 
-def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
+def board_card_moves(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(request, Project.objects.all(), pk)
     return fsm.card_moves_view(request, project)
 
 
-def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def project_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, may = get_for_user(
         request,
         Project.objects.for_detail().prefetch_related(
@@ -186,7 +191,7 @@ def _project_timeline(
         key=lambda v: v.uploaded_at,
         reverse=True,
     )
-    uploads = (
+    uploads: Iterator[TimelineEntry] = (
         TimelineEntry(
             when=v.uploaded_at,
             kind="deliverable",
@@ -240,18 +245,18 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
 
 
 @require_http_methods(["GET", "POST"])
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
     return _project_form(request, Project())
 
 
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def project_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(request, Project.objects.all(), pk, perm="projects.change_project")
     return _project_form(request, project)
 
 
-def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
+def _project_form(request: AuthenticatedRequest, project: Project) -> HttpResponse:
     """Create or edit a project with its team and co-financing lines, all or nothing."""
     editing = project.pk is not None
     form = ProjectForm(request.POST or None, instance=project, user=request.user)
@@ -279,14 +284,14 @@ def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
 
 
 @require_POST
-def project_transition(request: HttpRequest, pk: int) -> HttpResponse:
+def project_transition(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Run one move from the project page or the board, then go back there."""
     project, _may = get_for_user(request, Project.objects.all(), pk)
     return fsm.transition_view(request, project)
 
 
 @require_http_methods(["GET", "POST"])
-def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+def project_log_interaction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A note or an exchange with the holder, on the project's timeline (staff and team)."""
     scope = Project.objects.select_related("holder")
     project, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
@@ -303,7 +308,7 @@ def project_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def deliverable_upload(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """One file per request: the page's script sends several files one after another, each
     with its own progress bar; without JavaScript the form sends one."""
     project, _may = get_for_user(
@@ -335,7 +340,7 @@ def deliverable_upload(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableVersion:
+def _version_for(request: AuthenticatedRequest, pk: int, version_pk: int) -> DeliverableVersion:
     # Holders read their project, not the team's work in progress.
     project, _may = get_for_user(
         request, Project.objects.all(), pk, perm="projects.view_deliverableversion"
@@ -347,7 +352,7 @@ def _version_for(request: HttpRequest, pk: int, version_pk: int) -> DeliverableV
     )
 
 
-def version_file(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_file(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponseBase:
     version = _version_for(request, pk, version_pk)
     extension = version.file.name.rsplit(".", 1)[-1]
     stem = version.original_name.rsplit(".", 1)[0] or version.deliverable.title
@@ -359,14 +364,14 @@ def version_file(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse
     )
 
 
-def version_thumbnail(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_thumbnail(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponseBase:
     version = _version_for(request, pk, version_pk)
     return serve_private_file(
         version.thumbnail, filename=f"vignette-{version.pk}.jpg", content_type="image/jpeg"
     )
 
 
-def version_thumbnail_slot(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_thumbnail_slot(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
     """What stands for the version's thumbnail in the gallery (htmx asks again while the
     worker renders it)."""
     version = _version_for(request, pk, version_pk)
@@ -378,7 +383,7 @@ def version_thumbnail_slot(request: HttpRequest, pk: int, version_pk: int) -> Ht
 
 
 @require_POST
-def version_review(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+def version_review(request: AuthenticatedRequest, pk: int, version_pk: int) -> HttpResponse:
     version = _version_for(request, pk, version_pk)
     require_permission(request.user, "projects.change_deliverableversion")
     form = ReviewForm(request.POST)
@@ -413,10 +418,13 @@ def dashboard_figures(user: User) -> dict[str, object] | None:
     by_territory = visible.count_open_by_territory()[:10]
     # Averages over the whole log move slowly: computed at most every few minutes per scope.
     scope = "all" if user.is_mission_staff or user.has_role(Role.OFFICER) else f"user-{user.pk}"
-    days = cache.get_or_set(
-        f"projects:days-by-step:{scope}",
-        lambda: ProjectTransition.objects.visible_to(user).average_days_by_step(),
-        timeout=DASHBOARD_CACHE_SECONDS,
+    days: dict[str, float] = (
+        cache.get_or_set(
+            f"projects:days-by-step:{scope}",
+            lambda: ProjectTransition.objects.visible_to(user).average_days_by_step(),
+            timeout=DASHBOARD_CACHE_SECONDS,
+        )
+        or {}
     )
     steps = [step for steps in PHASE_STEPS.values() for step in steps]
     by_step = [(Step(step).label, round(days.get(step, 0.0), 1)) for step in [Step.INTAKE, *steps]]
@@ -431,13 +439,13 @@ def dashboard_figures(user: User) -> dict[str, object] | None:
 # The specification ---------------------------------------------------------------------------
 
 
-def _writable_project(request: HttpRequest, pk: int) -> Project:
+def _writable_project(request: AuthenticatedRequest, pk: int) -> Project:
     scope = Project.objects.select_related("holder")
     return get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=WRITE_SPECIFICATION)[0]
 
 
 @require_http_methods(["GET", "POST"])
-def specification_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The draft, section by section, with its milestones; the issued versions beside it."""
     project = _writable_project(request, pk)
     specification = actions.specification_for(project)
@@ -497,10 +505,10 @@ def _draft_unchanged(specification: Specification, latest: SpecificationVersion)
     """Whether issuing now would say exactly what the latest version says."""
     from projects.pdf import specification_snapshot
 
-    return specification_snapshot(specification) == latest.content
+    return bool(specification_snapshot(specification) == latest.content)
 
 
-def specification_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The draft as a PDF marked DRAFT on every page, in the user's language, rendered by the
     worker: the job's page follows the pages being laid out, then offers the file."""
     project = _writable_project(request, pk)
@@ -533,7 +541,7 @@ def _too_long_message(too_long: actions.SpecificationTooLong) -> str:
 
 
 @require_POST
-def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
+def specification_issue(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(
         request, Project.objects.all(), pk, perm="projects.add_specificationversion"
     )
@@ -567,7 +575,7 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _specification_version_for(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     pk: int,
     number: int,
     *,
@@ -583,7 +591,9 @@ def _specification_version_for(
     )
 
 
-def specification_version_file(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+def specification_version_file(
+    request: AuthenticatedRequest, pk: int, number: int
+) -> HttpResponseBase:
     """An issued version, byte for byte as it was frozen."""
     version = _specification_version_for(request, pk, number)
     filename = _("%(reference)s-cahier-des-charges-v%(number)s.pdf") % {
@@ -601,7 +611,7 @@ def specification_version_file(request: HttpRequest, pk: int, number: int) -> Ht
 
 
 @require_POST
-def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+def specification_answer(request: AuthenticatedRequest, pk: int, number: int) -> HttpResponse:
     """The holder's answer on the latest issued version: approve, or return with a comment."""
     version = _specification_version_for(request, pk, number, need=Project.is_holder_account)
     project = version.specification.project
@@ -625,7 +635,7 @@ def specification_answer(request: HttpRequest, pk: int, number: int) -> HttpResp
     return redirect(f"{project.get_absolute_url()}#specification")
 
 
-def project_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+def project_sheet(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The project sheet PDF: key facts, team, current step, approved deliverables. At once
     when it embeds few images; else the worker renders it (`SHEET_SYNC_MAX_IMAGES`)."""
     from projects.pdf import approved_images, render_project_sheet

@@ -78,7 +78,8 @@ def save_lead(
         organisation = lead.organisation.name if lead.organisation_id else ""
         values["search_text"] = fold(f"{lead.title} {organisation}")
         values["updated_at"] = timezone.now()
-        updated = Lead.objects.filter(pk=lead.pk, version=seen_version).update(
+        # An edit without the version it was opened at (None) matches no row: overtaken.
+        updated = Lead.objects.filter(pk=lead.pk, version=seen_version).update(  # type: ignore[misc]
             version=F("version") + 1, **values
         )
         if not updated:

@@ -20,8 +20,8 @@ from prospects.models import (
 class PhotoInline(admin.TabularInline):
     model = SitePhoto
     extra = 0
-    fields = ["caption", "uploaded_by", "uploaded_at"]
-    readonly_fields = fields
+    # Shown, never edited (one tuple serves both).
+    fields = readonly_fields = ("caption", "uploaded_by", "uploaded_at")
     can_delete = True
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -39,6 +39,7 @@ def next_actions_ics(leads: Iterable[Lead], *, base_url: str) -> str:
     calendar.add("x-wr-calname", printable(_("Carreau — prochaines actions")))
     for lead in leads:
         due = lead.next_action_due
+        assert due is not None  # the feed lists leads with a next action date
         summary = lead.next_action or _("Prochaine action")
         url = urljoin(base_url, lead.get_absolute_url())
         event = Event()
@@ -54,4 +55,5 @@ def next_actions_ics(leads: Iterable[Lead], *, base_url: str) -> str:
         event.add("url", url)
         event.add("transp", "TRANSPARENT")
         calendar.add_component(event)
-    return calendar.to_ical().decode()
+    ical: bytes = calendar.to_ical()
+    return ical.decode()

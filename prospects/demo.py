@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -115,16 +115,16 @@ def seed_prospects(*, report: SeedReport, path: Path = PROSPECTS_FIXTURE) -> Non
         unknown = {key for key in row if not key.startswith("_")} - LEAD_KEYS
         if unknown:
             raise ValueError(f"Unknown keys {sorted(unknown)} in demo lead {row['title']!r}")
-        found = Lead.objects.filter(title=row["title"]).order_by("pk").first()
-        if found is not None and not found.is_demo:
+        found_lead = Lead.objects.filter(title=row["title"]).order_by("pk").first()
+        if found_lead is not None and not found_lead.is_demo:
             report.record("leads", Outcome.KEPT)
             continue
-        if found is None:
+        if found_lead is None:
             _create_lead(row, sites=sites, events=events, users=users, now=now, report=report)
             created.add(row["title"])
         else:
             _update_lead(
-                found, row, sites=sites, events=events, users=users, now=now, report=report
+                found_lead, row, sites=sites, events=events, users=users, now=now, report=report
             )
 
     # Exchanges are logged with their lead's creation only: a demo user may add more.
@@ -194,12 +194,20 @@ def _values(
     }
 
 
+class LeadRelations(TypedDict):
+    """A demo lead's people and sites, as `save_lead` takes them."""
+
+    contacts: list[Contact]
+    target_sites: list[Site]
+    shared_with: list[User]
+
+
 def _relations(
     row: dict[str, Any],
     lead_organisation: Organisation,
     sites: dict[str, Site],
     users: dict[str, User],
-) -> dict[str, list[Any]]:
+) -> LeadRelations:
     contacts = list(
         Contact.objects.filter(organisation=lead_organisation, email__in=row.get("contacts", []))
     )
@@ -280,7 +288,11 @@ def _update_lead(
         "target_sites": set(lead.target_sites.values_list("pk", flat=True)),
         "shared_with": set(lead.shared_with.values_list("pk", flat=True)),
     }
-    if any(current[name] != {item.pk for item in items} for name, items in relations.items()):
+    if any(
+        current[name] != {item.pk for item in items}
+        for name, items in relations.items()
+        if isinstance(items, list)  # all of them: the TypedDict's values read as objects
+    ):
         changed = True
     if changed:
         save_lead(lead=lead, by=lead.owner, seen_version=lead.version, **relations)

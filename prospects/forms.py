@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import (
@@ -10,6 +11,7 @@ from crm.forms import (
     CarreauModelForm,
     ObjectionConfirmationMixin,
     contact_choice_label,
+    picker,
 )
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField
@@ -19,7 +21,7 @@ from prospects.models import Lead, PromotionEvent, Site
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-def prospect_people() -> Any:
+def prospect_people() -> QuerySet[User]:
     """The people who may own a lead or have one shared with them: officers and staff."""
     return (
         User.objects.filter(groups__name__in=[Role.OFFICER, Role.STAFF], is_active=True)
@@ -67,23 +69,24 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         super().__init__(*args, **kwargs)
         # A lead is about an investor or an operator (DESIGN §4): the choice lists stay short.
         kinds = [Organisation.Kind.INVESTOR, Organisation.Kind.OPERATOR]
-        self.fields["organisation"].queryset = (
+        picker(self, "organisation").queryset = (
             Organisation.objects.visible_to(user).filter(kind__in=kinds).only("pk", "name")
         )
-        self.fields["contacts"].queryset = (
+        picker(self, "contacts").queryset = (
             Contact.objects.visible_to(user)
             .filter(organisation__kind__in=kinds)
             .only(*CONTACT_CHOICE_COLUMNS)
         )
-        self.fields["contacts"].label_from_instance = contact_choice_label
-        self.fields["target_sites"].queryset = Site.objects.visible_to(user).only("pk", "name")
-        self.fields["project"].queryset = Project.objects.visible_to(user).only(
+        # Django reads it off the field; the stubs know it only as a method.
+        picker(self, "contacts").label_from_instance = contact_choice_label  # type: ignore[method-assign,assignment]
+        picker(self, "target_sites").queryset = Site.objects.visible_to(user).only("pk", "name")
+        picker(self, "project").queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
         )
-        self.fields["promotion_event"].queryset = PromotionEvent.objects.visible_to(user)
+        picker(self, "promotion_event").queryset = PromotionEvent.objects.visible_to(user)
         people = prospect_people()
-        self.fields["owner"].queryset = people
-        self.fields["shared_with"].queryset = people
+        picker(self, "owner").queryset = people
+        picker(self, "shared_with").queryset = people
         if not self.instance.pk:
             self.fields["owner"].initial = user.pk
         self.fields["version"].initial = self.instance.version if self.instance.pk else None
@@ -100,6 +103,7 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         organisation = data.get("organisation")
         contacts = data.get("contacts") or []
         if organisation and any(c.organisation_id != organisation.pk for c in contacts):
@@ -154,7 +158,7 @@ class SiteForm(CarreauModelForm):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["projects"].queryset = Project.objects.visible_to(user).only(
+        picker(self, "projects").queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
         )
         self.fields["contact_officer"].queryset = prospect_people()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+from collections.abc import Mapping
 from decimal import Decimal
 from math import asin, cos, radians, sin, sqrt
 from typing import Any
@@ -24,9 +25,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField
 
-from crm.fsm import Condition, Machine, TransitionLog
+from crm.fsm import (
+    ConcurrentTransitionMixin,
+    Condition,
+    Machine,
+    TransitionLog,
+    transition,
+)
 from crm.models import (
     ChoiceLabels,
     Contact,
@@ -440,10 +447,10 @@ def weighted_expression() -> Any:
     )
 
 
-_MONEY = models.DecimalField(max_digits=16, decimal_places=2)
+_MONEY: models.DecimalField[Any, Decimal] = models.DecimalField(max_digits=16, decimal_places=2)
 
 
-def _shared_ids(user: User) -> models.QuerySet:
+def _shared_ids(user: User) -> models.QuerySet[Any, Mapping[str, object]]:
     # Not correlated: the database reads the user's few shared leads once, rather than
     # probing the sharing table for every confidential row.
     return Lead.shared_with.through.objects.filter(user=user).values("lead_id")
@@ -1070,7 +1077,7 @@ class CalendarToken(models.Model):
     def __str__(self) -> str:
         return str(self.user)
 
-    def feed_secret(self, key: str | None = None) -> str:
+    def feed_secret(self, key: str | bytes | None = None) -> str:
         """The secret of the feed's address, with SECRET_KEY (or `key`)."""
         return salted_hmac(
             "prospects.CalendarToken.feed_secret",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import fsm, jobs
 from crm.forms import InteractionForm
+from crm.http import AuthenticatedRequest
 from crm.listing import (
     filter_visible,
     first_rows_by,
@@ -51,8 +52,10 @@ from prospects.models import (
     STAGE_PROBABILITY,
     CalendarToken,
     Lead,
+    LeadQuerySet,
     LeadTransition,
     PromotionEvent,
+    PromotionEventQuerySet,
     Site,
     SitePhoto,
     Stage,
@@ -75,16 +78,16 @@ ADD_INTERACTION = "crm.add_interaction"
 # Leads ------------------------------------------------------------------------------------
 
 
-def lead_list(request: HttpRequest) -> HttpResponse:
+def lead_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(request, LeadFilter, Lead.objects.for_list(), perm=VIEW_LEAD)
     return render_list(request, "prospects/lead_list.html", filterset)
 
 
-def lead_export(request: HttpRequest) -> HttpResponse:
+def lead_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "leads")
 
 
-def lead_board(request: HttpRequest) -> HttpResponse:
+def lead_board(request: AuthenticatedRequest) -> HttpResponse:
     """Leads in columns by stage; each column shows its first cards and its count."""
     require_permission(request.user, VIEW_LEAD)
     visible = Lead.objects.visible_to(request.user)
@@ -109,12 +112,12 @@ def _card_order(lead: Lead) -> tuple[bool, date, int]:
     return (lead.next_action_due is None, lead.next_action_due or date.min, lead.pk)
 
 
-def board_card_moves(request: HttpRequest, pk: int) -> HttpResponse:
+def board_card_moves(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     lead, _may = get_for_user(request, Lead.objects.all(), pk)
     return fsm.card_moves_view(request, lead)
 
 
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     lead, may = get_for_user(
         request,
         Lead.objects.for_detail().prefetch_related(
@@ -151,7 +154,7 @@ def _lead_timeline(lead: Lead) -> list[TimelineEntry]:
 
 
 @require_http_methods(["GET", "POST"])
-def lead_create(request: HttpRequest) -> HttpResponse:
+def lead_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_lead")
     initial: dict[str, Any] = {}
     organisation_id = request.GET.get("organisation", "").strip()
@@ -167,14 +170,14 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     scope = Lead.objects.select_related("organisation")
     lead, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=CHANGE_LEAD)
     return _lead_form(request, lead)
 
 
 def _lead_form(
-    request: HttpRequest, lead: Lead, *, initial: dict[str, Any] | None = None
+    request: AuthenticatedRequest, lead: Lead, *, initial: dict[str, Any] | None = None
 ) -> HttpResponse:
     """Create or edit a lead. An edit over a newer save is refused, and the form comes back
     with what the person typed and what changed in the meantime: nothing is lost."""
@@ -196,8 +199,10 @@ def _lead_form(
             current, _may = get_for_user(request, Lead.objects.all(), lead.pk)
             changed_since = _differences(form, current)
             # Saving again is now a deliberate choice made after seeing the other changes.
-            form.data = form.data.copy()
-            form.data["version"] = str(current.version)
+            # A bound form's data is the request's QueryDict, whose copy can be changed.
+            data = cast(QueryDict, form.data).copy()
+            data["version"] = str(current.version)
+            form.data = data
             messages.error(
                 request,
                 _(
@@ -237,14 +242,14 @@ def _differences(form: LeadForm, current: Lead) -> list[tuple[str, str]]:
 
 
 @require_POST
-def lead_transition(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_transition(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Run one move from the lead page or the board, then go back there."""
     lead, _may = get_for_user(request, Lead.objects.all(), pk)
     return fsm.transition_view(request, lead)
 
 
 @require_http_methods(["GET", "POST"])
-def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_log_interaction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A call, meeting or visit with the investor, on the lead's timeline."""
     scope = Lead.objects.select_related("organisation")
     lead, _may = get_for_user(request, scope, pk, need=Access.CONTRIBUTE, perm=ADD_INTERACTION)
@@ -256,7 +261,7 @@ def lead_log_interaction(request: HttpRequest, pk: int) -> HttpResponse:
 # My day -----------------------------------------------------------------------------------
 
 
-def my_day(request: HttpRequest) -> HttpResponse:
+def my_day(request: AuthenticatedRequest) -> HttpResponse:
     """The officer's day: overdue and upcoming next actions, and leads gone quiet."""
     require_permission(request.user, VIEW_LEAD)
     user: User = request.user
@@ -281,7 +286,9 @@ def my_day(request: HttpRequest) -> HttpResponse:
     return render(request, "prospects/my_day.html", context)
 
 
-def _day_section(request: HttpRequest, leads: QuerySet[Lead], *, param: str) -> dict[str, Any]:
+def _day_section(
+    request: AuthenticatedRequest, leads: QuerySet[Lead], *, param: str
+) -> dict[str, Any]:
     page = paginate(request, leads, per_page=MY_DAY_PAGE_SIZE, param=param)
     return {
         "page": page,
@@ -294,15 +301,16 @@ def _day_section(request: HttpRequest, leads: QuerySet[Lead], *, param: str) -> 
 # Pipeline report ----------------------------------------------------------------------------
 
 
-def pipeline_report(request: HttpRequest) -> HttpResponse:
+def pipeline_report(request: AuthenticatedRequest) -> HttpResponse:
     """Count and weighted value by stage, conversion from the log, breakdowns and events:
     every figure an aggregate of the filtered, visible leads, computed in the database."""
     filterset = filter_visible(request, LeadFilter, Lead.objects.all(), perm=VIEW_LEAD)
-    figures = cached_report_figures(request, filterset.qs)
+    # The LeadFilter filters Lead.objects: its rows are a LeadQuerySet.
+    figures = cached_report_figures(request, cast(LeadQuerySet, filterset.qs))
     return render(request, "prospects/pipeline_report.html", figures)
 
 
-def cached_report_figures(request: HttpRequest, leads: QuerySet[Lead]) -> dict[str, Any]:
+def cached_report_figures(request: AuthenticatedRequest, leads: LeadQuerySet) -> dict[str, Any]:
     """`report_figures`, computed again only when the data behind them changed.
 
     Eleven aggregates over every visible lead take most of a second at 20,000 leads; the
@@ -315,7 +323,10 @@ def cached_report_figures(request: HttpRequest, leads: QuerySet[Lead]) -> dict[s
     filters = sorted((key, value) for key, value in request.GET.lists() if key != "page")
     raw = f"{scope}|{get_language()}|{filters}|{report_stamp()}"
     key = "prospects:report:" + hashlib.sha256(raw.encode()).hexdigest()
-    return cache.get_or_set(key, lambda: report_figures(leads), timeout=REPORT_CACHE_SECONDS)
+    figures: dict[str, Any] = (
+        cache.get_or_set(key, lambda: report_figures(leads), timeout=REPORT_CACHE_SECONDS) or {}
+    )
+    return figures
 
 
 def report_stamp() -> tuple[Any, ...]:
@@ -331,7 +342,7 @@ def report_stamp() -> tuple[Any, ...]:
         return tuple(cursor.fetchone())
 
 
-def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
+def report_figures(leads: LeadQuerySet) -> dict[str, Any]:
     """The report's figures for `leads` (already scoped): a fixed number of queries."""
     leads = leads.order_by()
     by_stage = leads.by_stage()
@@ -369,7 +380,7 @@ def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
         "sector": dict(Lead.Sector.choices),
         "origin_market": dict(Lead.Market.choices),
     }
-    breakdowns = []
+    breakdowns: list[dict[str, Any]] = []
     for field, title in [
         ("source", _("Par source")),
         ("sector", _("Par secteur")),
@@ -387,7 +398,8 @@ def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
                 row["label"] = str(names.get(row["key"], row["key"]))
         breakdowns.append({"field": field, "title": title, "rows": rows})
     events = list(
-        PromotionEvent.objects.with_figures(leads)
+        # `lead_count` is one of the figures `with_figures` annotates.
+        PromotionEvent.objects.with_figures(leads)  # type: ignore[misc]
         .filter(lead_count__gt=0)
         .order_by("-starts_on", "name")
     )
@@ -417,18 +429,18 @@ def report_figures(leads: QuerySet[Lead]) -> dict[str, Any]:
 # Sites ------------------------------------------------------------------------------------
 
 
-def site_list(request: HttpRequest) -> HttpResponse:
+def site_list(request: AuthenticatedRequest) -> HttpResponse:
     filterset = filter_visible(
         request, SiteFilter, Site.objects.for_list(), perm="prospects.view_site"
     )
     return render_list(request, "prospects/site_list.html", filterset)
 
 
-def site_export(request: HttpRequest) -> HttpResponse:
+def site_export(request: AuthenticatedRequest) -> HttpResponseBase:
     return jobs.export_list(request, "sites")
 
 
-def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def site_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     site, _may = get_for_user(
         request, Site.objects.for_detail().prefetch_related("photos", "projects"), pk
     )
@@ -450,18 +462,18 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def site_create(request: HttpRequest) -> HttpResponse:
+def site_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_site")
     return _site_form(request, Site())
 
 
 @require_http_methods(["GET", "POST"])
-def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def site_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     site, _may = get_for_user(request, Site.objects.all(), pk, perm="prospects.change_site")
     return _site_form(request, site)
 
 
-def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
+def _site_form(request: AuthenticatedRequest, site: Site) -> HttpResponse:
     form = SiteForm(request.POST or None, instance=site, user=request.user)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
@@ -477,7 +489,7 @@ def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
 
 
 @require_POST
-def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def site_photo_upload(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     site, _may = get_for_user(request, Site.objects.all(), pk, perm="prospects.add_sitephoto")
     form = SitePhotoForm(request.POST, request.FILES)
     if form.is_valid():
@@ -494,12 +506,12 @@ def site_photo_upload(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(f"{site.get_absolute_url()}#photos")
 
 
-def _photo_for(request: HttpRequest, pk: int, photo_pk: int) -> SitePhoto:
+def _photo_for(request: AuthenticatedRequest, pk: int, photo_pk: int) -> SitePhoto:
     site, _may = get_for_user(request, Site.objects.all(), pk)
     return get_object_or_404(SitePhoto, pk=photo_pk, site=site)
 
 
-def site_photo(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+def site_photo(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponseBase:
     photo = _photo_for(request, pk, photo_pk)
     extension = photo.image.name.rsplit(".", 1)[-1]
     return serve_private_file(
@@ -509,14 +521,16 @@ def site_photo(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
     )
 
 
-def site_photo_thumbnail(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+def site_photo_thumbnail(request: AuthenticatedRequest, pk: int, photo_pk: int) -> HttpResponseBase:
     photo = _photo_for(request, pk, photo_pk)
     return serve_private_file(
         photo.thumbnail, filename=f"vignette-{photo.pk}.jpg", content_type="image/jpeg"
     )
 
 
-def site_photo_thumbnail_slot(request: HttpRequest, pk: int, photo_pk: int) -> HttpResponse:
+def site_photo_thumbnail_slot(
+    request: AuthenticatedRequest, pk: int, photo_pk: int
+) -> HttpResponse:
     """What stands for the photo's thumbnail in the gallery (htmx asks again while the
     worker renders it)."""
     photo = _photo_for(request, pk, photo_pk)
@@ -525,7 +539,7 @@ def site_photo_thumbnail_slot(request: HttpRequest, pk: int, photo_pk: int) -> H
     )
 
 
-def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
+def site_sheet(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The site sheet for investors, as a PDF in French or English."""
     site, _may = get_for_user(request, Site.objects.for_detail().prefetch_related("photos"), pk)
     form = SheetLanguageForm(request.GET or {"language": "fr"})
@@ -548,7 +562,7 @@ def site_sheet(request: HttpRequest, pk: int) -> HttpResponse:
 # Promotion events -------------------------------------------------------------------------
 
 
-def event_list(request: HttpRequest) -> HttpResponse:
+def event_list(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.view_promotionevent")
     events = _events_with_figures(request.user)
     page = paginate(request, events)
@@ -560,12 +574,12 @@ def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, "prospects/event_list.html", context)
 
 
-def event_export(request: HttpRequest) -> HttpResponse:
+def event_export(request: AuthenticatedRequest) -> HttpResponseBase:
     require_permission(request.user, "prospects.view_promotionevent")
     return exports.events_xlsx(_events_with_figures(request.user))
 
 
-def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
+def _events_with_figures(user: User) -> PromotionEventQuerySet:
     return (
         PromotionEvent.objects.visible_to(user)
         .with_figures(Lead.objects.visible_to(user))
@@ -573,7 +587,7 @@ def _events_with_figures(user: User) -> QuerySet[PromotionEvent]:
     )
 
 
-def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def event_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     event, _may = get_for_user(request, _events_with_figures(request.user), pk)
     leads = list(
         Lead.objects.visible_to(request.user)
@@ -617,7 +631,7 @@ def _event_form(request: HttpRequest, event: PromotionEvent) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def calendar_settings(request: HttpRequest) -> HttpResponse:
+def calendar_settings(request: AuthenticatedRequest) -> HttpResponse:
     """The user's private feed address, and a button to make a new one."""
     require_permission(request.user, VIEW_LEAD)
     if request.method == "POST":

@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
+from projects.models import Project
+from prospects.models import Lead, PromotionEvent, Site
 
 PASSWORD = "carreau-test-password"
 
@@ -27,7 +29,19 @@ def siret_with_key(prefix: str) -> str:
     raise AssertionError("unreachable")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+# What factories do once the record is built: functions of the record (as factory_boy calls
+# them), so that they are typed as the model they receive.
+
+
+def _put_in_role(user: User, create: bool, extracted: Role | str | None, **kwargs: object) -> None:
+    if create and extracted:
+        user.groups.add(Group.objects.get(name=str(extracted)))
+        if str(extracted) == Role.STAFF:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -39,16 +53,10 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
     password = factory.django.Password(PASSWORD)
 
-    @factory.post_generation
-    def role(self, create: bool, extracted: Role | str | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.groups.add(Group.objects.get(name=str(extracted)))
-            if str(extracted) == Role.STAFF:
-                self.is_staff = True
-                self.save(update_fields=["is_staff"])
+    role = factory.PostGeneration(_put_in_role)
 
 
-class TerritoryFactory(factory.django.DjangoModelFactory):
+class TerritoryFactory(factory.django.DjangoModelFactory[Territory]):
     class Meta:
         model = Territory
         django_get_or_create = ("slug",)
@@ -57,7 +65,7 @@ class TerritoryFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"territoire-{n}")
 
 
-class ThematicFactory(factory.django.DjangoModelFactory):
+class ThematicFactory(factory.django.DjangoModelFactory[Thematic]):
     class Meta:
         model = Thematic
         django_get_or_create = ("slug",)
@@ -66,7 +74,7 @@ class ThematicFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"thematique-{n}")
 
 
-class OrganisationFactory(factory.django.DjangoModelFactory):
+class OrganisationFactory(factory.django.DjangoModelFactory[Organisation]):
     class Meta:
         model = Organisation
 
@@ -78,7 +86,7 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     territory = factory.SubFactory(TerritoryFactory)
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -89,7 +97,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     role = "Gérant·e"
 
 
-class InteractionFactory(factory.django.DjangoModelFactory):
+class InteractionFactory(factory.django.DjangoModelFactory[Interaction]):
     class Meta:
         model = Interaction
 
@@ -104,7 +112,16 @@ class InteractionFactory(factory.django.DjangoModelFactory):
 # Projects ------------------------------------------------------------------------------------
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+def _add_designers(
+    project: Project, create: bool, extracted: list[User] | None, **kwargs: object
+) -> None:
+    from projects.models import ProjectMember
+
+    for user in extracted or []:
+        ProjectMember.objects.create(project=project, user=user, role=ProjectMember.Role.DESIGNER)
+
+
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = "projects.Project"
         skip_postgeneration_save = True
@@ -115,12 +132,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     territory = factory.SubFactory(TerritoryFactory)
     need = "Créer une offre d'hébergement insolite dans d'anciens corons."
 
-    @factory.post_generation
-    def designers(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
-        from projects.models import ProjectMember
-
-        for user in extracted or []:
-            ProjectMember.objects.create(project=self, user=user, role=ProjectMember.Role.DESIGNER)
+    designers = factory.PostGeneration(_add_designers)
 
 
 _deliverable_numbers = itertools.count(1)
@@ -184,7 +196,7 @@ def issued_specification(project, *, approval: str = "pending", by: User | None 
 # Prospects -----------------------------------------------------------------------------------
 
 
-class SiteFactory(factory.django.DjangoModelFactory):
+class SiteFactory(factory.django.DjangoModelFactory[Site]):
     class Meta:
         model = "prospects.Site"
 
@@ -195,7 +207,7 @@ class SiteFactory(factory.django.DjangoModelFactory):
     surface_m2 = 12_000
 
 
-class PromotionEventFactory(factory.django.DjangoModelFactory):
+class PromotionEventFactory(factory.django.DjangoModelFactory[PromotionEvent]):
     class Meta:
         model = "prospects.PromotionEvent"
 
@@ -204,7 +216,17 @@ class PromotionEventFactory(factory.django.DjangoModelFactory):
     starts_on = factory.LazyFunction(lambda: timezone.localdate())
 
 
-class LeadFactory(factory.django.DjangoModelFactory):
+def _share_with(lead: Lead, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
+    if create and extracted:
+        lead.shared_with.set(extracted)
+
+
+def _target_sites(lead: Lead, create: bool, extracted: list[Site] | None, **kwargs: object) -> None:
+    if create and extracted:
+        lead.target_sites.set(extracted)
+
+
+class LeadFactory(factory.django.DjangoModelFactory[Lead]):
     """A lead owned by `owner` (an officer made on the fly when not given)."""
 
     class Meta:
@@ -220,12 +242,5 @@ class LeadFactory(factory.django.DjangoModelFactory):
     source = "network"
     origin_market = "BE"
 
-    @factory.post_generation
-    def shared_with(self, create: bool, extracted: list[User] | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.shared_with.set(extracted)
-
-    @factory.post_generation
-    def target_sites(self, create: bool, extracted: list | None, **kwargs: object) -> None:
-        if create and extracted:
-            self.target_sites.set(extracted)
+    shared_with = factory.PostGeneration(_share_with)
+    target_sites = factory.PostGeneration(_target_sites)

@@ -496,7 +496,7 @@ def observe(world: World, name: str, rule: Rule) -> dict[str, dict[str, int]]:
                     problems = html_problems(response.content.decode())
                     assert not problems, f"{name} {target} {role}: invalid HTML: {problems}"
                 if role == "anonymous" and status == 302 and name not in PUBLIC:
-                    assert response.url.startswith(reverse("login")), (name, response.url)
+                    assert response.url.startswith(reverse("login")), (name, response.url)  # type: ignore[attr-defined]  # a redirect says where
                 transaction.set_rollback(True)
             observed[target][role] = status
     return observed

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.models import User
+from projects.admin import ProjectAdmin
 from tests.factories import ContactFactory, InteractionFactory, ProjectFactory, approved_deliverable
 
 pytestmark = pytest.mark.django_db
@@ -61,9 +62,10 @@ def test_admin_transition_buttons_go_through_the_logged_action(staff: User) -> N
     project = ProjectFactory(state="listen")
     request = RequestFactory().post("/admin/")
     request.user = staff
-    request.session = {}
-    request._messages = FallbackStorage(request)
+    request.session = {}  # type: ignore[assignment]  # a request as the session middleware leaves it
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]  # as the messages middleware leaves it
     project_admin = admin.site._registry[Project]
+    assert isinstance(project_admin, ProjectAdmin)
 
     moved = project_admin._apply_fsm_transition(
         obj=project, transition_name="advance", request=request
@@ -90,10 +92,10 @@ def test_admin_review_buttons_record_the_reviewer(staff: User) -> None:
     version.refresh_from_db()
     request = RequestFactory().post("/admin/")
     request.user = staff
-    request.session = {}
-    request._messages = FallbackStorage(request)
+    request.session = {}  # type: ignore[assignment]  # a request as the session middleware leaves it
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]  # as the messages middleware leaves it
 
-    admin.site._registry[DeliverableVersion]._apply_fsm_transition(
+    admin.site._registry[DeliverableVersion]._apply_fsm_transition(  # type: ignore[attr-defined]  # the registered DeliverableVersionAdmin
         obj=version, transition_name="approve", request=request
     )
 
@@ -117,7 +119,7 @@ def change_form_data(response, **changes: object) -> dict[str, object]:
             if isinstance(field, FileField):
                 continue  # no upload keeps the stored file
             if isinstance(field.widget, MultiWidget):
-                for index, part in enumerate(field.widget.decompress(value)):
+                for index, part in enumerate(field.widget.decompress(value)):  # type: ignore[arg-type]  # a MultiWidget decompresses to a list
                     data[f"{key}_{index}"] = "" if part is None else part
             elif isinstance(value, bool):
                 if value:

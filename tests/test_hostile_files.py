@@ -474,14 +474,14 @@ def test_no_admin_form_takes_a_file_past_the_checks() -> None:
         for each in admins:
             inline = each is not model_admin
             may_add = (
-                each.has_add_permission(request, None)
+                each.has_add_permission(request, None)  # type: ignore[call-arg]  # an inline takes the parent record
                 if inline
                 else each.has_add_permission(request)
             )
             if not (may_add or each.has_change_permission(request)):
                 continue
-            form = each.get_formset(request).form if each is not model_admin else None
-            form = form or each.get_form(request)
+            form = each.get_formset(request).form if each is not model_admin else None  # type: ignore[attr-defined]  # an inline admin
+            form = form or each.get_form(request)  # type: ignore[attr-defined]  # a model admin
             for name in form.base_fields:
                 if (each.model._meta.label, name) in file_fields:
                     offered.append(f"{each.model._meta.label}.{name}")

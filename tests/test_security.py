@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -20,7 +21,7 @@ AGENT = "Mozilla/5.0 (X11; Linux x86_64) Carreau-Test"
 IP = "203.0.113.7"
 
 
-def attempt(client: Client, username: str, password: str, *, ip: str = IP, **headers: str):
+def attempt(client: Client, username: str, password: str, *, ip: str = IP, **headers: Any):
     return client.post(
         reverse("login"),
         {"username": username, "password": password},
@@ -30,7 +31,7 @@ def attempt(client: Client, username: str, password: str, *, ip: str = IP, **hea
     )
 
 
-def fail_until_locked(client: Client, username: str, *, ip: str = IP, **headers: str):
+def fail_until_locked(client: Client, username: str, *, ip: str = IP, **headers: Any):
     limit = settings.AXES_FAILURE_LIMIT
     return [attempt(client, username, "wrong", ip=ip, **headers) for _ in range(limit)][-1]
 
@@ -276,15 +277,13 @@ def test_files_and_exports_still_download_under_the_policy(staff: User) -> None:
 
     export = client.get(reverse("crm:organisation_export"))
     assert export.status_code == 200
-    assert b"".join(export.streaming_content if export.streaming else [export.content])[:2] == (
-        b"PK"
-    )
+    assert export.getvalue()[:2] == (b"PK")
     version = deliverable.versions.get()
     download = client.get(
         reverse("projects:version_file", kwargs={"pk": project.pk, "version_pk": version.pk})
     )
     assert download.status_code == 200
-    assert b"".join(download.streaming_content)[:4] == b"%PDF"
+    assert download.getvalue()[:4] == b"%PDF"
     sheet = client.get(reverse("projects:project_sheet", args=[project.pk]))
     assert sheet.status_code == 200
     assert sheet.content[:4] == b"%PDF"

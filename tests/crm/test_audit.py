@@ -4,14 +4,17 @@ by field (who, when, old → new), shown to staff on the record's page, and neve
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm import actions
 from crm.audit import AUDIT_SHOWN, record
+from crm.fsm import TransitionRefused
 from crm.models import AuditEntry, Contact, Organisation, User
 from projects import actions as project_actions
 from prospects import actions as lead_actions
@@ -29,7 +32,7 @@ from tests.helpers import client_for
 pytestmark = pytest.mark.django_db
 
 
-def changes(record_obj: object) -> dict[str, tuple[str, str, str]]:
+def changes(record_obj: Model) -> dict[str, tuple[str, str, str]]:
     """field -> (action, old, new) of the record's entries."""
     return {
         entry.field: (entry.action, entry.old_value, entry.new_value)
@@ -188,7 +191,7 @@ def test_project_transition_is_recorded(staff: User) -> None:
 def test_refused_transition_records_nothing(staff: User) -> None:
     project = ProjectFactory(state="involve")
 
-    with pytest.raises(project_actions.TransitionRefused):
+    with pytest.raises(TransitionRefused):
         project.machine.run(name="enter_conceptualisation", by=staff)
 
     assert not AuditEntry.objects.exists()
@@ -257,7 +260,7 @@ def test_lead_transition_is_recorded(officer: User) -> None:
 
 
 @pytest.fixture
-def records(officer: User) -> dict[str, object]:
+def records(officer: User) -> dict[str, Any]:
     lead = LeadFactory(owner=officer)
     contact = ContactFactory(organisation=lead.organisation)
     project = ProjectFactory(holder=lead.organisation, holder_contact=contact)
@@ -269,7 +272,7 @@ def records(officer: User) -> dict[str, object]:
     }
 
 
-def url_of(name: str, obj: object) -> str:
+def url_of(name: str, obj: Model) -> str:
     return reverse(name, args=[obj.pk])
 
 
@@ -283,7 +286,7 @@ def url_of(name: str, obj: object) -> str:
     ],
 )
 def test_section_shown_to_staff_only(
-    page: str, records: dict[str, object], staff: User, officer: User
+    page: str, records: dict[str, Any], staff: User, officer: User
 ) -> None:
     obj = records[page]
     record(
@@ -331,7 +334,7 @@ def test_section_is_newest_first_and_bounded(staff: User) -> None:
         "prospects:lead_detail",
     ],
 )
-def test_section_query_count_is_fixed(page: str, records: dict[str, object], staff: User) -> None:
+def test_section_query_count_is_fixed(page: str, records: dict[str, Any], staff: User) -> None:
     obj = records[page]
     client = client_for(staff)
     url = url_of(page, obj)

@@ -15,6 +15,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -58,10 +59,12 @@ MARKERS = (FIRST, FORMER_LAST, LAST, "marker-test", "99 88 77 66", "99.88.77.66"
 # Searching everything ------------------------------------------------------------------------
 
 
-def text_columns() -> Iterator[tuple[type[models.Model], list[models.Field]]]:
+def text_columns() -> Iterator[tuple[type[models.Model], list[models.Field[Any, Any]]]]:
     text = models.CharField | models.TextField | models.JSONField
     for model in apps.get_models():
-        fields = [f for f in model._meta.concrete_fields if isinstance(f, text)]
+        fields: list[models.Field[Any, Any]] = [
+            f for f in model._meta.concrete_fields if isinstance(f, text)
+        ]
         if fields:
             yield model, fields
 
@@ -120,7 +123,7 @@ def files_with_markers(names: set[str]) -> set[str]:
 
 
 @pytest.fixture
-def planted(staff: User, officer: User) -> dict[str, object]:
+def planted(staff: User, officer: User) -> dict[str, Any]:
     """The person, used for a few weeks as the team would, through every path."""
     # The in-memory storage outlives each test: imports left by earlier ones are not ours.
     for name in stored_names("imports") if default_storage.exists("imports") else ():
@@ -267,7 +270,7 @@ def planted(staff: User, officer: User) -> dict[str, object]:
     }
 
 
-def test_every_path_planted_the_markers(planted: dict[str, object]) -> None:
+def test_every_path_planted_the_markers(planted: dict[str, Any]) -> None:
     # Guards the search below: each path left its copy where the walk found them.
     places = {model for model, _pk in rows_with_markers()}
     for model in (
@@ -291,7 +294,7 @@ def test_every_path_planted_the_markers(planted: dict[str, object]) -> None:
 
 
 def test_erasure_leaves_the_markers_only_where_its_report_says_why(
-    staff: User, planted: dict[str, object], django_capture_on_commit_callbacks
+    staff: User, planted: dict[str, Any], django_capture_on_commit_callbacks
 ) -> None:
     person: Contact = planted["person"]
     client = client_for(staff)
@@ -336,7 +339,7 @@ def test_erasure_leaves_the_markers_only_where_its_report_says_why(
 
 
 def test_the_report_is_on_the_contact_page_and_in_the_export(
-    staff: User, planted: dict[str, object]
+    staff: User, planted: dict[str, Any]
 ) -> None:
     person: Contact = planted["person"]
     actions.anonymise_contact(contact=person, by=staff)
@@ -355,7 +358,7 @@ def test_the_report_is_on_the_contact_page_and_in_the_export(
     assert "Son nom de famille seul" in kept
 
 
-def test_the_command_erases_the_same_way(planted: dict[str, object]) -> None:
+def test_the_command_erases_the_same_way(planted: dict[str, Any]) -> None:
     person: Contact = planted["person"]
     Contact.objects.filter(pk=person.pk).update(
         last_interaction_at=timezone.now() - timedelta(days=4 * 366),
@@ -380,9 +383,7 @@ def test_the_command_erases_the_same_way(planted: dict[str, object]) -> None:
 
 
 @pytest.mark.storage
-def test_the_export_holds_every_record_that_names_her(
-    staff: User, planted: dict[str, object]
-) -> None:
+def test_the_export_holds_every_record_that_names_her(staff: User, planted: dict[str, Any]) -> None:
     person: Contact = planted["person"]
 
     data = privacy.personal_data(person)
@@ -413,14 +414,14 @@ def test_the_export_holds_every_record_that_names_her(
 
 
 def test_the_workbook_export_has_a_sheet_for_each_place(
-    staff: User, planted: dict[str, object]
+    staff: User, planted: dict[str, Any]
 ) -> None:
     from openpyxl import load_workbook
 
     person: Contact = planted["person"]
     response = client_for(staff).get(reverse("crm:contact_personal_data", args=[person.pk, "xlsx"]))
 
-    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    book = load_workbook(io.BytesIO(response.getvalue()), read_only=True)
     rows = {
         name: list(book[name].iter_rows(min_row=1, values_only=True)) for name in book.sheetnames
     }
@@ -434,7 +435,7 @@ def test_the_workbook_export_has_a_sheet_for_each_place(
 
 
 @pytest.fixture
-def namesakes(staff: User, officer: User) -> dict[str, Contact]:
+def namesakes(staff: User, officer: User) -> dict[str, Any]:
     """Her, a Pierre of the same last name at another organisation (on a lead, in notes), and
     a namesake with her very name at a third one."""
     her = ContactFactory(first_name=FIRST, last_name=LAST, email=EMAIL)
@@ -524,7 +525,7 @@ def test_an_address_with_her_last_name_is_not_her_name() -> None:
 
 
 def test_a_lead_form_opened_before_cannot_write_her_name_back(
-    staff: User, officer: User, planted: dict[str, object]
+    staff: User, officer: User, planted: dict[str, Any]
 ) -> None:
     from tests.prospects.test_views import edit_data
 

@@ -273,7 +273,7 @@ def test_formulas_are_refused_cell_by_cell(staff: User, lens) -> None:
 
 
 def test_merged_header_cells_leave_the_column_out(staff: User, lens) -> None:
-    rows = [["Nom", None, "Commune"], ["Gîtes", "ignoré", "Lens"]]
+    rows: list[list[Any]] = [["Nom", None, "Commune"], ["Gîtes", "ignoré", "Lens"]]
 
     _token, preview = run_import(client_for(staff), workbook(rows, merge="A1:B1"))
 

@@ -43,7 +43,7 @@ def workbook_rows(data: bytes) -> list[tuple]:
 
 
 def body(response) -> bytes:
-    return b"".join(response.streaming_content)
+    return response.getvalue()
 
 
 def export_as_job(client, url: str) -> Job:

@@ -6,6 +6,7 @@ export of contacts is logged like the export of one person."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -101,8 +102,8 @@ def pages(contact: Contact) -> list[str]:
 
 def test_every_page_she_appears_on_shows_the_mark(staff: User, objecting: Contact) -> None:
     Contact.objects.filter(pk=objecting.pk).update(
-        last_interaction_at=timezone.now() - timezone.timedelta(days=4 * 366),
-        created_at=timezone.now() - timezone.timedelta(days=5 * 366),
+        last_interaction_at=timezone.now() - timedelta(days=4 * 366),
+        created_at=timezone.now() - timedelta(days=5 * 366),
     )
     client = client_for(staff)
 
@@ -173,7 +174,7 @@ def test_the_contact_list_export_has_an_objection_column(staff: User, objecting:
     willing = ContactFactory(last_name="Adam")
     response = client_for(staff).get(reverse("crm:contact_export"))
 
-    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    book = load_workbook(io.BytesIO(response.getvalue()), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))
     header = list(rows[0])
     mark, since = header.index(MARK), header.index("Opposition depuis le")

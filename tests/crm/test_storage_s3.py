@@ -93,7 +93,7 @@ def test_an_upload_is_private_and_comes_back_only_through_the_checked_view(
     response = client_for(designer).get(url)
     assert response.status_code == 200
     stored = client.get_object(Bucket=name, Key=version.file.name)["Body"].read()
-    assert b"".join(response.streaming_content) == stored
+    assert response.getvalue() == stored
     assert stored[:3] == b"\xff\xd8\xff"
     assert response["Cache-Control"].startswith("private")
     thumbnail = reverse("projects:version_thumbnail", args=[project.pk, version.pk])

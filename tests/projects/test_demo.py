@@ -143,12 +143,12 @@ def test_reviews_show_every_state() -> None:
 
 def test_running_twice_changes_nothing() -> None:
     seed()
-    counts = {model: model.objects.count() for model in COUNTED}
+    counts = {model: model._default_manager.count() for model in COUNTED}
     projects = list(Project.objects.order_by("pk").values())
 
     output = seed()
 
-    assert {model: model.objects.count() for model in COUNTED} == counts
+    assert {model: model._default_manager.count() for model in COUNTED} == counts
     assert list(Project.objects.order_by("pk").values()) == projects
     assert "Projects demo data:" in output
     assert output.count("nothing new: already loaded") == 3  # CRM, projects, prospects
@@ -156,7 +156,7 @@ def test_running_twice_changes_nothing() -> None:
 
 def test_a_changed_file_updates_the_project_without_replaying_its_history(tmp_path) -> None:
     seed()
-    counts = {model: model.objects.count() for model in COUNTED}
+    counts = {model: model._default_manager.count() for model in COUNTED}
     data = json.loads(PROJECTS_FIXTURE.read_text(encoding="utf-8"))
     row = next(r for r in data["projects"] if r["title"].startswith("Hôtel 4 étoiles"))
     row["need"] = "Un besoin précisé après le premier comité."
@@ -171,7 +171,7 @@ def test_a_changed_file_updates_the_project_without_replaying_its_history(tmp_pa
     hotel = Project.objects.get(title=row["title"])
     assert hotel.need == row["need"]
     assert hotel.state == "steer"
-    assert {model: model.objects.count() for model in COUNTED} == counts
+    assert {model: model._default_manager.count() for model in COUNTED} == counts
 
 
 def test_a_project_entered_by_hand_is_left_alone() -> None:

@@ -50,7 +50,7 @@ def body(response: Any) -> bytes:
         response = response.client.get(response["Location"] + "download/")
         assert response.status_code == 200
     if response.streaming:
-        return b"".join(response.streaming_content)
+        return response.getvalue()
     return response.content
 
 
@@ -218,7 +218,7 @@ def test_approved_images_are_embedded_small(staff: User, project: Project) -> No
         out = io.BytesIO()
         big.save(out, "JPEG")
         version.thumbnail.save(f"thumb-{n}.jpg", ContentFile(out.getvalue()))
-    assert jpeg  # the helper the views tests use for uploads
+    assert callable(jpeg)  # the helper the views tests use for uploads
     write(project, **FULL)
 
     data = body(client_for(staff).get(reverse("projects:specification_preview", args=[project.pk])))
@@ -471,8 +471,9 @@ def test_issued_versions_are_frozen_and_downloadable_byte_for_byte(
     # Editing afterwards makes the draft of version 2; version 1 stays as it was.
     edit = client.get(reverse("projects:specification_edit", args=[project.pk])).content.decode()
     write(project, objectives="Objectifs revus avec l'exploitant.")
-    after_edit = client.get(reverse("projects:specification_edit", args=[project.pk]))
-    after_edit = after_edit.content.decode()
+    after_edit = client.get(
+        reverse("projects:specification_edit", args=[project.pk])
+    ).content.decode()
     client.post(reverse("projects:specification_issue", args=[project.pk]))
     second = SpecificationVersion.objects.get(number=2)
 

@@ -95,9 +95,7 @@ def test_outsider_sees_nothing_of_the_project(outsider: User, project: Project, 
     listing = client.get(reverse("projects:project_list"), {"q": "corons"}).content.decode()
     board = client.get(reverse("projects:project_board")).content.decode()
     export = client.get(reverse("projects:project_export"))
-    rows = list(
-        openpyxl.load_workbook(io.BytesIO(b"".join(export.streaming_content))).active.values
-    )
+    rows = list(openpyxl.load_workbook(io.BytesIO(export.getvalue())).active.values)
     thumbnail = client.get(reverse("projects:version_thumbnail", args=[project.pk, version.pk]))
 
     assert "Hôtel dans les corons" not in listing
@@ -183,7 +181,7 @@ def test_export_holds_the_filtered_rows(staff: User, designer: User) -> None:
     ProjectFactory(title="Trail", state="orient")
 
     response = client_for(staff).get(reverse("projects:project_export"), {"phase": "watch"})
-    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    sheet = openpyxl.load_workbook(io.BytesIO(response.getvalue())).active
     rows = list(sheet.values)
 
     assert rows[0][:3] == ("Référence", "Intitulé", "Porteur")

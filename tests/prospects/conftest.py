@@ -17,5 +17,5 @@ def shared_officer(db: None) -> User:
 
 
 def workbook_rows(response) -> list[tuple]:
-    data = b"".join(response.streaming_content)
+    data = response.getvalue()
     return list(openpyxl.load_workbook(io.BytesIO(data)).active.values)

@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 
-def race(workers: list[Callable[[], None]]) -> list[str]:
+def race(workers: list[Callable[[], object]]) -> list[str]:
     """Run each worker in its own thread, all released at once; "won" or "changed" each."""
     barrier = threading.Barrier(len(workers))
     results = [""] * len(workers)

@@ -8,6 +8,7 @@ feed or site page. Designers and holders see nothing of prospects.
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -288,7 +289,7 @@ def make_leads(count: int, officer: User, shared: User, start: int) -> None:
             source="promotion_event" if n % 2 else "network",
             promotion_event=event if n % 2 else None,
             estimated_investment=Decimal(100_000 * (n + 1)),
-            next_action_due=today + timezone.timedelta(days=(n % 30) - 10),
+            next_action_due=today + timedelta(days=(n % 30) - 10),
         )
         LeadTransition.objects.create(
             lead=lead, name="advance", source="identified", target="contacted", by=officer

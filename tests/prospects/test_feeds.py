@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -25,7 +26,7 @@ def feed_url(user: User) -> str:
 
 
 def test_the_feed_answers_without_a_login_with_one_event_per_due_action(officer: User) -> None:
-    due = timezone.localdate() + timezone.timedelta(days=2)
+    due = timezone.localdate() + timedelta(days=2)
     lead = LeadFactory(owner=officer, next_action="Rappeler; ensuite, écrire", next_action_due=due)
     LeadFactory(owner=officer, next_action="Sans date")
     LeadFactory(owner=officer, stage="lost", next_action_due=due, next_action="Perdue")

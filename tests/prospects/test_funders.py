@@ -156,7 +156,7 @@ def download(user: User, year: int = 2025) -> openpyxl.Workbook:
     assert job.filename == f"bilan-activite-{year}.xlsx"
     response = client.get(reverse("crm:job_download", args=[job.pk]))
     assert response.status_code == 200
-    return openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    return openpyxl.load_workbook(io.BytesIO(response.getvalue()))
 
 
 def rows(workbook: openpyxl.Workbook, title: str) -> list[tuple]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any
 
 import openpyxl
 import pytest
@@ -41,14 +42,14 @@ HEADERS = [
 
 
 @pytest.fixture
-def world(db: None) -> dict[str, object]:
+def world(db: None) -> dict[str, Any]:
     return {
         "territory": TerritoryFactory(name="Lens-Liévin", slug="lens-lievin"),
         "investor": OrganisationFactory(name="Groupe Hôtelier du Nord", kind="investor"),
     }
 
 
-def leads_file(*rows: list[object], headers: list[str] = HEADERS) -> bytes:
+def leads_file(*rows: list[Any], headers: list[str] = HEADERS) -> bytes:
     return workbook([headers, *rows])
 
 
@@ -67,7 +68,7 @@ ROW = [
 
 
 def test_an_officer_imports_leads_and_reimporting_changes_nothing(
-    officer: User, world: dict[str, object]
+    officer: User, world: dict[str, Any]
 ) -> None:
     client = client_for(officer)
     gite = [
@@ -114,7 +115,7 @@ def test_an_officer_imports_leads_and_reimporting_changes_nothing(
 
 
 def test_the_exported_list_imports_back_unchanged_then_updates_by_reference(
-    staff: User, officer: User, world: dict[str, object]
+    staff: User, officer: User, world: dict[str, Any]
 ) -> None:
     event = PromotionEventFactory(name="MIPIM 2026")
     lead = LeadFactory(
@@ -166,7 +167,7 @@ def _mapping(data: bytes, user: User) -> dict[int, str]:
 
 
 def test_a_reference_updates_only_a_lead_the_person_works_on(
-    officer: User, other_officer: User, world: dict[str, object]
+    officer: User, other_officer: User, world: dict[str, Any]
 ) -> None:
     theirs = LeadFactory(owner=other_officer, organisation=world["investor"])
     secret = LeadFactory(owner=other_officer, confidential=True)
@@ -202,7 +203,7 @@ def test_a_reference_updates_only_a_lead_the_person_works_on(
 
 
 def test_bad_cells_are_row_errors_and_nothing_is_written(
-    officer: User, world: dict[str, object]
+    officer: User, world: dict[str, Any]
 ) -> None:
     bad = [
         ["Piste A", "Inconnue SA", "Hôtellerie", "Lens-Liévin", "Réseau", "BE", "", "", "", ""],
@@ -229,7 +230,7 @@ def test_bad_cells_are_row_errors_and_nothing_is_written(
     assert not Lead.objects.exists()  # the good first row was not written either
 
 
-def test_owner_and_event_columns(staff: User, officer: User, world: dict[str, object]) -> None:
+def test_owner_and_event_columns(staff: User, officer: User, world: dict[str, Any]) -> None:
     PromotionEventFactory(name="MIPIM 2026")
     headers = [*HEADERS[:5], "Événement", "Marché d'origine", "Chargé·e de la piste"]
     rows = [
@@ -255,7 +256,7 @@ def test_designers_and_holders_import_nothing(role: str, personas: dict[str, Use
     assert client_for(personas[role]).get(reverse("crm:import_start")).status_code == 404
 
 
-def test_an_officer_is_offered_leads_only(officer: User, world: dict[str, object]) -> None:
+def test_an_officer_is_offered_leads_only(officer: User, world: dict[str, Any]) -> None:
     client = client_for(officer)
     form = client.get(reverse("crm:import_start")).context["form"]
     assert [key for key, _label in form.fields["kind"].choices] == ["leads"]
@@ -269,7 +270,7 @@ def test_an_officer_is_offered_leads_only(officer: User, world: dict[str, object
 
 
 def test_an_officer_imports_back_the_whole_exported_list(
-    officer: User, other_officer: User, world: dict[str, object]
+    officer: User, other_officer: User, world: dict[str, Any]
 ) -> None:
     """Their list holds other officers' leads too: unchanged, they are no error."""
     LeadFactory(owner=officer)

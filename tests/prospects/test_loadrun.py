@@ -108,8 +108,8 @@ def test_the_mixed_run_meets_its_goal_only_with_both_jobs_done_and_fast_pages() 
 
 
 def test_the_long_specification_fills_every_section_to_its_bound() -> None:
-    from prospects.management.commands.loadrun import long_specification
     from projects.models import MAX_SECTION_LINES, SECTION_FIELDS, pdf_lines
+    from prospects.management.commands.loadrun import long_specification
 
     ProjectFactory()
 

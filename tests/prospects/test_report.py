@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -19,7 +20,7 @@ PATH = ["identified", "contacted", "qualified", "site_visit", "proposal", "negot
 
 
 @pytest.fixture
-def dataset(staff: User) -> dict[str, object]:
+def dataset(staff: User) -> dict[str, Any]:
     """Six leads, written out so that every figure below can be checked by hand.
 
     | lead | stage       | investment | prob. | weighted  | source  | territory | owner |

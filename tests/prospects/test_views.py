@@ -563,15 +563,13 @@ def test_the_timeline_shows_moves(officer: User, lead: Lead) -> None:
 
 def test_my_day_lists_overdue_upcoming_and_idle_leads(officer: User, other_officer) -> None:
     today = timezone.localdate()
-    LeadFactory(title="En retard", owner=officer, next_action_due=today - timezone.timedelta(1))
-    LeadFactory(title="Bientôt", owner=officer, next_action_due=today + timezone.timedelta(3))
-    LeadFactory(title="Plus tard", owner=officer, next_action_due=today + timezone.timedelta(60))
+    LeadFactory(title="En retard", owner=officer, next_action_due=today - timedelta(1))
+    LeadFactory(title="Bientôt", owner=officer, next_action_due=today + timedelta(3))
+    LeadFactory(title="Plus tard", owner=officer, next_action_due=today + timedelta(60))
     LeadFactory(title="Gagnée", owner=officer, stage="won", next_action_due=today)
     LeadFactory(title="Pas à moi", owner=other_officer, next_action_due=today)
     quiet = LeadFactory(title="Endormie", owner=officer)
-    Lead.objects.filter(pk=quiet.pk).update(
-        last_activity_at=timezone.now() - timezone.timedelta(days=45)
-    )
+    Lead.objects.filter(pk=quiet.pk).update(last_activity_at=timezone.now() - timedelta(days=45))
 
     response = client_for(officer).get(reverse("prospects:my_day"))
 
@@ -590,9 +588,9 @@ def test_my_day_counts_every_lead_and_pages_each_list_on_its_own(officer: User) 
         LeadFactory(
             title=f"Retard {n:02}",
             owner=officer,
-            next_action_due=today - timezone.timedelta(days=50 - n),
+            next_action_due=today - timedelta(days=50 - n),
         )
-    LeadFactory(title="Bientôt", owner=officer, next_action_due=today + timezone.timedelta(3))
+    LeadFactory(title="Bientôt", owner=officer, next_action_due=today + timedelta(3))
     client = client_for(officer)
 
     first = client.get(reverse("prospects:my_day"), {"idle_days": "7"})

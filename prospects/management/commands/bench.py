@@ -23,6 +23,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,11 @@ class Command(BaseCommand):
             .first(),
         }
         replacements = {
-            "territory": str(Territory.objects.filter(slug__startswith="bench-").first().pk),
+            "territory": str(
+                Territory.objects.filter(slug__startswith="bench-")
+                .values_list("pk", flat=True)
+                .first()
+            ),
             "year_ago": (timezone.localdate() - timedelta(days=365)).isoformat(),
         }
         targets = []
@@ -522,7 +527,8 @@ class Command(BaseCommand):
             # Reading the stream to its end closes the response, as a WSGI server would;
             # closing it again would fire request_finished a second time, which closes the
             # database connection in the middle of the run.
-            return sum(len(chunk) for chunk in response.streaming_content)
+            content: Iterable[bytes] = response.streaming_content  # type: ignore[attr-defined]  # an export streams
+            return sum(len(chunk) for chunk in content)
 
         def bare() -> int:
             queryset = Organisation.objects.for_export().values_list(*fields)
@@ -642,6 +648,7 @@ class Command(BaseCommand):
         from crm import imports
 
         territory = Territory.objects.filter(slug__startswith="bench-").first()
+        assert territory is not None, "the bench data set has its territories"
         book = Workbook(write_only=True)
         sheet = book.create_sheet()
         sheet.append(["Nom", "Type", "Commune", "Territoire", "E-mail"])

@@ -176,13 +176,15 @@ def visitor_for(user: User, *, seed: int) -> Visitor:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[::97][:DETAILS_PER_KIND])
         urls += [reverse(name, args=[pk]) for pk in ids]
     rng.shuffle(urls)
+    assert session.session_key is not None  # created above
     return Visitor(username=user.username, cookie=session.session_key, urls=urls)
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class serve:
@@ -190,7 +192,7 @@ class serve:
 
     def __init__(self, *, workers: int, static_root: str, stdout: Any) -> None:
         self.workers, self.static_root, self.stdout = workers, static_root, stdout
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
 
     def __enter__(self) -> int:
