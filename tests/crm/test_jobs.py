@@ -79,7 +79,7 @@ def test_a_large_export_is_a_job_with_exactly_the_filtered_rows(
     assert job.label == "Export des organisations : 5 lignes"
     page = client.get(job.get_absolute_url()).content.decode()
     assert "Terminé" in page and "Télécharger organisations-" in page
-    assert "hx-trigger" not in page  # finished: the page stops asking
+    assert "every 1s" not in page  # finished: the page stops asking
     download = client.get(reverse("crm:job_download", args=[job.pk]))
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment")
