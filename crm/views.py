@@ -24,11 +24,14 @@ from crm import actions, imports, jobs, privacy
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
+    CONTACT_CHOICE_COLUMNS,
+    MAX_ID,
     ContactForm,
     ImportMappingForm,
     ImportUploadForm,
     InteractionForm,
     OrganisationForm,
+    contact_choice_label,
 )
 from crm.listing import filter_visible, paginate, render_list
 from crm.models import Contact, Interaction, Job, Organisation, User, count_contacts
@@ -203,6 +206,27 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Contact « %s » enregistré.") % contact)
         return redirect(contact)
     return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
+
+
+def contact_options(request: HttpRequest) -> HttpResponse:
+    """The options of a contact picker for the organisation just chosen in a form (htmx):
+    only contacts the person may see, of an organisation they may see; none otherwise."""
+    require_permission(request.user, "crm.view_contact")
+    raw = request.GET.get(request.GET.get("from", "organisation"), "").strip()
+    contacts = Contact.objects.none()
+    if raw.isdigit() and int(raw) <= MAX_ID:
+        contacts = (
+            Contact.objects.visible_to(request.user)
+            .filter(organisation_id=int(raw))
+            .only(*CONTACT_CHOICE_COLUMNS)
+            .order_by("last_name", "first_name", "pk")
+        )
+    context = {
+        "options": [(contact.pk, contact_choice_label(contact)) for contact in contacts],
+        "multiple": request.GET.get("multiple") == "1",
+        "chosen": raw.isdigit() and int(raw) <= MAX_ID,
+    }
+    return render(request, "crm/includes/_contact_options.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -19,8 +19,8 @@ from crm.actions import log_interaction
 from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
 from crm.listing import filter_visible, first_rows_by, render_list
-from crm.models import Role, User
-from crm.pages import bars
+from crm.models import Contact, Role, User
+from crm.pages import bars, prefilled_ids
 from crm.pdf import pdf_response
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
@@ -241,7 +241,19 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
 @require_http_methods(["GET", "POST"])
 def project_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
-    return _project_form(request, Project())
+    # Prefilled from an organisation's or a contact's page. Only ids go into the form, whose
+    # choices are scoped: an id the person may not see selects nothing.
+    initial = prefilled_ids(request, "holder", "holder_contact")
+    if "holder_contact" in initial and "holder" not in initial:
+        contact = (
+            Contact.objects.visible_to(request.user)
+            .filter(pk=initial["holder_contact"])
+            .only("organisation_id")
+            .first()
+        )
+        if contact is not None:
+            initial["holder"] = contact.organisation_id
+    return _project_form(request, Project(), initial=initial)
 
 
 @require_http_methods(["GET", "POST"])
@@ -250,10 +262,12 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _project_form(request, project)
 
 
-def _project_form(request: HttpRequest, project: Project) -> HttpResponse:
+def _project_form(
+    request: HttpRequest, project: Project, *, initial: dict[str, int] | None = None
+) -> HttpResponse:
     """Create or edit a project with its team and co-financing lines, all or nothing."""
     editing = project.pk is not None
-    form = ProjectForm(request.POST or None, instance=project, user=request.user)
+    form = ProjectForm(request.POST or None, instance=project, user=request.user, initial=initial)
     funding = FundingLineFormSet(request.POST or None, instance=project, prefix="funding")
     if request.method == "POST" and form.is_valid() and funding.is_valid():
         try:

@@ -10,6 +10,8 @@ from crm.forms import (
     CarreauModelForm,
     ObjectionConfirmationMixin,
     contact_choice_label,
+    contact_mismatch_message,
+    contacts_follow_organisation,
 )
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField
@@ -31,6 +33,26 @@ def prospect_people() -> Any:
 class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
     # The version the form was opened at: a save over a newer version is refused.
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    fieldsets = [
+        (_("La piste"), ["title", "sector", "territory", "target_sites", "project"]),
+        (_("Interlocuteurs"), ["organisation", "contacts"]),
+        (
+            _("Origine et montants"),
+            [
+                "source",
+                "promotion_event",
+                "origin_market",
+                "estimated_investment",
+                "estimated_jobs",
+                "probability",
+            ],
+        ),
+        (
+            _("Suivi"),
+            ["owner", "shared_with", "confidential", "next_action", "next_action_due", "notes"],
+        ),
+    ]
 
     class Meta:
         model = Lead
@@ -76,6 +98,9 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
             .only(*CONTACT_CHOICE_COLUMNS)
         )
         self.fields["contacts"].label_from_instance = contact_choice_label
+        contacts_follow_organisation(self, organisation="organisation", contacts="contacts")
+        self.fields["organisation"].searchable = True
+        self.fields["target_sites"].searchable = True
         self.fields["target_sites"].queryset = Site.objects.visible_to(user).only("pk", "name")
         self.fields["project"].queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
@@ -84,8 +109,10 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         people = prospect_people()
         self.fields["owner"].queryset = people
         self.fields["shared_with"].queryset = people
-        if not self.instance.pk:
-            self.fields["owner"].initial = user.pk
+        if not self.instance.pk and not self.initial.get("owner"):
+            # The person creating the lead follows it, unless they choose someone else (the
+            # blank instance's empty owner would otherwise win over the field's default).
+            self.initial["owner"] = user.pk
         self.fields["version"].initial = self.instance.version if self.instance.pk else None
         for name in ("estimated_investment", "estimated_jobs", "probability"):
             self.fields[name].widget.attrs["min"] = "0"
@@ -102,8 +129,9 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         data = super().clean()
         organisation = data.get("organisation")
         contacts = data.get("contacts") or []
-        if organisation and any(c.organisation_id != organisation.pk for c in contacts):
-            self.add_error("contacts", _("Ces contacts doivent appartenir à l'organisation."))
+        strangers = [c for c in contacts if organisation and c.organisation_id != organisation.pk]
+        if strangers:
+            self.add_error("contacts", contact_mismatch_message(strangers, organisation))
         # Adding someone who objects to being contacted to a lead is a decision to prospect
         # them: it is confirmed, with its reason. Those already on the lead are not asked again.
         current = (
@@ -124,6 +152,12 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
 
 
 class SiteForm(CarreauModelForm):
+    fieldsets = [
+        (_("Le site"), ["name", "kind", "commune", "territory", "surface_m2"]),
+        (_("Disponibilité"), ["owner", "availability", "available_from"]),
+        (_("Présentation"), ["description", "description_en", "projects"]),
+    ]
+
     class Meta:
         model = Site
         fields = [

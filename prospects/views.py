@@ -31,7 +31,7 @@ from crm.listing import (
     render_list,
 )
 from crm.models import Contact, User
-from crm.pages import bars
+from crm.pages import bars, prefilled_ids
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
@@ -146,13 +146,24 @@ def _lead_timeline(lead: Lead) -> list[TimelineEntry]:
 @require_http_methods(["GET", "POST"])
 def lead_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_lead")
+    # Prefilled from an organisation's, a contact's or a site's page; only ids go into the
+    # form, whose choices are scoped (an id the person may not see selects nothing).
+    ids = prefilled_ids(request, "organisation", "contact", "site")
     initial: dict[str, Any] = {}
-    organisation_id = request.GET.get("organisation", "").strip()
-    if organisation_id.isdigit():
-        initial["organisation"] = organisation_id
-    site_id = request.GET.get("site", "").strip()
-    if site_id.isdigit():
-        initial["target_sites"] = [site_id]
+    if "organisation" in ids:
+        initial["organisation"] = ids["organisation"]
+    if "site" in ids:
+        initial["target_sites"] = [ids["site"]]
+    if "contact" in ids:
+        contact = (
+            Contact.objects.visible_to(request.user)
+            .filter(pk=ids["contact"])
+            .only("pk", "organisation_id")
+            .first()
+        )
+        if contact is not None:
+            initial["contacts"] = [contact.pk]
+            initial.setdefault("organisation", contact.organisation_id)
     return _lead_form(request, Lead(), initial=initial)
 
 
