@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, imports, jobs, privacy
+from crm import actions, imports, jobs, privacy, relations
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
@@ -87,7 +87,8 @@ def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "organisation": organisation,
-        "contacts": organisation.contacts.order_by("last_name", "first_name", "pk"),
+        "contacts": list(organisation.contacts.order_by("last_name", "first_name", "pk")),
+        "related": relations.sections_for(request.user, organisation),
         "timeline": timeline,
         "timeline_more": more,
         "interaction_form": _interaction_form_or_none(request.user, organisation),
@@ -167,6 +168,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "contact": contact,
+        "related": relations.sections_for(request.user, contact),
         "timeline": timeline,
         "timeline_more": more,
         "interaction_form": _interaction_form_or_none(

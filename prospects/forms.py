@@ -154,7 +154,10 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
 class SiteForm(CarreauModelForm):
     fieldsets = [
         (_("Le site"), ["name", "kind", "commune", "territory", "surface_m2"]),
-        (_("Disponibilité"), ["owner", "availability", "available_from"]),
+        (
+            _("Propriétaire et disponibilité"),
+            ["owner", "owner_organisation", "availability", "available_from"],
+        ),
         (_("Présentation"), ["description", "description_en", "projects"]),
     ]
 
@@ -167,6 +170,7 @@ class SiteForm(CarreauModelForm):
             "territory",
             "surface_m2",
             "owner",
+            "owner_organisation",
             "availability",
             "available_from",
             "description",
@@ -185,6 +189,10 @@ class SiteForm(CarreauModelForm):
         self.fields["projects"].queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
         )
+        self.fields["owner_organisation"].queryset = Organisation.objects.visible_to(user).only(
+            "pk", "name"
+        )
+        self.fields["owner_organisation"].searchable = True
 
 
 class SitePhotoForm(forms.Form):

@@ -161,6 +161,17 @@ class Site(ChoiceLabels, models.Model):
         validators=[MaxValueValidator(100_000_000)],
     )
     owner = models.CharField(_("propriétaire"), max_length=200, blank=True)
+    # The owner as a record of the CRM when it is one (a commune, a public body, a landlord):
+    # the organisation's page then lists the site.
+    owner_organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation propriétaire"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_sites",
+        help_text=_("Si le propriétaire est une organisation enregistrée dans Carreau."),
+    )
     availability = models.CharField(
         _("disponibilité"),
         max_length=20,

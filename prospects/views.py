@@ -469,7 +469,9 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def site_create(request: HttpRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_site")
-    return _site_form(request, Site())
+    # From an organisation's page: the site it owns. The form's choices are scoped.
+    initial = prefilled_ids(request, "owner_organisation")
+    return _site_form(request, Site(), initial=initial)
 
 
 @require_http_methods(["GET", "POST"])
@@ -478,8 +480,10 @@ def site_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _site_form(request, site)
 
 
-def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
-    form = SiteForm(request.POST or None, instance=site, user=request.user)
+def _site_form(
+    request: HttpRequest, site: Site, *, initial: dict[str, int] | None = None
+) -> HttpResponse:
+    form = SiteForm(request.POST or None, instance=site, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, _("Site « %s » enregistré.") % saved.name)
