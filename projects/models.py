@@ -158,11 +158,11 @@ class ProjectQuerySet(models.QuerySet["Project"]):
 
     def for_board(self) -> ProjectQuerySet:
         """What a board card shows (reference, title, holder, due date) and nothing else: the
-        board draws up to 90 cards, and `for_list`'s full rows cost several times as much."""
+        board draws up to 120 cards, and `for_list`'s full rows cost several times as much.
+        The board asks for each of its columns, the closed ones folded at its end included."""
         return (
             self.select_related("holder")
             .only("pk", "reference", "title", "state", "target_date", "holder__name")
-            .filter(state__in=OPEN_STEPS)
             .order_by(F("target_date").asc(nulls_last=True), "reference")
         )
 

@@ -53,6 +53,7 @@ from projects.models import (
 
 # A column shows its first cards and links to the filtered list for the rest.
 BOARD_COLUMN_LIMIT = 10
+CLOSED_STEPS = [Step.DELIVERED, Step.ABANDONED, Step.DECLINED]
 TIMELINE_SIZE = 40
 DASHBOARD_CACHE_SECONDS = 300
 ADD_INTERACTION = "crm.add_interaction"
@@ -92,19 +93,25 @@ def project_board(request: HttpRequest) -> HttpResponse:
     ]
     # The first cards of every column, each read from the (step, target date) index.
     by_step = first_rows_by(
-        visible.for_board(), "state", OPEN_STEPS, limit=BOARD_COLUMN_LIMIT, order=_card_order
+        visible.for_board(),
+        "state",
+        [*OPEN_STEPS, *CLOSED_STEPS],
+        limit=BOARD_COLUMN_LIMIT,
+        order=_card_order,
     )
-    columns = [
-        {
+
+    def column(phase_label: str, step: str) -> dict[str, object]:
+        return {
             "phase": phase_label,
             "step": Step(step),
             "projects": by_step.get(step, []),
             "count": counts.get(step, 0),
         }
-        for phase_label, steps in groups
-        for step in steps
-    ]
-    return render(request, "projects/project_board.html", {"columns": columns})
+
+    columns = [column(phase_label, step) for phase_label, steps in groups for step in steps]
+    # The ends of the road, folded into a strip at the board's end: open on demand.
+    closed = [column(Phase.ENDED.label, step) for step in CLOSED_STEPS]
+    return render(request, "projects/project_board.html", {"columns": columns, "closed": closed})
 
 
 def _card_order(project: Project) -> tuple[bool, date, str]:

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
@@ -52,7 +52,10 @@ from prospects.models import (
 )
 
 BOARD_COLUMN_LIMIT = 10
-BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT, Stage.WON, Stage.LOST]
+# The open stages, then dormant (it may wake up), then the closed ones, folded at the end.
+OPEN_BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT]
+CLOSED_BOARD_STAGES = [Stage.WON, Stage.LOST]
+BOARD_STAGES = [*OPEN_BOARD_STAGES, *CLOSED_BOARD_STAGES]
 TIMELINE_SIZE = 40
 MY_DAY_PAGE_SIZE = 20
 # The pipeline report's figures are kept this long at most (see `cached_report_figures`).
@@ -81,7 +84,8 @@ def lead_board(request: HttpRequest) -> HttpResponse:
     """Leads in columns by stage; each column shows its first cards and its count."""
     require_permission(request.user, VIEW_LEAD)
     visible = Lead.objects.visible_to(request.user)
-    counts = dict(visible.order_by().values_list("stage").annotate(n=Count("pk")))
+    # Each column's count, € total and weighted total: one grouped query.
+    figures = visible.by_stage()
     # The first cards of every column, each read from the (stage, due date) index.
     by_stage = first_rows_by(
         visible.for_cards().order_by(F("next_action_due").asc(nulls_last=True), "pk"),
@@ -90,11 +94,23 @@ def lead_board(request: HttpRequest) -> HttpResponse:
         limit=BOARD_COLUMN_LIMIT,
         order=_card_order,
     )
-    columns = [
-        {"stage": Stage(stage), "leads": by_stage[stage], "count": counts.get(stage, 0)}
-        for stage in BOARD_STAGES
-    ]
-    return render(request, "prospects/lead_board.html", {"columns": columns})
+
+    def column(stage: str) -> dict[str, object]:
+        row = figures.get(stage, {})
+        return {
+            "stage": Stage(stage),
+            "leads": by_stage[stage],
+            "count": row.get("count", 0),
+            "investment": row.get("investment", 0),
+            # A closed lead's chance is settled: its weighted value says nothing.
+            "weighted": row.get("weighted", 0) if stage not in CLOSED_BOARD_STAGES else None,
+        }
+
+    context = {
+        "columns": [column(stage) for stage in OPEN_BOARD_STAGES],
+        "closed": [column(stage) for stage in CLOSED_BOARD_STAGES],
+    }
+    return render(request, "prospects/lead_board.html", context)
 
 
 def _card_order(lead: Lead) -> tuple[bool, date, int]:

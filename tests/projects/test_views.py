@@ -117,9 +117,10 @@ def test_a_version_of_another_project_answers_404(staff: User, project: Project,
 # Lists, board, detail: fixed query counts ------------------------------------------------
 
 
-# Session, user, groups and permissions, counts per step, then the eleven columns' first
-# cards: one UNION ALL where the database takes it (PostgreSQL), else one query per column.
-BOARD_QUERIES = 7 if connection.features.supports_slicing_ordering_in_compound else 17
+# Session, user, groups and permissions, counts per step, then the fourteen columns' first
+# cards (the three closed ones folded): one UNION ALL where the database takes it
+# (PostgreSQL), else one query per column.
+BOARD_QUERIES = 7 if connection.features.supports_slicing_ordering_in_compound else 20
 
 
 @pytest.mark.parametrize(
@@ -288,11 +289,33 @@ def test_board_card_moves_load_on_demand(staff: User, project: Project) -> None:
     client = client_for(staff)
 
     board = client.get(reverse("projects:project_board")).content.decode()
-    moves = client.get(reverse("projects:board_card_moves", args=[project.pk])).content.decode()
+    url = reverse("projects:board_card_moves", args=[project.pk])
+    moves = client.get(url, HTTP_HX_REQUEST="true").content.decode()
 
-    assert f"{project.get_absolute_url()}moves/" in board
+    assert f'href="{project.get_absolute_url()}moves/"' in board
     assert 'value="advance" data-target="impulse"' in moves
-    assert 'name="next" value="/projects/board/"' in moves
+    assert f'name="next" value="/projects/board/#card-{project.pk}"' in moves
+    assert "<html" not in moves  # the card's part only
+
+
+def test_board_card_moves_opened_as_an_address_are_a_whole_page(staff: User, project) -> None:
+    page = client_for(staff).get(reverse("projects:board_card_moves", args=[project.pk]))
+    html = page.content.decode()
+
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert f"Déplacer {project.machine.title}" in html
+    assert "Étape actuelle : Écouter" in html
+    assert 'value="advance" data-target="impulse"' in html
+
+
+def test_board_folds_the_closed_steps_with_their_counts(staff: User) -> None:
+    ProjectFactory(title="Livré un", state="delivered")
+    ProjectFactory(title="Abandonné un", state="abandoned")
+    html = client_for(staff).get(reverse("projects:project_board")).content.decode()
+    strip = html[html.index('<details class="board__closed"') :]
+    strip = strip[: strip.index("</details>")]
+    assert "Livré un" in strip and "Abandonné un" in strip
+    assert 'data-step="declined"' in strip
 
 
 def test_board_card_moves_are_scoped(outsider: User, project: Project) -> None:
