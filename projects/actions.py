@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition
 
 from crm import audit
@@ -171,6 +172,34 @@ class SpecificationTooLong(Exception):
         self.sections = sections
 
 
+class SpecificationIncomplete(Exception):
+    """Sections the specification cannot be issued without are empty."""
+
+    def __init__(self, sections: list[str]) -> None:
+        super().__init__(f"Empty: {', '.join(sections)}.")
+        self.sections = sections
+
+    @property
+    def message(self) -> str:
+        """The refusal as the person reads it, naming the sections to write."""
+        from crm.forms import join_names
+
+        return ngettext(
+            "Rien n'est émis tant que la section %(sections)s est vide : rédigez-la, puis émettez.",
+            "Rien n'est émis tant que les sections %(sections)s sont vides : rédigez-les, puis "
+            "émettez.",
+            len(self.sections),
+        ) % {"sections": join_names([f"« {name} »" for name in self.sections])}
+
+
+def check_issuable(specification: Specification) -> None:
+    """Raise `SpecificationIncomplete` while a required section is empty, then
+    `SpecificationTooLong` unless every section fits its bound."""
+    if empty := specification.empty_required_sections():
+        raise SpecificationIncomplete(empty)
+    check_renderable(specification)
+
+
 def check_renderable(specification: Specification) -> None:
     """Raise `SpecificationTooLong` unless every section fits the bound on its length."""
     if too_long := specification.too_long_sections():
@@ -206,8 +235,8 @@ def issue_specification(
     """Freeze the draft as the next version: render the PDF (without the DRAFT mark), store it
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
 
-    Only staff issue; a draft with a section too long to lay out raises
-    `SpecificationTooLong`. Issuing what the last version already says raises
+    Only staff issue; a draft with a required section empty raises `SpecificationIncomplete`,
+    one with a section too long to lay out `SpecificationTooLong`. Issuing what the last version already says raises
     `NothingToIssue`, so a double click (or a job run twice) makes one version.
 
     The PDF is rendered with no lock held; the version is then recorded under the
@@ -225,7 +254,7 @@ def issue_specification(
     storage = SpecificationVersion._meta.get_field("file").storage
     for _attempt in range(ISSUE_ATTEMPTS):
         specification.refresh_from_db()
-        check_renderable(specification)
+        check_issuable(specification)
         latest = specification.versions.order_by("-number").first()
         content = specification_snapshot(specification)
         if latest is not None and latest.content == content:

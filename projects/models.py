@@ -805,6 +805,9 @@ SECTION_FIELDS: list[str] = [
     "team_notes",
 ]
 
+# What a specification cannot be issued without: whom it is for, what they need, what for.
+REQUIRED_SECTIONS: list[str] = ["context", "need", "objectives"]
+
 
 # What one section may take in the PDF, in lines: laying a PDF out costs about the same per
 # page, so the line count, not the character count, bounds the work of a preview or an issue
@@ -893,6 +896,14 @@ class Specification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.reference} — {_('cahier des charges')}"
+
+    def empty_required_sections(self) -> list[str]:
+        """The names of the `REQUIRED_SECTIONS` still empty: nothing is issued without them."""
+        return [
+            str(self._meta.get_field(name).verbose_name)
+            for name in REQUIRED_SECTIONS
+            if not getattr(self, name).strip()
+        ]
 
     def too_long_sections(self) -> list[str]:
         """The names of the sections too long to lay out (`validate_section_lines`): the

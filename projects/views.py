@@ -503,6 +503,7 @@ def specification_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "draft_number": (versions[0].number + 1) if versions else 1,
         "may_issue": request.user.has_perm("projects.add_specificationversion"),
         "unchanged": unchanged,
+        "missing": specification.empty_required_sections(),
         "conflict": conflict,
     }
     status = 400 if request.method == "POST" else 200
@@ -560,9 +561,11 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
     specification = actions.specification_for(project)
     latest = specification.versions.order_by("-number").first()
     try:
-        actions.check_renderable(specification)
+        actions.check_issuable(specification)
         if latest is not None and _draft_unchanged(specification, latest):
             raise actions.NothingToIssue(latest.number)
+    except actions.SpecificationIncomplete as incomplete:
+        messages.error(request, incomplete.message)
     except actions.SpecificationTooLong as too_long:
         messages.error(request, _too_long_message(too_long))
     except actions.NothingToIssue as same:
@@ -572,6 +575,13 @@ def specification_issue(request: HttpRequest, pk: int) -> HttpResponse:
             % {"number": same.number},
         )
     else:
+        if request.POST.get("confirm") != "1":
+            # Issuing freezes a contractual document: the page's button asks first.
+            messages.error(
+                request,
+                _("Rien n'est émis sans votre confirmation : « Oui, émettre » sous le bouton."),
+            )
+            return redirect("projects:specification_edit", pk=project.pk)
         # Rendering a long specification takes seconds: the worker does it, and the job's
         # page follows it (the action still makes one version however often it runs).
         number = latest.number + 1 if latest else 1
