@@ -236,8 +236,9 @@ def issue_specification(
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
 
     Only staff issue; a draft with a required section empty raises `SpecificationIncomplete`,
-    one with a section too long to lay out `SpecificationTooLong`. Issuing what the last version already says raises
-    `NothingToIssue`, so a double click (or a job run twice) makes one version.
+    one with a section too long to lay out `SpecificationTooLong`. Issuing what the last
+    version already says raises `NothingToIssue`, so a double click (or a job run twice)
+    makes one version.
 
     The PDF is rendered with no lock held; the version is then recorded under the
     specification's row lock, if the version it follows is still the latest. When another
