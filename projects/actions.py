@@ -135,6 +135,17 @@ def review_version(
         raise TransitionRefused([_("Cette version a déjà été revue.")])
     if not meta.has_transition_perm(version, version.review_state, by):
         raise PermissionDenied
+    newer = version.newer_number()
+    if newer is not None:
+        raise TransitionRefused(
+            [
+                _(
+                    "La version %(number)s a été remplacée par la version %(newer)s : c'est "
+                    "celle-ci qui se revoit."
+                )
+                % {"number": version.number, "newer": newer}
+            ]
+        )
     if not approve and not comment:
         raise TransitionRefused([_("Dites ce qu'il faut modifier dans un commentaire.")])
     try:

@@ -309,6 +309,15 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     # Derived facts ------------------------------------------------------------------------
 
     @property
+    def designer_names(self) -> str:
+        """The team's designers, "Léa, Hugo" (from the prefetched memberships)."""
+        return ", ".join(
+            str(member.user)
+            for member in self.memberships.all()
+            if member.role == ProjectMember.Role.DESIGNER
+        )
+
+    @property
     def phase(self) -> str:
         return PHASE_OF_STEP[self.state]
 
@@ -767,6 +776,17 @@ class DeliverableVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+    def newer_number(self) -> int | None:
+        """The number of the latest version of the same deliverable if it is newer than this
+        one (this one is then superseded and no longer reviewed), else None."""
+        latest = (
+            DeliverableVersion.objects.filter(deliverable_id=self.deliverable_id)
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+        )
+        return latest if latest is not None and latest > self.number else None
 
     @transition(
         field=review_state,

@@ -206,8 +206,26 @@ def _project_timeline(
         )
         for v in versions
     )
+    # The mission's decisions on each version, with what it asked for.
+    reviews = (
+        TimelineEntry(
+            when=v.reviewed_at,
+            kind=f"review review--{v.review_state}",
+            label=_("Revue"),
+            text=(
+                _("%(title)s, version %(number)s : approuvée")
+                if v.review_state == DeliverableVersion.Review.APPROVED
+                else _("%(title)s, version %(number)s : modifications demandées")
+            )
+            % {"title": v.deliverable.title, "number": v.number}
+            + (f"\n« {v.review_comment} »" if v.review_comment else ""),
+            author=v.reviewed_by,
+        )
+        for v in versions
+        if v.reviewed_at and v.review_state != DeliverableVersion.Review.SUBMITTED
+    )
     if not user.has_perm("projects.view_deliverable"):
-        uploads = iter(())
+        uploads = reviews = iter(())
     exchanges = (
         # Scoped: an exchange also filed on a confidential lead stays with that lead's people.
         interaction_entries(project.interactions.visible_to(user).for_timeline()[:TIMELINE_SIZE])
@@ -215,7 +233,7 @@ def _project_timeline(
         else iter(())
     )
     issued = _specification_entries(specification_versions)
-    return merge(moves, uploads, issued, exchanges, limit=TIMELINE_SIZE)
+    return merge(moves, uploads, reviews, issued, exchanges, limit=TIMELINE_SIZE)
 
 
 def _specification_entries(versions: list[SpecificationVersion]) -> list[TimelineEntry]:
@@ -236,8 +254,13 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
                     when=version.answered_at,
                     kind=f"specification specification--{version.approval}",
                     label=_("Cahier des charges"),
-                    text=_("Version %(number)s : %(answer)s")
-                    % {"number": version.number, "answer": version.get_approval_display()},
+                    # A sentence, agreed with "version" (feminine), not the state's label.
+                    text=(
+                        _("Version %(number)s : approuvée par le porteur")
+                        if version.approval == SpecificationVersion.Approval.APPROVED
+                        else _("Version %(number)s : renvoyée par le porteur")
+                    )
+                    % {"number": version.number},
                     author=version.answered_by,
                     detail=version.answer_comment,
                 )

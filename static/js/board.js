@@ -9,14 +9,18 @@
 
   // After a move the board comes back at `#card-<pk>`: the moved card gets the focus (its
   // link), inside the closed strip if that is where it went, so keyboard use goes on there.
-  const moved = /^#card-\d+$/.test(window.location.hash) && document.querySelector(window.location.hash);
-  if (moved && board.contains(moved)) {
+  // Done once the page has loaded: the browser's own move to the fragment would undo it.
+  const focusMoved = () => {
+    const moved = /^#card-\d+$/.test(window.location.hash) && document.querySelector(window.location.hash);
+    if (!moved || !board.contains(moved)) return;
     const strip = moved.closest("[data-board-closed]");
     if (strip) strip.open = true;
     const link = moved.querySelector(".board__card-link") || moved;
-    link.focus();
+    link.focus({ preventScroll: true });
     moved.scrollIntoView({ block: "nearest", inline: "nearest" });
-  }
+  };
+  if (document.readyState === "complete") setTimeout(focusMoved, 0);
+  else window.addEventListener("load", () => setTimeout(focusMoved, 0));
 
   // A visible hint while some columns sit out of view to the right.
   const hint = document.querySelector("[data-board-hint]");

@@ -35,11 +35,14 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
 
     # Staff write a section and issue version 1.
     log_in(page, live_server, "e2e-staff", then=f"/projects/{project.pk}/specification/")
+    page.fill("#id_context", "Une rangée de maisons de mineurs rachetée par la porteuse.")
     page.fill("#id_objectives", "Ouvrir dix chambres dans les maisons de mineurs.")
     page.click("text=Enregistrer le brouillon")
     expect(page.locator(".messages")).to_contain_text("Brouillon du cahier des charges enregistré.")
     # The worker renders and issues it; its page says when it is done.
-    page.click("text=Émettre la version 1")
+    # Issuing asks first: the button opens its confirmation.
+    page.click("text=Émettre la version 1…")
+    page.click("text=Oui, émettre la version 1")
     expect(page.locator("#job-status")).to_contain_text("Version 1 du cahier des charges émise")
     page.click("text=Voir le résultat")
     version = SpecificationVersion.objects.get()
