@@ -91,6 +91,8 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     log_in(page, live_server, "e2e-officer")
     page.goto(f"{live_server.url}/prospects/board/")
 
+    # The closed columns are folded at the board's end: opened, "won" takes the drop.
+    page.locator("[data-board-closed] > summary").click()
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
     page.wait_for_selector(".messages >> text=site visé")
     lead.refresh_from_db()
@@ -99,6 +101,7 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     Lead.objects.filter(pk=lead.pk).update(estimated_investment=Decimal("18000000"))
     lead.target_sites.set([SiteFactory(name="Base 11/19")])
     page.goto(f"{live_server.url}/prospects/board/")
+    page.locator("[data-board-closed] > summary").click()
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
     page.wait_for_selector(".messages >> text=Négociation → Gagnée")
     lead.refresh_from_db()

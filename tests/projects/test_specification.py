@@ -549,7 +549,7 @@ def test_holder_approves_and_it_shows_in_the_timeline(
     assert version.approval == "approved"
     assert version.answered_by == holder_account
     assert "Votre réponse sur le cahier des charges est enregistrée." in page
-    assert "Version 1 : Approuvé par le porteur" in page
+    assert "Version 1 : approuvée par le porteur" in page
 
 
 def test_holder_returns_with_a_comment_only(holder_account: User, project: Project) -> None:
