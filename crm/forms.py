@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.db import models
+from django.forms.models import ModelChoiceIterator
+from django.forms.renderers import TemplatesSetting
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from crm.models import Contact, Interaction, Organisation, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField, UploadKind
@@ -73,9 +78,73 @@ class OneQueryChoices(forms.models.ModelChoiceIterator):
             yield self.choice(obj)
 
 
-class CarreauModelForm(forms.ModelForm):  # type: ignore[type-arg]  # (as above)
-    """Labels without the trailing colon: the layout puts them above their input; many-to-many
-    choices refuse out-of-range ids cleanly; records to choose from cost one query each."""
+class CarreauFormRenderer(TemplatesSetting):
+    """Every form field of the site is drawn by one template: label (required ones marked),
+    its error, the input, and its help text under it."""
+
+    field_template_name = "includes/forms/field.html"
+
+
+# Django's empty choice, "---------", says nothing; these say what choosing nothing means.
+DASHES = "---------"
+
+
+def name_empty_choices(form: forms.BaseForm) -> None:
+    """Replace the dashes of every select's empty choice with words: "Choisir…" where a
+    choice is required, "Aucun" where none is fine."""
+    for field in form.fields.values():
+        empty = _("Choisir…") if field.required else _("— Aucun —")
+        if isinstance(field, forms.ModelChoiceField) and not isinstance(
+            field, forms.ModelMultipleChoiceField
+        ):
+            if field.empty_label == DASHES:
+                field.empty_label = empty
+        elif isinstance(field, forms.ChoiceField) and not isinstance(
+            field, forms.MultipleChoiceField
+        ):
+            choices = list(field.choices)
+            if choices and choices[0][0] in ("", None) and choices[0][1] == DASHES:
+                field.choices = [("", empty), *choices[1:]]
+
+
+class Section:
+    """A fieldset of a form: a heading and its bound fields."""
+
+    def __init__(self, title: Any, fields: list[forms.BoundField]) -> None:
+        self.title = title
+        self.fields = fields
+
+
+class CarreauFormMixin:
+    """What every form of the site shares: labels without the trailing colon (the layout puts
+    them above their input), required fields marked, empty choices in words, and `fieldsets`
+    (heading, field names) that `includes/_form_fields.html` draws; fields no fieldset names
+    come last, under no heading."""
+
+    required_css_class = "required"
+    fieldsets: ClassVar[list[tuple[Any, list[str]]]] = []
+
+    def shown_fields(self) -> list[forms.BoundField]:
+        return self.visible_fields()  # type: ignore[attr-defined]
+
+    def sections(self) -> list[Section]:
+        shown = {field.name: field for field in self.shown_fields()}
+        sections = []
+        for title, names in self.fieldsets:
+            fields = [shown.pop(name) for name in names if name in shown]
+            if fields:
+                sections.append(Section(title, fields))
+        if shown:
+            sections.append(Section("", list(shown.values())))
+        return sections
+
+    def has_required_fields(self) -> bool:
+        return any(field.field.required for field in self.shown_fields())
+
+
+class CarreauModelForm(CarreauFormMixin, forms.ModelForm):  # type: ignore[type-arg]  # (as above)
+    """A model form of the site (`CarreauFormMixin`); many-to-many choices refuse
+    out-of-range ids cleanly; records to choose from cost one query each."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -86,6 +155,7 @@ class CarreauModelForm(forms.ModelForm):  # type: ignore[type-arg]  # (as above)
             if isinstance(field, forms.ModelChoiceField):
                 field.iterator = OneQueryChoices
                 field.widget.choices = field.choices  # the widget holds its own iterator
+        name_empty_choices(self)
 
 
 def contact_choice_label(contact: Contact) -> str:
@@ -98,6 +168,67 @@ def contact_choice_label(contact: Contact) -> str:
 
 # What a contact picker reads of each contact: its name and whether it objects.
 CONTACT_CHOICE_COLUMNS = ("pk", "first_name", "last_name", "objected_at", "organisation_id")
+
+
+class _ShownChoices(ModelChoiceIterator):
+    """The options a picker shows, narrower than those it accepts: the field still validates
+    against its whole queryset, so that a contact of another organisation is refused by the
+    form's own words rather than as "not one of the choices"."""
+
+    def __init__(self, field: forms.ModelChoiceField, queryset: models.QuerySet) -> None:
+        super().__init__(field)
+        self.queryset = queryset
+
+
+def contacts_follow_organisation(form: forms.BaseForm, *, organisation: str, contacts: str) -> None:
+    """Make the `contacts` picker list only the contacts of the organisation chosen in
+    `organisation`: at once when one is known (posted, prefilled or saved), then again each
+    time it changes (htmx asks `crm:contact_options`). Without JavaScript and before any
+    organisation is chosen, every contact the person may see is listed, and the form's
+    `clean()` refuses one of another organisation in words."""
+    field = form.fields[contacts]
+    multiple = isinstance(field, forms.ModelMultipleChoiceField)
+    form.fields[organisation].widget.attrs.update(
+        {
+            "hx-get": reverse("crm:contact_options"),
+            "hx-trigger": "change",
+            "hx-target": f"#{form[contacts].auto_id}",
+            "hx-swap": "innerHTML",
+            "hx-vals": json.dumps(
+                {"from": form.add_prefix(organisation), "multiple": "1" if multiple else "0"}
+            ),
+        }
+    )
+    field.dependent_on = form[organisation].auto_id
+    chosen = form[organisation].value()
+    if chosen is not None and str(chosen).isdigit() and int(chosen) <= MAX_ID:
+        field.widget.choices = _ShownChoices(
+            field, field.queryset.filter(organisation_id=int(chosen))
+        )
+        if not field.help_text:
+            field.help_text = _("Les contacts de l'organisation choisie.")
+
+
+def contact_mismatch_message(contacts: list[Contact], organisation: Organisation) -> str:
+    """Why a contact of another organisation is refused, naming them."""
+    return ngettext(
+        "%(names)s ne fait pas partie de %(organisation)s : choisissez un contact de cette "
+        "organisation, ou changez d'organisation.",
+        "%(names)s ne font pas partie de %(organisation)s : choisissez des contacts de cette "
+        "organisation, ou changez d'organisation.",
+        len(contacts),
+    ) % {
+        "names": join_names([contact.full_name for contact in contacts]),
+        "organisation": organisation.name,
+    }
+
+
+def join_names(names: list[str]) -> str:
+    """ "A", "A et B", "A, B et C": a list of names as a sentence says it."""
+    names = [name for name in names if name]
+    if len(names) <= 1:
+        return "".join(names)
+    return _("%(first)s et %(last)s") % {"first": ", ".join(names[:-1]), "last": names[-1]}
 
 
 class ObjectionConfirmationMixin(forms.Form):
@@ -180,6 +311,12 @@ class OrganisationForm(CarreauModelForm):
     )
     remove_logo = forms.BooleanField(label=_("Retirer le logo actuel"), required=False)
 
+    fieldsets = [
+        (_("Identité"), ["name", "kind", "sector", "siret", "territory"]),
+        (_("Coordonnées"), ["address", "postcode", "city", "website", "email", "phone"]),
+        (_("Logo et notes"), ["new_logo", "remove_logo", "notes"]),
+    ]
+
     class Meta:
         model = Organisation
         formfield_callback = formfield
@@ -216,6 +353,12 @@ class OrganisationForm(CarreauModelForm):
 
 
 class ContactForm(CarreauModelForm):
+    fieldsets = [
+        (_("Personne"), ["organisation", "first_name", "last_name", "role"]),
+        (_("Coordonnées"), ["email", "phone"]),
+        (_("Données personnelles"), ["legal_basis", "consent_given_at", "notes"]),
+    ]
+
     class Meta:
         model = Contact
         fields = [

@@ -513,11 +513,23 @@ def transition_view(request: AuthenticatedRequest, record: models.Model) -> Http
 
 
 def card_moves_view(request: AuthenticatedRequest, record: models.Model) -> HttpResponse:
-    """A board card's moves, loaded when its "Déplacer" button is opened (htmx); without
-    JavaScript that button is a link to the record's page and its transition forms."""
+    """A board card's moves, loaded into the card when its "Déplacer" button is opened (htmx);
+    opened as an address (no JavaScript, a new tab), the same moves on a page of their own.
+    Either way a move leads back to the board, to the moved card (`#card-<pk>`), which the
+    board's script gives the focus again."""
     machine = record.machine  # type: ignore[attr-defined]
-    moves = machine.moves(request.user, check_conditions=False, next=reverse(machine.spec.board))
-    return render(request, f"{PARTIALS}#card_moves", {"moves": moves})
+    board = reverse(machine.spec.board)
+    moves = machine.moves(request.user, check_conditions=False, next=f"{board}#card-{record.pk}")
+    if request.htmx:
+        return render(request, f"{PARTIALS}#card_moves", {"moves": moves})
+    context = {
+        "moves": moves,
+        "record": record,
+        "title": machine.title,
+        "state_label": machine.state_label,
+        "board": board,
+    }
+    return render(request, "crm/card_moves_page.html", context)
 
 
 # The admin --------------------------------------------------------------------------------

@@ -69,3 +69,14 @@ def bars(
         }
         for label, value in rows
     ]
+
+
+def prefilled_ids(request: HttpRequest, *names: str) -> dict[str, int]:
+    """The ids a "create" link prefills (`?organisation=12`), those that are ids at all. The
+    form they go to still offers only what the person may see, and validates what is posted."""
+    ids = {}
+    for name in names:
+        raw = request.GET.get(name, "").strip()
+        if raw.isdigit() and 0 < int(raw) <= 2**63 - 1:
+            ids[name] = int(raw)
+    return ids

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from operator import itemgetter
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -51,10 +51,10 @@ from crm.backends import login_log_models
 from crm.exports import Column, Sheet, workbook_response
 from crm.models import AuditEntry, Contact, Organisation, User, fold
 
-if TYPE_CHECKING:
-    # For the annotations only: at run time the model is looked up by name (`apps.get_model`),
-    # so the base app imports nothing from the projects app.
-    from projects.models import SpecificationVersion
+# An issued specification of the projects app (`SpecificationVersion`), looked up by name
+# (`apps.get_model`): the base app imports nothing from the apps built on it, not even for its
+# annotations, so it is typed loosely here.
+IssuedVersion = Any
 
 CONTACT_FIELDS = (
     "first_name",
@@ -678,11 +678,11 @@ def duplicates_of(identity: Identity, contact: Contact) -> list[Contact]:
     )
 
 
-def specification_versions(identity: Identity, contact: Contact) -> list[SpecificationVersion]:
+def specification_versions(identity: Identity, contact: Contact) -> list[IssuedVersion]:
     """Issued specifications whose frozen snapshot names the person: those of the projects
     their organisation holds or they are the holder contact of, and any other whose text
     contains one of their names."""
-    version_model: type[SpecificationVersion] = apps.get_model("projects", "SpecificationVersion")
+    version_model: type[IssuedVersion] = apps.get_model("projects", "SpecificationVersion")
     if identity.is_empty:
         return []
     query = Q(specification__project__holder_id=contact.organisation_id) | Q(
@@ -692,7 +692,7 @@ def specification_versions(identity: Identity, contact: Contact) -> list[Specifi
         query |= Q(content__icontains=term)
     versions = version_model.objects.filter(query).select_related("specification__project")
 
-    def names_her(version: SpecificationVersion) -> bool:
+    def names_her(version: IssuedVersion) -> bool:
         texts = list(_strings(version.content))
         if any(identity.names_person(text) for text in texts):
             return True
@@ -860,7 +860,7 @@ class ErasurePlan:
     interactions: int
     own_history: int
     mentions: list[Mention]
-    versions: list[SpecificationVersion]
+    versions: list[IssuedVersion]
     import_files: list[StagedFile]
     # django-axes' log rows: the library ships no types.
     attempts: list[Any]

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",  # its widget templates, for the site's form renderer
     "django_fsm",  # its admin templates (transition buttons on change forms)
     "django_filters",
     "django_htmx",
@@ -139,6 +140,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# Forms are drawn with the project's templates (templates/includes/forms/).
+FORM_RENDERER = "crm.forms.CarreauFormRenderer"
 
 # SQLite by default (nothing to install); PostgreSQL when DATABASE_URL is set.
 DATABASES = {

@@ -37,6 +37,7 @@ crm_patterns = [
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/export.xlsx", views.contact_export, name="contact_export"),
     path("contacts/new/", views.contact_create, name="contact_create"),
+    path("contacts/options/", views.contact_options, name="contact_options"),
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
     path(

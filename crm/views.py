@@ -30,17 +30,20 @@ from django.views import i18n
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import actions, imports, jobs, mail, notifications, privacy, workqueue
+from crm import actions, imports, jobs, mail, notifications, privacy, relations, workqueue
 from crm import dashboard as dashboard_panels
 from crm.exports import XLSX_CONTENT_TYPE
 from crm.filters import ContactFilter, OrganisationFilter
 from crm.forms import (
+    CONTACT_CHOICE_COLUMNS,
+    MAX_ID,
     ContactForm,
     ImportMappingForm,
     ImportUploadForm,
     InteractionForm,
     NotificationPreferencesForm,
     OrganisationForm,
+    contact_choice_label,
 )
 from crm.http import AuthenticatedRequest
 from crm.listing import filter_visible, paginate, render_list
@@ -90,7 +93,8 @@ def organisation_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     )
     context = {
         "organisation": organisation,
-        "contacts": organisation.contacts.order_by("last_name", "first_name", "pk"),
+        "contacts": list(organisation.contacts.order_by("last_name", "first_name", "pk")),
+        "related": relations.sections_for(request.user, organisation),
         "timeline": timeline,
         "timeline_more": more,
         "interaction_form": _interaction_form_or_none(request.user, organisation),
@@ -170,6 +174,7 @@ def contact_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     )
     context = {
         "contact": contact,
+        "related": relations.sections_for(request.user, contact),
         "timeline": timeline,
         "timeline_more": more,
         "interaction_form": _interaction_form_or_none(
@@ -209,6 +214,27 @@ def contact_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Contact « %s » enregistré.") % contact)
         return redirect(contact)
     return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
+
+
+def contact_options(request: HttpRequest) -> HttpResponse:
+    """The options of a contact picker for the organisation just chosen in a form (htmx):
+    only contacts the person may see, of an organisation they may see; none otherwise."""
+    require_permission(request.user, "crm.view_contact")
+    raw = request.GET.get(request.GET.get("from", "organisation"), "").strip()
+    contacts = Contact.objects.none()
+    if raw.isdigit() and int(raw) <= MAX_ID:
+        contacts = (
+            Contact.objects.visible_to(request.user)
+            .filter(organisation_id=int(raw))
+            .only(*CONTACT_CHOICE_COLUMNS)
+            .order_by("last_name", "first_name", "pk")
+        )
+    context = {
+        "options": [(contact.pk, contact_choice_label(contact)) for contact in contacts],
+        "multiple": request.GET.get("multiple") == "1",
+        "chosen": raw.isdigit() and int(raw) <= MAX_ID,
+    }
+    return render(request, "crm/includes/_contact_options.html", context)
 
 
 @require_http_methods(["GET", "POST"])

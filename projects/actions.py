@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition
 
 from crm import audit, notifications
@@ -149,6 +150,17 @@ def review_version(
         raise TransitionRefused([_("Cette version a déjà été revue.")])
     if not meta.has_transition_perm(version, version.review_state, by):
         raise PermissionDenied
+    newer = version.newer_number()
+    if newer is not None:
+        raise TransitionRefused(
+            [
+                _(
+                    "La version %(number)s a été remplacée par la version %(newer)s : c'est "
+                    "celle-ci qui se revoit."
+                )
+                % {"number": version.number, "newer": newer}
+            ]
+        )
     if not approve and not comment:
         raise TransitionRefused([_("Dites ce qu'il faut modifier dans un commentaire.")])
     try:
@@ -198,6 +210,34 @@ class SpecificationTooLong(Exception):
         self.sections = sections
 
 
+class SpecificationIncomplete(Exception):
+    """Sections the specification cannot be issued without are empty."""
+
+    def __init__(self, sections: list[str]) -> None:
+        super().__init__(f"Empty: {', '.join(sections)}.")
+        self.sections = sections
+
+    @property
+    def message(self) -> str:
+        """The refusal as the person reads it, naming the sections to write."""
+        from crm.forms import join_names
+
+        return ngettext(
+            "Rien n'est émis tant que la section %(sections)s est vide : rédigez-la, puis émettez.",
+            "Rien n'est émis tant que les sections %(sections)s sont vides : rédigez-les, puis "
+            "émettez.",
+            len(self.sections),
+        ) % {"sections": join_names([f"« {name} »" for name in self.sections])}
+
+
+def check_issuable(specification: Specification) -> None:
+    """Raise `SpecificationIncomplete` while a required section is empty, then
+    `SpecificationTooLong` unless every section fits its bound."""
+    if empty := specification.empty_required_sections():
+        raise SpecificationIncomplete(empty)
+    check_renderable(specification)
+
+
 def check_renderable(specification: Specification) -> None:
     """Raise `SpecificationTooLong` unless every section fits the bound on its length."""
     if too_long := specification.too_long_sections():
@@ -233,9 +273,10 @@ def issue_specification(
     """Freeze the draft as the next version: render the PDF (without the DRAFT mark), store it
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
 
-    Only staff issue; a draft with a section too long to lay out raises
-    `SpecificationTooLong`. Issuing what the last version already says raises
-    `NothingToIssue`, so a double click (or a job run twice) makes one version.
+    Only staff issue; a draft with a required section empty raises `SpecificationIncomplete`,
+    one with a section too long to lay out `SpecificationTooLong`. Issuing what the last
+    version already says raises `NothingToIssue`, so a double click (or a job run twice)
+    makes one version.
 
     The PDF is rendered with no lock held; the version is then recorded under the
     specification's row lock, if the version it follows is still the latest. When another
@@ -252,7 +293,7 @@ def issue_specification(
     storage = SpecificationVersion._meta.get_field("file").storage
     for _attempt in range(ISSUE_ATTEMPTS):
         specification.refresh_from_db()
-        check_renderable(specification)
+        check_issuable(specification)
         latest = specification.versions.order_by("-number").first()
         content = specification_snapshot(specification)
         if latest is not None and latest.content == content:

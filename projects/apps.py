@@ -37,6 +37,9 @@ class ProjectsConfig(AppConfig):
         from projects import notifications
 
         notifications.register()
+        from projects.relations import register_sections
+
+        register_sections()
 
 
 def team_as_text(project: object) -> list[str]:

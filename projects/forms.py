@@ -6,7 +6,15 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import CONTACT_CHOICE_COLUMNS, CarreauModelForm, contact_choice_label, picker
+from crm.forms import (
+    CONTACT_CHOICE_COLUMNS,
+    CarreauFormMixin,
+    CarreauModelForm,
+    contact_choice_label,
+    contact_mismatch_message,
+    contacts_follow_organisation,
+    picker,
+)
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
 from projects.models import (
@@ -41,6 +49,13 @@ class ProjectForm(CarreauModelForm):
         ),
     )
 
+    fieldsets = [
+        (_("Le projet"), ["title", "territory", "thematics", "need", "description"]),
+        (_("Le porteur"), ["holder", "holder_contact", "holder_accounts"]),
+        (_("Équipe"), ["lead", "designers"]),
+        (_("Calendrier et budget"), ["start_date", "target_date", "budget"]),
+    ]
+
     class Meta:
         model = Project
         fields = [
@@ -71,6 +86,8 @@ class ProjectForm(CarreauModelForm):
         )
         # Django reads it off the field; the stubs know it only as a method.
         picker(self, "holder_contact").label_from_instance = contact_choice_label  # type: ignore[method-assign,assignment]
+        self.fields["holder"].searchable = True  # type: ignore[attr-defined]
+        contacts_follow_organisation(self, organisation="holder", contacts="holder_contact")
         picker(self, "designers").queryset = User.objects.filter(
             groups__name=Role.DESIGNER, is_active=True
         ).order_by("last_name", "first_name")
@@ -96,7 +113,7 @@ class ProjectForm(CarreauModelForm):
         assert data is not None  # Django's clean() hands back cleaned_data
         holder, contact = data.get("holder"), data.get("holder_contact")
         if holder and contact and contact.organisation_id != holder.pk:
-            self.add_error("holder_contact", _("Ce contact n'appartient pas au porteur choisi."))
+            self.add_error("holder_contact", contact_mismatch_message([contact], holder))
         designers, lead = data.get("designers") or [], data.get("lead")
         if lead and lead in designers:
             self.add_error("lead", _("Une même personne ne peut pas être designer et référente."))
@@ -104,6 +121,9 @@ class ProjectForm(CarreauModelForm):
 
 
 class FundingLineForm(CarreauModelForm):
+    # A line left empty is no line: its fields are required only once it is started.
+    required_css_class = ""
+
     class Meta:
         model = FundingLine
         fields = ["funder", "amount"]
@@ -120,7 +140,7 @@ FundingLineFormSet = forms.inlineformset_factory(
 )
 
 
-class DeliverableUploadForm(forms.Form):
+class DeliverableUploadForm(CarreauFormMixin, forms.Form):
     kind = forms.ChoiceField(label=_("Type de livrable"), choices=Deliverable.Kind.choices)
     title = forms.CharField(
         label=_("Titre"),
@@ -178,6 +198,8 @@ MILESTONE_YEARS = (2000, 2100)
 
 
 class MilestoneForm(CarreauModelForm):
+    required_css_class = ""  # as for funding lines: an empty line is no milestone
+
     class Meta:
         model = Milestone
         fields = ["due_date", "label"]

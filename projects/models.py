@@ -166,11 +166,11 @@ class ProjectQuerySet(models.QuerySet["Project"]):
 
     def for_board(self) -> ProjectQuerySet:
         """What a board card shows (reference, title, holder, due date) and nothing else: the
-        board draws up to 90 cards, and `for_list`'s full rows cost several times as much."""
+        board draws up to 120 cards, and `for_list`'s full rows cost several times as much.
+        The board asks for each of its columns, the closed ones folded at its end included."""
         return (
             self.select_related("holder")
             .only("pk", "reference", "title", "state", "target_date", "holder__name")
-            .filter(state__in=OPEN_STEPS)
             .order_by(F("target_date").asc(nulls_last=True), "reference")
         )
 
@@ -315,6 +315,15 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         return reverse("projects:project_detail", args=[self.pk])
 
     # Derived facts ------------------------------------------------------------------------
+
+    @property
+    def designer_names(self) -> str:
+        """The team's designers, "Léa, Hugo" (from the prefetched memberships)."""
+        return ", ".join(
+            str(member.user)
+            for member in self.memberships.all()
+            if member.role == ProjectMember.Role.DESIGNER
+        )
 
     @property
     def phase(self) -> str:
@@ -784,6 +793,17 @@ class DeliverableVersion(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
         """An image whose thumbnail the worker has not rendered yet."""
         return self.is_image and not self.thumbnail and not self.thumbnail_error
 
+    def newer_number(self) -> int | None:
+        """The number of the latest version of the same deliverable if it is newer than this
+        one (this one is then superseded and no longer reviewed), else None."""
+        latest = (
+            DeliverableVersion.objects.filter(deliverable_id=self.deliverable_id)
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+        )
+        return latest if latest is not None and latest > self.number else None
+
     @transition(
         field=review_state,
         source=Review.SUBMITTED,
@@ -820,6 +840,9 @@ SECTION_FIELDS: list[str] = [
     "evaluation_criteria",
     "team_notes",
 ]
+
+# What a specification cannot be issued without: whom it is for, what they need, what for.
+REQUIRED_SECTIONS: list[str] = ["context", "need", "objectives"]
 
 
 # What one section may take in the PDF, in lines: laying a PDF out costs about the same per
@@ -909,6 +932,14 @@ class Specification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.reference} — {_('cahier des charges')}"
+
+    def empty_required_sections(self) -> list[str]:
+        """The names of the `REQUIRED_SECTIONS` still empty: nothing is issued without them."""
+        return [
+            str(self._meta.get_field(name).verbose_name)
+            for name in REQUIRED_SECTIONS
+            if not getattr(self, name).strip()
+        ]
 
     def too_long_sections(self) -> list[str]:
         """The names of the sections too long to lay out (`validate_section_lines`): the

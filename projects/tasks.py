@@ -64,6 +64,8 @@ class IssueSpecificationJob(JobKind):
             version = actions.issue_specification(
                 project=project, by=job.owner, language=job.params["language"]
             )
+        except actions.SpecificationIncomplete as incomplete:
+            raise JobFailed(incomplete.message) from incomplete
         except actions.SpecificationTooLong as too_long:
             raise JobFailed(
                 _("Trop long pour être mis en page : raccourcissez %(sections)s, puis réessayez.")

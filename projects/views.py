@@ -21,8 +21,8 @@ from crm.forms import InteractionForm
 from crm.fsm import TransitionRefused
 from crm.http import AuthenticatedRequest
 from crm.listing import filter_visible, first_rows_by, render_list
-from crm.models import Role, User
-from crm.pages import bars
+from crm.models import Contact, Role, User
+from crm.pages import bars, prefilled_ids
 from crm.pdf import pdf_response
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 # A column shows its first cards and links to the filtered list for the rest.
 BOARD_COLUMN_LIMIT = 10
+CLOSED_STEPS = [Step.DELIVERED, Step.ABANDONED, Step.DECLINED]
 TIMELINE_SIZE = 40
 DASHBOARD_CACHE_SECONDS = 300
 ADD_INTERACTION = "crm.add_interaction"
@@ -98,19 +99,25 @@ def project_board(request: AuthenticatedRequest) -> HttpResponse:
     ]
     # The first cards of every column, each read from the (step, target date) index.
     by_step = first_rows_by(
-        visible.for_board(), "state", OPEN_STEPS, limit=BOARD_COLUMN_LIMIT, order=_card_order
+        visible.for_board(),
+        "state",
+        [*OPEN_STEPS, *CLOSED_STEPS],
+        limit=BOARD_COLUMN_LIMIT,
+        order=_card_order,
     )
-    columns = [
-        {
+
+    def column(phase_label: str, step: str) -> dict[str, object]:
+        return {
             "phase": phase_label,
             "step": Step(step),
             "projects": by_step.get(step, []),
             "count": counts.get(step, 0),
         }
-        for phase_label, steps in groups
-        for step in steps
-    ]
-    return render(request, "projects/project_board.html", {"columns": columns})
+
+    columns = [column(phase_label, step) for phase_label, steps in groups for step in steps]
+    # The ends of the road, folded into a strip at the board's end: open on demand.
+    closed = [column(Phase.ENDED.label, step) for step in CLOSED_STEPS]
+    return render(request, "projects/project_board.html", {"columns": columns, "closed": closed})
 
 
 def _card_order(project: Project) -> tuple[bool, date, str]:
@@ -205,8 +212,26 @@ def _project_timeline(
         )
         for v in versions
     )
+    # The mission's decisions on each version, with what it asked for.
+    reviews = (
+        TimelineEntry(
+            when=v.reviewed_at,
+            kind=f"review review--{v.review_state}",
+            label=_("Revue"),
+            text=(
+                _("%(title)s, version %(number)s : approuvée")
+                if v.review_state == DeliverableVersion.Review.APPROVED
+                else _("%(title)s, version %(number)s : modifications demandées")
+            )
+            % {"title": v.deliverable.title, "number": v.number}
+            + (f"\n« {v.review_comment} »" if v.review_comment else ""),
+            author=v.reviewed_by,
+        )
+        for v in versions
+        if v.reviewed_at and v.review_state != DeliverableVersion.Review.SUBMITTED
+    )
     if not user.has_perm("projects.view_deliverable"):
-        uploads = iter(())
+        uploads = reviews = iter(())
     exchanges = (
         # Scoped: an exchange also filed on a confidential lead stays with that lead's people.
         interaction_entries(project.interactions.visible_to(user).for_timeline()[:TIMELINE_SIZE])
@@ -214,7 +239,7 @@ def _project_timeline(
         else iter(())
     )
     issued = _specification_entries(specification_versions)
-    return merge(moves, uploads, issued, exchanges, limit=TIMELINE_SIZE)
+    return merge(moves, uploads, reviews, issued, exchanges, limit=TIMELINE_SIZE)
 
 
 def _specification_entries(versions: list[SpecificationVersion]) -> list[TimelineEntry]:
@@ -235,8 +260,13 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
                     when=version.answered_at,
                     kind=f"specification specification--{version.approval}",
                     label=_("Cahier des charges"),
-                    text=_("Version %(number)s : %(answer)s")
-                    % {"number": version.number, "answer": version.get_approval_display()},
+                    # A sentence, agreed with "version" (feminine), not the state's label.
+                    text=(
+                        _("Version %(number)s : approuvée par le porteur")
+                        if version.approval == SpecificationVersion.Approval.APPROVED
+                        else _("Version %(number)s : renvoyée par le porteur")
+                    )
+                    % {"number": version.number},
                     author=version.answered_by,
                     detail=version.answer_comment,
                 )
@@ -247,7 +277,19 @@ def _specification_entries(versions: list[SpecificationVersion]) -> list[Timelin
 @require_http_methods(["GET", "POST"])
 def project_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "projects.add_project")
-    return _project_form(request, Project())
+    # Prefilled from an organisation's or a contact's page. Only ids go into the form, whose
+    # choices are scoped: an id the person may not see selects nothing.
+    initial = prefilled_ids(request, "holder", "holder_contact")
+    if "holder_contact" in initial and "holder" not in initial:
+        contact = (
+            Contact.objects.visible_to(request.user)
+            .filter(pk=initial["holder_contact"])
+            .only("organisation_id")
+            .first()
+        )
+        if contact is not None:
+            initial["holder"] = contact.organisation_id
+    return _project_form(request, Project(), initial=initial)
 
 
 @require_http_methods(["GET", "POST"])
@@ -256,10 +298,12 @@ def project_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _project_form(request, project)
 
 
-def _project_form(request: AuthenticatedRequest, project: Project) -> HttpResponse:
+def _project_form(
+    request: AuthenticatedRequest, project: Project, *, initial: dict[str, int] | None = None
+) -> HttpResponse:
     """Create or edit a project with its team and co-financing lines, all or nothing."""
     editing = project.pk is not None
-    form = ProjectForm(request.POST or None, instance=project, user=request.user)
+    form = ProjectForm(request.POST or None, instance=project, user=request.user, initial=initial)
     funding = FundingLineFormSet(request.POST or None, instance=project, prefix="funding")
     if request.method == "POST" and form.is_valid() and funding.is_valid():
         try:
@@ -495,6 +539,7 @@ def specification_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         "draft_number": (versions[0].number + 1) if versions else 1,
         "may_issue": request.user.has_perm("projects.add_specificationversion"),
         "unchanged": unchanged,
+        "missing": specification.empty_required_sections(),
         "conflict": conflict,
     }
     status = 400 if request.method == "POST" else 200
@@ -548,9 +593,11 @@ def specification_issue(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     specification = actions.specification_for(project)
     latest = specification.versions.order_by("-number").first()
     try:
-        actions.check_renderable(specification)
+        actions.check_issuable(specification)
         if latest is not None and _draft_unchanged(specification, latest):
             raise actions.NothingToIssue(latest.number)
+    except actions.SpecificationIncomplete as incomplete:
+        messages.error(request, incomplete.message)
     except actions.SpecificationTooLong as too_long:
         messages.error(request, _too_long_message(too_long))
     except actions.NothingToIssue as same:
@@ -560,6 +607,13 @@ def specification_issue(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             % {"number": same.number},
         )
     else:
+        if request.POST.get("confirm") != "1":
+            # Issuing freezes a contractual document: the page's button asks first.
+            messages.error(
+                request,
+                _("Rien n'est émis sans votre confirmation : « Oui, émettre » sous le bouton."),
+            )
+            return redirect("projects:specification_edit", pk=project.pk)
         # Rendering a long specification takes seconds: the worker does it, and the job's
         # page follows it (the action still makes one version however often it runs).
         number = latest.number + 1 if latest else 1

@@ -30,3 +30,7 @@ class ProspectsConfig(AppConfig):
         from prospects import notifications
 
         notifications.register()
+
+        from prospects.relations import register_sections
+
+        register_sections()

@@ -11,6 +11,8 @@ from crm.forms import (
     CarreauModelForm,
     ObjectionConfirmationMixin,
     contact_choice_label,
+    contact_mismatch_message,
+    contacts_follow_organisation,
     picker,
 )
 from crm.models import Contact, Organisation, Role, User
@@ -33,6 +35,26 @@ def prospect_people() -> QuerySet[User]:
 class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
     # The version the form was opened at: a save over a newer version is refused.
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    fieldsets = [
+        (_("La piste"), ["title", "sector", "territory", "target_sites", "project"]),
+        (_("Interlocuteurs"), ["organisation", "contacts"]),
+        (
+            _("Origine et montants"),
+            [
+                "source",
+                "promotion_event",
+                "origin_market",
+                "estimated_investment",
+                "estimated_jobs",
+                "probability",
+            ],
+        ),
+        (
+            _("Suivi"),
+            ["owner", "shared_with", "confidential", "next_action", "next_action_due", "notes"],
+        ),
+    ]
 
     class Meta:
         model = Lead
@@ -79,6 +101,9 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         )
         # Django reads it off the field; the stubs know it only as a method.
         picker(self, "contacts").label_from_instance = contact_choice_label  # type: ignore[method-assign,assignment]
+        contacts_follow_organisation(self, organisation="organisation", contacts="contacts")
+        self.fields["organisation"].searchable = True  # type: ignore[attr-defined]
+        self.fields["target_sites"].searchable = True  # type: ignore[attr-defined]
         picker(self, "target_sites").queryset = Site.objects.visible_to(user).only("pk", "name")
         picker(self, "project").queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
@@ -87,8 +112,10 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         people = prospect_people()
         picker(self, "owner").queryset = people
         picker(self, "shared_with").queryset = people
-        if not self.instance.pk:
-            self.fields["owner"].initial = user.pk
+        if not self.instance.pk and not self.initial.get("owner"):
+            # The person creating the lead follows it, unless they choose someone else (the
+            # blank instance's empty owner would otherwise win over the field's default).
+            self.initial["owner"] = user.pk
         self.fields["version"].initial = self.instance.version if self.instance.pk else None
         for name in ("estimated_investment", "estimated_jobs", "probability"):
             self.fields[name].widget.attrs["min"] = "0"
@@ -106,8 +133,9 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         assert data is not None  # Django's clean() hands back cleaned_data
         organisation = data.get("organisation")
         contacts = data.get("contacts") or []
-        if organisation and any(c.organisation_id != organisation.pk for c in contacts):
-            self.add_error("contacts", _("Ces contacts doivent appartenir à l'organisation."))
+        strangers = [c for c in contacts if organisation and c.organisation_id != organisation.pk]
+        if strangers:
+            self.add_error("contacts", contact_mismatch_message(strangers, organisation))
         # Adding someone who objects to being contacted to a lead is a decision to prospect
         # them: it is confirmed, with its reason. Those already on the lead are not asked again.
         current = (
@@ -128,6 +156,15 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
 
 
 class SiteForm(CarreauModelForm):
+    fieldsets = [
+        (_("Le site"), ["name", "kind", "commune", "territory", "surface_m2"]),
+        (
+            _("Propriétaire et disponibilité"),
+            ["owner", "owner_organisation", "availability", "available_from"],
+        ),
+        (_("Présentation"), ["description", "description_en", "projects"]),
+    ]
+
     class Meta:
         model = Site
         fields = [
@@ -138,6 +175,7 @@ class SiteForm(CarreauModelForm):
             "surface_m2",
             "owner",
             "owner_kind",
+            "owner_organisation",
             "availability",
             "available_from",
             "latitude",
@@ -165,6 +203,11 @@ class SiteForm(CarreauModelForm):
         for name in ("latitude", "longitude"):
             self.fields[name].widget.attrs.update(step="0.00001", inputmode="decimal")
         self.fields["owner_kind"].choices = [("", _("Non précisé")), *Site.OwnerKind.choices]
+
+        picker(self, "owner_organisation").queryset = Organisation.objects.visible_to(user).only(
+            "pk", "name"
+        )
+        self.fields["owner_organisation"].searchable = True  # type: ignore[attr-defined]
 
 
 class PromotionEventForm(CarreauModelForm):

@@ -91,6 +91,7 @@ PIPELINE: list[str] = [
     Stage.NEGOTIATION,
 ]
 OPEN_STAGES = PIPELINE
+CLOSED_STAGES: list[str] = [Stage.WON, Stage.LOST]
 FUNNEL: list[str] = [*PIPELINE, Stage.WON]
 # Moving on one stage; from negotiation the next stage is reached by `win`, which has conditions.
 NEXT_STAGE: dict[str, str] = {PIPELINE[i]: PIPELINE[i + 1] for i in range(len(PIPELINE) - 1)}
@@ -258,6 +259,17 @@ class Site(ChoiceLabels, models.Model):
         blank=True,
         related_name="contact_sites",
         help_text=_("Nommé·e sur la fiche pour les investisseurs."),
+    )
+    # The owner as a record of the CRM when it is one (a commune, a public body, a landlord):
+    # the organisation's page then lists the site.
+    owner_organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation propriétaire"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_sites",
+        help_text=_("Si le propriétaire est une organisation enregistrée dans Carreau."),
     )
     availability = models.CharField(
         _("disponibilité"),
@@ -1011,16 +1023,20 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
 
     def save_move(self, *, name: str, comment: str, at: datetime.datetime) -> None:
         """Save what a move changed, and only that: the stage, where it sleeps, the loss
-        reason (the comment of `lose`) and the activity. The rest belongs to the lead's form,
-        which may have saved since this copy was read."""
+        reason (the comment of `lose`) and the activity; closing the lead (won, lost) also
+        settles its next action, which no longer waits in anyone's day (a dormant lead keeps
+        its own, for when it wakes up). The rest belongs to the lead's form, which may have
+        saved since this copy was read."""
+        fields = ["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
         if name == "lose":
             self.lost_reason = comment
         elif self.stage != Stage.LOST:
             self.lost_reason = ""
+        if self.stage in CLOSED_STAGES:
+            self.next_action, self.next_action_due = "", None
+            fields += ["next_action", "next_action_due"]
         self.last_activity_at = at
-        self.save(
-            update_fields=["stage", "dormant_from", "lost_reason", "last_activity_at", "updated_at"]
-        )
+        self.save(update_fields=fields)
 
 
 class LeadTransitionQuerySet(models.QuerySet["LeadTransition"]):

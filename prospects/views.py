@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
@@ -32,7 +32,7 @@ from crm.listing import (
     render_list,
 )
 from crm.models import Contact, User
-from crm.pages import bars
+from crm.pages import bars, prefilled_ids
 from crm.permissions import Access, get_for_user, require_permission
 from crm.timeline import TimelineEntry, interaction_entries, merge
 from crm.uploads import serve_private_file
@@ -62,7 +62,10 @@ from prospects.models import (
 )
 
 BOARD_COLUMN_LIMIT = 10
-BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT, Stage.WON, Stage.LOST]
+# The open stages, then dormant (it may wake up), then the closed ones, folded at the end.
+OPEN_BOARD_STAGES = [*OPEN_STAGES, Stage.DORMANT]
+CLOSED_BOARD_STAGES = [Stage.WON, Stage.LOST]
+BOARD_STAGES = [*OPEN_BOARD_STAGES, *CLOSED_BOARD_STAGES]
 TIMELINE_SIZE = 40
 MY_DAY_PAGE_SIZE = 20
 # The pipeline report's figures are kept this long at most (see `cached_report_figures`).
@@ -91,7 +94,8 @@ def lead_board(request: AuthenticatedRequest) -> HttpResponse:
     """Leads in columns by stage; each column shows its first cards and its count."""
     require_permission(request.user, VIEW_LEAD)
     visible = Lead.objects.visible_to(request.user)
-    counts = dict(visible.order_by().values_list("stage").annotate(n=Count("pk")))
+    # Each column's count, € total and weighted total: one grouped query.
+    figures = visible.by_stage()
     # The first cards of every column, each read from the (stage, due date) index.
     by_stage = first_rows_by(
         visible.for_cards().order_by(F("next_action_due").asc(nulls_last=True), "pk"),
@@ -100,11 +104,23 @@ def lead_board(request: AuthenticatedRequest) -> HttpResponse:
         limit=BOARD_COLUMN_LIMIT,
         order=_card_order,
     )
-    columns = [
-        {"stage": Stage(stage), "leads": by_stage[stage], "count": counts.get(stage, 0)}
-        for stage in BOARD_STAGES
-    ]
-    return render(request, "prospects/lead_board.html", {"columns": columns})
+
+    def column(stage: str) -> dict[str, object]:
+        row = figures.get(stage, {})
+        return {
+            "stage": Stage(stage),
+            "leads": by_stage[stage],
+            "count": row.get("count", 0),
+            "investment": row.get("investment", 0),
+            # A closed lead's chance is settled: its weighted value says nothing.
+            "weighted": row.get("weighted", 0) if stage not in CLOSED_BOARD_STAGES else None,
+        }
+
+    context = {
+        "columns": [column(stage) for stage in OPEN_BOARD_STAGES],
+        "closed": [column(stage) for stage in CLOSED_BOARD_STAGES],
+    }
+    return render(request, "prospects/lead_board.html", context)
 
 
 def _card_order(lead: Lead) -> tuple[bool, date, int]:
@@ -156,16 +172,26 @@ def _lead_timeline(lead: Lead) -> list[TimelineEntry]:
 @require_http_methods(["GET", "POST"])
 def lead_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_lead")
+    # Prefilled from an organisation's, a contact's, a site's or an event's page; only ids go
+    # into the form, whose choices are scoped (an id the person may not see selects nothing).
+    ids = prefilled_ids(request, "organisation", "contact", "site", "promotion_event")
     initial: dict[str, Any] = {}
-    organisation_id = request.GET.get("organisation", "").strip()
-    if organisation_id.isdigit():
-        initial["organisation"] = organisation_id
-    site_id = request.GET.get("site", "").strip()
-    if site_id.isdigit():
-        initial["target_sites"] = [site_id]
-    event_id = request.GET.get("promotion_event", "").strip()
-    if event_id.isdigit():
-        initial.update(promotion_event=event_id, source=Lead.Source.PROMOTION_EVENT)
+    if "organisation" in ids:
+        initial["organisation"] = ids["organisation"]
+    if "site" in ids:
+        initial["target_sites"] = [ids["site"]]
+    if "contact" in ids:
+        contact = (
+            Contact.objects.visible_to(request.user)
+            .filter(pk=ids["contact"])
+            .only("pk", "organisation_id")
+            .first()
+        )
+        if contact is not None:
+            initial["contacts"] = [contact.pk]
+            initial.setdefault("organisation", contact.organisation_id)
+    if "promotion_event" in ids:
+        initial.update(promotion_event=ids["promotion_event"], source=Lead.Source.PROMOTION_EVENT)
     return _lead_form(request, Lead(), initial=initial)
 
 
@@ -464,7 +490,9 @@ def site_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def site_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_site")
-    return _site_form(request, Site())
+    # From an organisation's page: the site it owns. The form's choices are scoped.
+    initial = prefilled_ids(request, "owner_organisation")
+    return _site_form(request, Site(), initial=initial)
 
 
 @require_http_methods(["GET", "POST"])
@@ -473,8 +501,10 @@ def site_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _site_form(request, site)
 
 
-def _site_form(request: AuthenticatedRequest, site: Site) -> HttpResponse:
-    form = SiteForm(request.POST or None, instance=site, user=request.user)
+def _site_form(
+    request: AuthenticatedRequest, site: Site, *, initial: dict[str, int] | None = None
+) -> HttpResponse:
+    form = SiteForm(request.POST or None, instance=site, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, _("Site « %s » enregistré.") % saved.name)

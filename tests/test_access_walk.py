@@ -277,6 +277,8 @@ RULES: dict[str, Rule] = {
     "crm:contact_list": Rule(seen=CRM_LISTS),
     "crm:contact_export": Rule(seen=CRM_LISTS),
     "crm:contact_create": Rule(seen=PROSPECTING, method="POST"),
+    # A contact picker's options (htmx): what the person may see of the CRM, nothing else.
+    "crm:contact_options": Rule(seen=CRM_LISTS),
     "crm:contact_detail": rule(crm_readers(), CONTACT),
     "crm:contact_edit": rule((PROSPECTING, PROSPECTING), CONTACT, method="POST"),
     "crm:contact_log_interaction": rule(crm_readers(), CONTACT, method="POST"),

@@ -7,6 +7,33 @@
   if (!board) return;
   let dragged = null;
 
+  // After a move the board comes back at `#card-<pk>`: the moved card gets the focus (its
+  // link), inside the closed strip if that is where it went, so keyboard use goes on there.
+  // Done once the page has loaded: the browser's own move to the fragment would undo it.
+  const focusMoved = () => {
+    const moved = /^#card-\d+$/.test(window.location.hash) && document.querySelector(window.location.hash);
+    if (!moved || !board.contains(moved)) return;
+    const strip = moved.closest("[data-board-closed]");
+    if (strip) strip.open = true;
+    const link = moved.querySelector(".board__card-link") || moved;
+    link.focus({ preventScroll: true });
+    moved.scrollIntoView({ block: "nearest", inline: "nearest" });
+  };
+  if (document.readyState === "complete") setTimeout(focusMoved, 0);
+  else window.addEventListener("load", () => setTimeout(focusMoved, 0));
+
+  // A visible hint while some columns sit out of view to the right.
+  const hint = document.querySelector("[data-board-hint]");
+  const showHint = () => {
+    const more = board.scrollWidth - board.clientWidth - board.scrollLeft > 4;
+    board.classList.toggle("is-scrollable", more);
+    if (hint) hint.hidden = !more;
+  };
+  board.addEventListener("scroll", showHint, { passive: true });
+  window.addEventListener("resize", showHint);
+  board.addEventListener("toggle", showHint, true);
+  showHint();
+
   board.addEventListener("dragstart", (event) => {
     const card = event.target.closest("[data-project]");
     if (!card) return;
@@ -42,7 +69,8 @@
       csrfmiddlewaretoken: board.querySelector("[name=csrfmiddlewaretoken]").value,
       state: dragged.dataset.state,
       target: step,
-      next: window.location.pathname + window.location.search,
+      // Back to the board, to the moved card, which then gets the focus again.
+      next: window.location.pathname + window.location.search + `#card-${dragged.dataset.project}`,
     };
     for (const [name, value] of Object.entries(fields)) {
       const input = document.createElement("input");

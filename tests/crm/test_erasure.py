@@ -200,6 +200,7 @@ def planted(staff: User, officer: User) -> dict[str, Any]:
     project_actions.save_project(project=project, by=staff, thematics=[], designers=[], lead=None)
     specification = project_actions.specification_for(project)
     specification.context = f"Porté par {FIRST} {LAST}, joignable au {PHONE}."
+    specification.objectives = "Ouvrir les gîtes à la location."
     project_actions.save_specification(
         specification=specification, by=staff, seen_revision=specification.revision
     )

@@ -262,7 +262,7 @@ def test_organisation_detail_query_count_is_fixed(staff: User, organisation: Org
         InteractionFactory(organisation=organisation, contact=contact, author=staff)
     with_60 = count_queries(client, url)
 
-    assert with_3 == with_60 == 10  # + the audit trail (staff)
+    assert with_3 == with_60 == 13  # + the audit trail (staff), + projects, leads, sites
 
 
 def test_contact_detail_query_count_is_fixed(staff: User, contact: Contact) -> None:
@@ -273,7 +273,7 @@ def test_contact_detail_query_count_is_fixed(staff: User, contact: Contact) -> N
     InteractionFactory.create_batch(57, organisation=contact.organisation, contact=contact)
     with_60 = count_queries(client, url)
 
-    assert with_3 == with_60 == 9  # + the audit trail (staff)
+    assert with_3 == with_60 == 11  # + the audit trail (staff), + projects, leads
 
 
 def test_record_pages_read_their_choices_in_one_plain_query(staff: User, contact: Contact) -> None:

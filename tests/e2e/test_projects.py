@@ -162,13 +162,18 @@ def test_a_designer_uploads_two_deliverables_and_staff_approve_one(page, live_se
     # Staff review one of them: approved, the other still waits.
     log_out(page, live_server)
     log_in(page, live_server, "e2e-staff", then=project.get_absolute_url())
-    black = page.locator(".gallery__item", has_text="noir.jpg")
+    # Each version is named by its deliverable's heading, not by the file's raw name.
+    black = page.locator("article", has=page.get_by_role("heading", name="noir")).locator(
+        ".gallery__item"
+    )
     black.get_by_label("Commentaire").fill("Très juste.")
     black.get_by_role("button", name="Approuver").click()
     expect(page.locator(".messages")).to_have_text("Revue enregistrée.")
     expect(black.locator(".review-badge")).to_have_text("Approuvé")
     expect(black).to_contain_text("« Très juste. »")
-    yellow = page.locator(".gallery__item", has_text="jaune.jpg")
+    yellow = page.locator("article", has=page.get_by_role("heading", name="jaune")).locator(
+        ".gallery__item"
+    )
     expect(yellow.locator(".review-badge")).to_have_text("Soumis")
 
     states = dict(

@@ -35,11 +35,14 @@ def test_issue_download_approve_then_cross_the_gate(page, live_server) -> None:
 
     # Staff write a section and issue version 1.
     log_in(page, live_server, "e2e-staff", then=f"/projects/{project.pk}/specification/")
+    page.fill("#id_context", "Une rangée de maisons de mineurs rachetée par la porteuse.")
     page.fill("#id_objectives", "Ouvrir dix chambres dans les maisons de mineurs.")
     page.click("text=Enregistrer le brouillon")
     expect(page.locator(".messages")).to_contain_text("Brouillon du cahier des charges enregistré.")
     # The worker renders and issues it; its page says when it is done.
-    page.click("text=Émettre la version 1")
+    # Issuing asks first: the button opens its confirmation.
+    page.click("text=Émettre la version 1…")
+    page.click("text=Oui, émettre la version 1")
     expect(page.locator("#job-status")).to_contain_text("Version 1 du cahier des charges émise")
     page.click("text=Voir le résultat")
     version = SpecificationVersion.objects.get()
@@ -88,6 +91,8 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     log_in(page, live_server, "e2e-officer")
     page.goto(f"{live_server.url}/prospects/board/")
 
+    # The closed columns are folded at the board's end: opened, "won" takes the drop.
+    page.locator("[data-board-closed] > summary").click()
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
     page.wait_for_selector(".messages >> text=site visé")
     lead.refresh_from_db()
@@ -96,6 +101,7 @@ def test_a_lead_is_won_on_the_board_once_it_has_a_site_and_an_amount(page, live_
     Lead.objects.filter(pk=lead.pk).update(estimated_investment=Decimal("18000000"))
     lead.target_sites.set([SiteFactory(name="Base 11/19")])
     page.goto(f"{live_server.url}/prospects/board/")
+    page.locator("[data-board-closed] > summary").click()
     page.drag_and_drop(f"[data-project='{lead.pk}']", "section[data-step='won']")
     page.wait_for_selector(".messages >> text=Négociation → Gagnée")
     lead.refresh_from_db()

@@ -284,8 +284,8 @@ def test_issuing_twice_quickly_makes_one_version(staff: User, project: Project) 
     client = client_for(staff)
     url = reverse("projects:specification_issue", args=[project.pk])
 
-    first = client.post(url, follow=True)
-    second = client.post(url, follow=True)
+    first = client.post(url, {"confirm": "1"}, follow=True)
+    second = client.post(url, {"confirm": "1"}, follow=True)
 
     assert SpecificationVersion.objects.count() == 1
     assert "Version 1 du cahier des charges émise" in first.content.decode()
@@ -465,16 +465,15 @@ def test_issued_versions_are_frozen_and_downloadable_byte_for_byte(
 ) -> None:
     write(project, **FULL)
     client = client_for(staff)
-    client.post(reverse("projects:specification_issue", args=[project.pk]))
+    client.post(reverse("projects:specification_issue", args=[project.pk]), {"confirm": "1"})
     first = SpecificationVersion.objects.get()
 
     # Editing afterwards makes the draft of version 2; version 1 stays as it was.
     edit = client.get(reverse("projects:specification_edit", args=[project.pk])).content.decode()
     write(project, objectives="Objectifs revus avec l'exploitant.")
-    after_edit = client.get(
-        reverse("projects:specification_edit", args=[project.pk])
-    ).content.decode()
-    client.post(reverse("projects:specification_issue", args=[project.pk]))
+    after_edit = client.get(reverse("projects:specification_edit", args=[project.pk]))
+    after_edit = after_edit.content.decode()
+    client.post(reverse("projects:specification_issue", args=[project.pk]), {"confirm": "1"})
     second = SpecificationVersion.objects.get(number=2)
 
     url = reverse("projects:specification_version_file", args=[project.pk, 1])
@@ -563,7 +562,7 @@ def test_holder_approves_and_it_shows_in_the_timeline(
     assert version.approval == "approved"
     assert version.answered_by == holder_account
     assert "Votre réponse sur le cahier des charges est enregistrée." in page
-    assert "Version 1 : Approuvé par le porteur" in page
+    assert "Version 1 : approuvée par le porteur" in page
 
 
 def test_holder_returns_with_a_comment_only(holder_account: User, project: Project) -> None:
@@ -773,7 +772,9 @@ def test_issuing_queues_a_job_that_makes_one_version(
     write(project, **FULL)
     client = client_for(staff)
 
-    response = client.post(reverse("projects:specification_issue", args=[project.pk]))
+    response = client.post(
+        reverse("projects:specification_issue", args=[project.pk]), {"confirm": "1"}
+    )
 
     job = Job.objects.get()
     assert response["Location"] == job.get_absolute_url()
@@ -841,3 +842,44 @@ def test_an_issue_overtaken_while_it_renders_follows_the_other(
         assert numbers == [1, 2]
         assert version.number == 2
         assert "Version 2" in pdf_text(version.file.read())
+
+
+# Issuing asks first, and refuses while a required section is empty ---------------------------
+
+
+def test_issuing_asks_for_confirmation_first(staff: User, project: Project) -> None:
+    write(project, **FULL)
+    client = client_for(staff)
+    page = client.get(reverse("projects:specification_edit", args=[project.pk])).content.decode()
+    assert "Oui, émettre la version 1" in page
+    assert 'name="confirm" value="1"' in page
+
+    response = client.post(reverse("projects:specification_issue", args=[project.pk]), follow=True)
+
+    assert "Rien n'est émis sans votre confirmation" in html.unescape(response.content.decode())
+    assert not SpecificationVersion.objects.exists()
+
+
+def test_issuing_with_empty_required_sections_says_which(staff: User, project: Project) -> None:
+    write(project, **{**FULL, "context": "", "objectives": "  "})
+    client = client_for(staff)
+    page = client.get(reverse("projects:specification_edit", args=[project.pk])).content.decode()
+    assert "Oui, émettre" not in page
+    assert "Avant d'émettre, rédigez les sections" in html.unescape(page)
+
+    response = client.post(
+        reverse("projects:specification_issue", args=[project.pk]), {"confirm": "1"}, follow=True
+    )
+
+    text = html.unescape(response.content.decode())
+    assert "Rien n'est émis tant que les sections « contexte et porteur » et « objectifs »" in text
+    assert not SpecificationVersion.objects.exists()
+
+
+def test_the_action_refuses_an_incomplete_specification_too(staff: User, project) -> None:
+    write(project, **{**FULL, "objectives": ""})
+    with pytest.raises(actions.SpecificationIncomplete) as refused:
+        actions.issue_specification(project=project, by=staff, language="fr")
+    assert refused.value.sections == ["objectifs"]
+    assert "« objectifs » est vide" in refused.value.message
+    assert not SpecificationVersion.objects.exists()

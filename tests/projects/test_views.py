@@ -115,9 +115,10 @@ def test_a_version_of_another_project_answers_404(staff: User, project: Project,
 # Lists, board, detail: fixed query counts ------------------------------------------------
 
 
-# Session, user, groups and permissions, counts per step, then the eleven columns' first
-# cards: one UNION ALL where the database takes it (PostgreSQL), else one query per column.
-BOARD_QUERIES = 7 if connection.features.supports_slicing_ordering_in_compound else 17
+# Session, user, groups and permissions, counts per step, then the fourteen columns' first
+# cards (the three closed ones folded): one UNION ALL where the database takes it
+# (PostgreSQL), else one query per column.
+BOARD_QUERIES = 7 if connection.features.supports_slicing_ordering_in_compound else 20
 
 
 @pytest.mark.parametrize(
@@ -286,11 +287,33 @@ def test_board_card_moves_load_on_demand(staff: User, project: Project) -> None:
     client = client_for(staff)
 
     board = client.get(reverse("projects:project_board")).content.decode()
-    moves = client.get(reverse("projects:board_card_moves", args=[project.pk])).content.decode()
+    url = reverse("projects:board_card_moves", args=[project.pk])
+    moves = client.get(url, HTTP_HX_REQUEST="true").content.decode()
 
-    assert f"{project.get_absolute_url()}moves/" in board
+    assert f'href="{project.get_absolute_url()}moves/"' in board
     assert 'value="advance" data-target="impulse"' in moves
-    assert 'name="next" value="/projects/board/"' in moves
+    assert f'name="next" value="/projects/board/#card-{project.pk}"' in moves
+    assert "<html" not in moves  # the card's part only
+
+
+def test_board_card_moves_opened_as_an_address_are_a_whole_page(staff: User, project) -> None:
+    page = client_for(staff).get(reverse("projects:board_card_moves", args=[project.pk]))
+    html = page.content.decode()
+
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert f"Déplacer {project.machine.title}" in html
+    assert "Étape actuelle : Écouter" in html
+    assert 'value="advance" data-target="impulse"' in html
+
+
+def test_board_folds_the_closed_steps_with_their_counts(staff: User) -> None:
+    ProjectFactory(title="Livré un", state="delivered")
+    ProjectFactory(title="Abandonné un", state="abandoned")
+    html = client_for(staff).get(reverse("projects:project_board")).content.decode()
+    strip = html[html.index('<details class="board__closed"') :]
+    strip = strip[: strip.index("</details>")]
+    assert "Livré un" in strip and "Abandonné un" in strip
+    assert 'data-step="declined"' in strip
 
 
 def test_board_card_moves_are_scoped(outsider: User, project: Project) -> None:
@@ -641,3 +664,85 @@ def test_board_columns_show_their_first_cards_by_target_date(staff: User) -> Non
     assert [p.reference for p in columns["create"]["projects"]] == ["DS-2027-900"]
     assert columns["implement"]["projects"] == [] and columns["implement"]["count"] == 0
     assert "Voir les 12 projets" in response.content.decode()
+
+
+# Reviews on the timeline, superseded versions, words ------------------------------------------
+
+
+def _version(project: Project, *, number: int, title: str = "Planche de tendances"):
+    from django.core.files.base import ContentFile
+
+    deliverable, _created = Deliverable.objects.get_or_create(
+        project=project,
+        title=title,
+        defaults={"kind": "trend_board", "created_by": UserFactory()},
+    )
+    version = DeliverableVersion(
+        deliverable=deliverable,
+        number=number,
+        original_name=f"IMG_{number:04}.pdf",
+        content_type="application/pdf",
+        size=10,
+        uploaded_by=UserFactory(),
+    )
+    version.file.save(f"v{number}.pdf", ContentFile(b"%PDF-1.7"), save=False)
+    version.save()
+    return version
+
+
+def test_review_decisions_appear_on_the_timeline(staff: User, project: Project) -> None:
+    from projects import actions
+
+    first = _version(project, number=1)
+    actions.review_version(version=first, approve=False, by=staff, comment="Plus de couleurs.")
+    html = client_for(staff).get(project.get_absolute_url()).content.decode()
+
+    assert "Planche de tendances, version 1 : modifications demandées" in html
+    assert "« Plus de couleurs. »" in html
+
+
+def test_a_superseded_version_is_marked_and_can_no_longer_be_reviewed(
+    staff: User, project: Project
+) -> None:
+    from crm.fsm import TransitionRefused
+    from projects import actions
+
+    first = _version(project, number=1)
+    _version(project, number=2)
+    html = client_for(staff).get(project.get_absolute_url()).content.decode()
+    assert "Remplacée par la version 2" in html
+    assert html.count('class="review-form"') == 1  # only the latest is offered for review
+    assert "IMG_0001.pdf" not in html  # no raw file names
+
+    with pytest.raises(TransitionRefused, match="remplacée par la version 2"):
+        actions.review_version(version=first, approve=True, by=staff)
+    response = client_for(staff).post(
+        reverse("projects:version_review", args=[project.pk, first.pk]),
+        {"decision": "approve"},
+        follow=True,
+    )
+    assert "remplacée par la version 2" in response.content.decode()
+    first.refresh_from_db()
+    assert first.review_state == "submitted"
+
+
+def test_a_deliverable_heading_does_not_repeat_its_kind(staff: User, project: Project) -> None:
+    _version(project, number=1, title="Planche de tendances")
+    html = client_for(staff).get(project.get_absolute_url()).content.decode()
+    assert '<small class="muted">Planche de tendances</small>' not in html
+
+
+def test_holder_answers_read_as_sentences(staff: User, project: Project) -> None:
+    from django.utils import timezone
+
+    version = issued_specification(project, approval="approved")
+    version.answered_at = timezone.now()
+    version.save()
+    html = client_for(staff).get(project.get_absolute_url()).content.decode()
+    assert "Version 1 : approuvée par le porteur" in html
+
+
+def test_a_designer_on_no_project_is_told_what_comes_next(db: None) -> None:
+    loner = UserFactory(role=Role.DESIGNER)
+    html = client_for(loner).get(reverse("crm:dashboard")).content.decode()
+    assert "Vous n'êtes encore dans l'équipe d'aucun projet" in html.replace("&#x27;", "'")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from crm.fsm import TransitionRefused
 from crm.models import Role, User
@@ -149,6 +151,23 @@ def test_the_loss_reason_is_kept(people) -> None:
 
     lead.refresh_from_db()
     assert (lead.stage, lead.lost_reason) == ("lost", "A choisi Lille.")
+
+
+@pytest.mark.parametrize(
+    ("name", "comment", "kept"),
+    [("win", "", False), ("lose", "Parti ailleurs.", False), ("put_to_sleep", "", True)],
+)
+def test_closing_settles_the_next_action_and_sleeping_keeps_it(
+    name: str, comment: str, kept: bool, people
+) -> None:
+    due = timezone.localdate() + timedelta(days=3)
+    lead = make_lead("negotiation", people, next_action="Envoyer le bail", next_action_due=due)
+
+    lead.machine.run(name=name, by=people["owner"], comment=comment)
+
+    lead.refresh_from_db()
+    expected = ("Envoyer le bail", due) if kept else ("", None)
+    assert (lead.next_action, lead.next_action_due) == expected
 
 
 def test_stepping_back_needs_a_comment(people) -> None:
