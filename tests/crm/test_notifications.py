@@ -301,6 +301,11 @@ def test_assigning_a_lead_tells_the_new_owner(staff: User, officer: User) -> Non
 def test_holder_is_emailed_when_a_specification_is_issued(
     staff: User, holder: User, project: Project
 ) -> None:
+    specification = project_actions.specification_for(project)
+    specification.context = "Une rangée de maisons de mineurs."
+    specification.need = "Un hébergement pour les visiteurs du musée."
+    specification.objectives = "Ouvrir en 2028."
+    specification.save()
     project_actions.issue_specification(project=project, by=staff, language="fr")
 
     [message] = [m for m in django_mail.outbox if m.to == [holder.email]]

@@ -51,7 +51,7 @@ def test_upload_review_changes_new_version_approved(page, live_server, settings)
     page.locator("#bell").click()
     page.get_by_role("link", name=re.compile("Inès Dupont a déposé « planche »")).click()
     page.wait_for_url(re.compile(rf".*/projects/{project.pk}/.*"))
-    item = page.locator(".gallery__item", has_text="planche.jpg")
+    item = page.locator(".gallery__item", has_text="Version 1")
     item.get_by_label("Commentaire").fill("Plus de contraste, s'il vous plaît.")
     item.get_by_role("button", name="Demander des modifications").click()
     expect(page.locator(".messages")).to_have_text("Revue enregistrée.")
@@ -73,7 +73,7 @@ def test_upload_review_changes_new_version_approved(page, live_server, settings)
 
     # Staff approve version 2.
     log_in(page, live_server, "e2e-staff", then=project.get_absolute_url())
-    latest = page.locator(".gallery__item", has_text="planche.jpg").filter(
+    latest = page.locator(".gallery__item").filter(
         has=page.locator(".review-badge", has_text="Soumis")
     )
     latest.get_by_role("button", name="Approuver").click()
@@ -93,7 +93,11 @@ def test_the_holder_is_emailed_and_answers_from_the_link(page, live_server, sett
     approved_deliverable(project, "trend_board")
 
     log_in(page, live_server, "e2e-staff", then=f"/projects/{project.pk}/specification/")
-    page.click("text=Émettre la version 1")
+    page.fill("#id_context", "Une rangée de maisons de mineurs rachetée par la porteuse.")
+    page.fill("#id_objectives", "Ouvrir dix chambres dans les maisons de mineurs.")
+    page.click("text=Enregistrer le brouillon")
+    page.click("text=Émettre la version 1…")
+    page.click("text=Oui, émettre la version 1")
     expect(page.locator("#job-status")).to_contain_text("Version 1 du cahier des charges émise")
     log_out(page, live_server)
 

@@ -23,6 +23,13 @@ from tests.helpers import client_for
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def sheets_at_once(settings) -> None:
+    """These tests read the sheet's content: with its three photos it is answered in the
+    request, not by the worker (tests/projects/test_pdf_jobs.py covers the job)."""
+    settings.SHEET_SYNC_MAX_IMAGES = 3
+
+
 def pdf_text(data: bytes) -> str:
     """The PDF's words, whatever the line breaks."""
     text = " ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
