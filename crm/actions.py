@@ -234,7 +234,9 @@ def log_interaction(
     The updates are conditional in SQL so that logging an older interaction, or two people
     logging at once, never moves the date backwards.
     """
-    interaction = Interaction(
+    # crm may not name Project or Lead (the apps are built on it); Django refuses a record of
+    # another model when it is assigned to the foreign key.
+    interaction = Interaction(  # type: ignore[misc]
         organisation=organisation,
         contact=contact,
         project=project,
@@ -260,7 +262,7 @@ def log_interaction(
         ).update(last_interaction_at=occurred_at)
     if lead is not None:
         # An update, not a save: the lead's version (its optimistic edit check) must not move.
-        type(lead).objects.filter(pk=lead.pk, last_activity_at__lt=occurred_at).update(
+        type(lead)._default_manager.filter(pk=lead.pk, last_activity_at__lt=occurred_at).update(
             last_activity_at=occurred_at
         )
     # Those who follow the record hear of the exchange (a project's team, a lead's people).

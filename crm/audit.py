@@ -273,14 +273,16 @@ def entries_for(record: models.Model, user: User) -> list[AuditEntry] | None:
     return entries
 
 
-def _model_field(entry: AuditEntry) -> models.Field | None:
+def _model_field(entry: AuditEntry) -> models.Field[Any, Any] | None:
     try:
-        return apps.get_model(entry.record_type)._meta.get_field(entry.field)
+        field = apps.get_model(entry.record_type)._meta.get_field(entry.field)
     except (LookupError, ValueError, FieldDoesNotExist):
         return None
+    # Entries are written for a record's own fields, never for a relation's other side.
+    return field if isinstance(field, models.Field) else None
 
 
-def readable(text: str, field: models.Field | None) -> str:
+def readable(text: str, field: models.Field[Any, Any] | None) -> str:
     """A stored value (`as_text()`: ISO dates, plain decimals, French words) as the reader's
     language writes it: "150 000 €", "2 décembre 2026", "Identifiée" / "Identified". Text that
     no longer fits the field (the field changed since) is shown as it was stored."""
@@ -310,7 +312,7 @@ def readable(text: str, field: models.Field | None) -> str:
     return text
 
 
-def _choice_label(text: str, field: models.Field) -> str:
+def _choice_label(text: str, field: models.Field[Any, Any]) -> str:
     """Choices are stored by their French label: the same choice in the reader's language."""
     with translation.override("fr"):
         by_french = {str(label): value for value, label in field.flatchoices}

@@ -16,7 +16,9 @@ from crm.models import Contact, Organisation, Territory
 
 
 class OneQueryModelChoiceField(ModelChoiceField):
-    iterator = OneQueryChoices
+    # django-filter's stubs narrow the iterator to their own class; Django takes any
+    # ModelChoiceIterator, and OneQueryChoices yields the filter's null option itself.
+    iterator = OneQueryChoices  # type: ignore[assignment]
 
 
 class RecordFilter(django_filters.ModelChoiceFilter):

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.db import models
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_filters.fields import ChoiceIteratorMixin
 
 from crm.models import Contact, Interaction, Organisation, User
 from crm.uploads import IMAGE_KINDS, CheckedFileField, UploadKind
@@ -69,10 +71,11 @@ class OneQueryChoices(forms.models.ModelChoiceIterator):
     select on the bench machine; every record page has one (the interaction form's contacts).
     The empty option, and a filter's null option, come first, as in Django's own iterator."""
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        if getattr(self.field, "null_label", None) is not None:
+        # Only a filter's field (django-filter's mixin) has a null option.
+        if isinstance(self.field, ChoiceIteratorMixin) and self.field.null_label is not None:
             yield (self.field.null_value, self.field.null_label)
         for obj in self.queryset.all():
             yield self.choice(obj)
@@ -102,7 +105,9 @@ def name_empty_choices(form: forms.BaseForm) -> None:
         elif isinstance(field, forms.ChoiceField) and not isinstance(
             field, forms.MultipleChoiceField
         ):
-            choices = list(field.choices)
+            # Django normalises choices when they are set: the getter gives (value, label)
+            # pairs, though the stubs type it as whatever the setter accepts.
+            choices = list(cast("Iterable[tuple[Any, Any]]", field.choices))
             if choices and choices[0][0] in ("", None) and choices[0][1] == DASHES:
                 field.choices = [("", empty), *choices[1:]]
 
@@ -125,7 +130,9 @@ class CarreauFormMixin:
     fieldsets: ClassVar[list[tuple[Any, list[str]]]] = []
 
     def shown_fields(self) -> list[forms.BoundField]:
-        return self.visible_fields()  # type: ignore[attr-defined]
+        # A mixin of forms: every class that uses it is a `BaseForm`.
+        assert isinstance(self, forms.BaseForm)
+        return self.visible_fields()
 
     def sections(self) -> list[Section]:
         shown = {field.name: field for field in self.shown_fields()}
@@ -175,7 +182,7 @@ class _ShownChoices(ModelChoiceIterator):
     against its whole queryset, so that a contact of another organisation is refused by the
     form's own words rather than as "not one of the choices"."""
 
-    def __init__(self, field: forms.ModelChoiceField, queryset: models.QuerySet) -> None:
+    def __init__(self, field: forms.ModelChoiceField[Any], queryset: models.QuerySet[Any]) -> None:
         super().__init__(field)
         self.queryset = queryset
 
@@ -186,7 +193,7 @@ def contacts_follow_organisation(form: forms.BaseForm, *, organisation: str, con
     time it changes (htmx asks `crm:contact_options`). Without JavaScript and before any
     organisation is chosen, every contact the person may see is listed, and the form's
     `clean()` refuses one of another organisation in words."""
-    field = form.fields[contacts]
+    field = picker(form, contacts)
     multiple = isinstance(field, forms.ModelMultipleChoiceField)
     form.fields[organisation].widget.attrs.update(
         {
@@ -199,9 +206,11 @@ def contacts_follow_organisation(form: forms.BaseForm, *, organisation: str, con
             ),
         }
     )
-    field.dependent_on = form[organisation].auto_id
+    # Read by the field's template; Django's fields have no such attribute of their own.
+    field.dependent_on = form[organisation].auto_id  # type: ignore[attr-defined]
     chosen = form[organisation].value()
     if chosen is not None and str(chosen).isdigit() and int(chosen) <= MAX_ID:
+        assert field.queryset is not None, "a contact picker always has its contacts"
         field.widget.choices = _ShownChoices(
             field, field.queryset.filter(organisation_id=int(chosen))
         )
@@ -537,7 +546,10 @@ class NotificationPreferencesForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        self.fields["language"].choices = [("", _("Celle du site (français)")), *settings.LANGUAGES]
+        choice(self, "language").choices = [
+            ("", _("Celle du site (français)")),
+            *settings.LANGUAGES,
+        ]
         for key, kind in notifications.KINDS.items():
             self.fields[f"kind_{key}"] = forms.ChoiceField(
                 label=kind.label,

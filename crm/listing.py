@@ -72,7 +72,8 @@ def _as_read(field: forms.Field, value: Any) -> str:
     return str(value)
 
 
-class ListPaginator(Paginator):
+# Paginator and Page are generic only in the stubs: a base class cannot be subscripted.
+class ListPaginator(Paginator):  # type: ignore[type-arg]
     """A paginator that counts exactly up to `count_limit` rows and no further.
 
     Counting every matching row costs as much as reading them: at 500,000 organisations
@@ -82,7 +83,11 @@ class ListPaginator(Paginator):
     through autovacuum and ANALYZE), and a filtered list says "more than" the limit. Pages
     past the limit still work: whether a next page exists is read from one more key."""
 
-    def __init__(self, object_list: QuerySet, per_page: int, *, count_limit: int | None) -> None:
+    object_list: QuerySet[Any]
+
+    def __init__(
+        self, object_list: QuerySet[Any], per_page: int, *, count_limit: int | None
+    ) -> None:
         super().__init__(object_list, per_page)
         self.count_limit = count_limit
         self.count_is_exact = True
@@ -111,17 +116,17 @@ class ListPaginator(Paginator):
         if self.count_is_exact or self.count_is_estimate:
             return super().validate_number(number)
         try:
-            number = int(number)
+            page_number = int(number)
         except (TypeError, ValueError) as error:
             raise PageNotAnInteger(self.error_messages["invalid_page"]) from error
-        if number < 1:
+        if page_number < 1:
             raise EmptyPage(self.error_messages["min_page"])
-        return number  # past the counted rows: the page itself says whether it has rows
+        return page_number  # past the counted rows: the page itself says whether it has rows
 
     def _get_page(self, *args: Any, **kwargs: Any) -> ListPage:
         return ListPage(*args, **kwargs)
 
-    def page(self, number: Any) -> Page:
+    def page(self, number: Any) -> Page[Any]:
         number = self.validate_number(number)
         if self.count_is_exact:
             return super().page(number)
@@ -134,7 +139,7 @@ class ListPaginator(Paginator):
         return page
 
 
-class ListPage(Page):
+class ListPage(Page):  # type: ignore[type-arg]  # (as above)
     """A page that knows, when the count stopped short, whether more rows follow."""
 
     has_more: bool | None = None
@@ -150,7 +155,7 @@ class ListPage(Page):
         return super().end_index()
 
 
-def table_estimate(queryset: QuerySet) -> int | None:
+def table_estimate(queryset: QuerySet[Any]) -> int | None:
     """The database's estimate of the rows of `queryset`'s table when nothing filters it
     (PostgreSQL's `reltuples`); None when filtered, on another database, or never analysed."""
     connection = connections[queryset.db]

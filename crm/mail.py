@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -132,10 +131,9 @@ def queue_event(event_id: int) -> list[OutboxMessage]:
 
 
 def _still_sees(user: User, event: Event) -> bool:
-    from django.apps import apps
-
-    model = apps.get_model(event.record_type)
-    return model.objects.visible_to(user).filter(pk=event.record_id).exists()  # type: ignore[attr-defined]
+    return (
+        notifications.scope(event.record_type).visible_to(user).filter(pk=event.record_id).exists()
+    )
 
 
 def build_event_message(event: Event, user: User) -> OutboxMessage:
@@ -170,7 +168,7 @@ def digest_key(day: Any) -> str:
     return f"digest:{day.isoformat()}"
 
 
-def due_for_digest(now: datetime) -> Iterable[User]:
+def due_for_digest(now: datetime) -> QuerySet[User]:
     """People whose digest time has come today and who have not had today's digest."""
     local = timezone.localtime(now)
     already = OutboxMessage.objects.filter(key=digest_key(local.date())).values("recipient_id")
@@ -256,15 +254,17 @@ def _digest_notifications(users: list[User]) -> dict[int, list[Event]]:
 
 
 def _visible(user: User, rows: list[Notification]) -> set[tuple[str, int]]:
-    from django.apps import apps
-
     ids: dict[str, set[int]] = {}
     for row in rows:
         ids.setdefault(row.record_type, set()).add(row.record_id)
     seen: set[tuple[str, int]] = set()
     for label, pks in ids.items():
-        model = apps.get_model(label)
-        visible = model.objects.visible_to(user).filter(pk__in=pks).values_list("pk", flat=True)  # type: ignore[attr-defined]
+        visible = (
+            notifications.scope(label)
+            .visible_to(user)
+            .filter(pk__in=pks)
+            .values_list("pk", flat=True)
+        )
         seen.update((label, pk) for pk in visible)
     return seen
 
@@ -341,7 +341,8 @@ def send_due(now: datetime | None = None, *, only: Q | None = None, limit: int =
                 connection.open()
             _email(message, connection).send()
         except Exception as error:  # the server refused or was unreachable: try again later
-            connection = _close(connection)
+            _close(connection)
+            connection = None
             attempts = message.attempts + 1
             give_up = attempts >= MAX_ATTEMPTS
             next_at = now + backoff(attempts)
@@ -373,7 +374,6 @@ def _close(connection: Any) -> None:
         # A broken connection is dropped either way.
         with contextlib.suppress(Exception):
             connection.close()
-    return None
 
 
 def _retry_later(at: datetime) -> None:

@@ -195,7 +195,7 @@ ORGANISATION_EXPORT_FIELDS = (
 #
 # A role outside the whole-CRM roles -> the condition on organisations it may read (projects: a
 # designer reads the holders of the projects whose team they are on).
-ORGANISATIONS_READ_BY_ROLE: dict[str, Callable[[User], Q | models.Expression]] = {}
+ORGANISATIONS_READ_BY_ROLE: dict[str, Callable[[User], Q | models.Expression | models.Exists]] = {}
 # Conditions on interactions that a person who sees the whole CRM may still not read
 # (prospects: the exchanges of a confidential lead stay with its owner, its sharers and staff).
 INTERACTIONS_HIDDEN: list[Callable[[User], Q]] = []
@@ -707,6 +707,11 @@ class AuditEntry(ChoiceLabels, models.Model):
     at = models.DateTimeField(_("le"), default=timezone.now)
 
     objects = AuditEntryQuerySet.as_manager()
+
+    # Set by `crm.audit.entries_for` for the record's page: the entry as people read it.
+    shown_label: str
+    shown_old: str
+    shown_new: str
 
     class Meta:
         ordering = ["-at", "-pk"]

@@ -27,14 +27,16 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models import Q
-from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Delivery, Event, Notification, User
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from crm.fsm import TransitionLog
+    from crm.permissions import ScopedQuerySet
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class EventKind:
     words of the reader's language (a step's label)."""
 
     key: str
-    label: str | Promise
-    text: str | Promise
+    label: StrOrPromise
+    text: StrOrPromise
     needs_action: bool = False
     words: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -66,7 +68,9 @@ class RecordKind:
     followers: Callable[[Any], Iterable[int]] = lambda record: ()
     # A move of the record's state machine: (kind, recipients, params), or None when nobody
     # needs to hear of it.
-    on_move: Callable[[Any, TransitionLog], tuple[str, Iterable[int], dict] | None] | None = None
+    on_move: (
+        Callable[[Any, TransitionLog], tuple[str, Iterable[int], dict[str, Any]] | None] | None
+    ) = None
     url: Callable[[Any], str] = field(default=lambda record: record.get_absolute_url())
 
 
@@ -170,16 +174,19 @@ def moved(*, record: models.Model, log: TransitionLog, by: User) -> Event | None
 # Reading ------------------------------------------------------------------------------------
 
 
+def scope(label: str) -> ScopedQuerySet[models.Model]:
+    """The records of the registered kind `label` ("app_label.ModelName"), whose manager has
+    `visible_to(user)`."""
+    manager: ScopedQuerySet[models.Model] = apps.get_model(label).objects
+    return manager
+
+
 def visible_records(user: User) -> Q:
     """Notifications about records `user` may see now, whatever their kind: one subquery per
     kind of record, so a lost access hides them at once."""
     condition = Q(pk__in=[])
     for label in RECORDS:
-        model = apps.get_model(label)
-        condition |= Q(
-            record_type=label,
-            record_id__in=model.objects.visible_to(user).values("pk"),  # type: ignore[attr-defined]
-        )
+        condition |= Q(record_type=label, record_id__in=scope(label).visible_to(user).values("pk"))
     return condition
 
 
@@ -210,9 +217,7 @@ def describe(event: Event, *, outside: bool = False) -> str:
 def delivery_for(user: User, kind: str, preferences: dict[str, str] | None = None) -> str:
     """How `user` hears of `kind` beside the bell: their choice, else the kind's default."""
     if preferences is None:
-        preferences = dict(
-            user.notification_preferences.values_list("kind", "delivery")  # type: ignore[attr-defined]
-        )
+        preferences = dict(user.notification_preferences.values_list("kind", "delivery"))
     if kind in preferences:
         return preferences[kind]
     event_kind = KINDS.get(kind)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
-from django.utils.functional import Promise
 
 from crm.models import User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # The rows a section shows; past them it says how many there are in all.
 SECTION_ROWS = 10
@@ -31,12 +33,12 @@ class RelatedSection:
     to do when there is none."""
 
     key: str
-    title: str | Promise
+    title: StrOrPromise
     perm: str
-    rows: Callable[[User, models.Model], models.QuerySet]
+    rows: Callable[[User, models.Model], models.QuerySet[Any]]
     template: str
-    empty: str | Promise
-    add_label: str | Promise = ""
+    empty: StrOrPromise
+    add_label: StrOrPromise = ""
     add_perm: str = ""
     add_url: Callable[[models.Model], str] | None = None
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 from django.conf import settings
@@ -216,7 +216,7 @@ def contact_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return render(request, "crm/contact_form.html", {"form": form, "contact": contact})
 
 
-def contact_options(request: HttpRequest) -> HttpResponse:
+def contact_options(request: AuthenticatedRequest) -> HttpResponse:
     """The options of a contact picker for the organisation just chosen in a form (htmx):
     only contacts the person may see, of an organisation they may see; none otherwise."""
     require_permission(request.user, "crm.view_contact")
@@ -349,11 +349,17 @@ def _interaction_form_or_none(
     return InteractionForm(organisation=organisation, initial={"contact": contact})
 
 
+class _Page(Protocol):
+    """A record with a page of its own."""
+
+    def get_absolute_url(self) -> str: ...
+
+
 def log_interaction_view(
     request: AuthenticatedRequest,
     *,
     organisation: Organisation,
-    back: models.Model,
+    back: _Page,
     contact: Contact | None = None,
     about: dict[str, models.Model] | None = None,
     anchor: str = "",
@@ -594,7 +600,7 @@ def import_errors(request: AuthenticatedRequest, token: str) -> HttpResponse:
     return response
 
 
-def import_rows_to_fix(request: HttpRequest, token: str) -> HttpResponse:
+def import_rows_to_fix(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """The refused rows with the file's own columns and what to fix in each: corrected, the
     file imports again as it is."""
     state = _import_state(request, token)
@@ -608,7 +614,9 @@ def import_rows_to_fix(request: HttpRequest, token: str) -> HttpResponse:
     imports.rows_to_fix(plan, out)
     response = HttpResponse(out.getvalue(), content_type=XLSX_CONTENT_TYPE)
     name = imports.rows_to_fix_name(state["original"])
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    disposition = content_disposition_header(True, name)
+    assert disposition is not None, "an attachment always has its header"
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -675,7 +683,7 @@ def job_retry(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 NOTIFICATIONS_PAGE = 25
 
 
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: AuthenticatedRequest) -> HttpResponse:
     """The person's notifications, newest first, about records they may still see."""
     rows = Notification.objects.for_reader(request.user).select_related("event__actor")
     page = paginate(request, rows, per_page=NOTIFICATIONS_PAGE)
@@ -690,7 +698,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+def notification_open(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Opening a notification marks it read and leads to its record (404 when the person may
     no longer see it, as if it did not exist)."""
     notification = get_visible_or_404(_NotificationScope(), request.user, pk=pk)
@@ -707,7 +715,7 @@ class _NotificationScope:
 
 
 @require_POST
-def notification_read_all(request: HttpRequest) -> HttpResponse:
+def notification_read_all(request: AuthenticatedRequest) -> HttpResponse:
     Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
@@ -715,7 +723,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
     return redirect("crm:notification_list")
 
 
-def notification_bell(request: HttpRequest) -> HttpResponse:
+def notification_bell(request: AuthenticatedRequest) -> HttpResponse:
     """The bell of the header with its unread count, loaded after the page (htmx) so that no
     page pays for it."""
     unread = Notification.objects.for_reader(request.user).unread().count()
@@ -723,7 +731,7 @@ def notification_bell(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def notification_preferences(request: HttpRequest) -> HttpResponse:
+def notification_preferences(request: AuthenticatedRequest) -> HttpResponse:
     """Per kind of event: at once, in the morning digest, or no e-mail; the language of the
     e-mails and the digest's time."""
     user: User = request.user

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import IO, Any
 
 from django.conf import settings
@@ -73,8 +73,10 @@ class _ImportReader(ExcelReader):
             if rel.target not in self.valid_files or "chartsheet" in rel.Type:
                 continue
             worksheet = _UnsizedSheet(self.wb, sheet.name, rel.target, self.shared_strings)
-            worksheet.sheet_state = sheet.state
-            self.wb._sheets.append(worksheet)
+            # As openpyxl's own reader does. Its stubs say a sheet's listed state may be None
+            # but not the worksheet's, and do not name the workbook's private list of sheets.
+            worksheet.sheet_state = sheet.state  # type: ignore[assignment]
+            self.wb._sheets.append(worksheet)  # type: ignore[attr-defined]
 
 
 def open_workbook(fileobj: IO[bytes]) -> Workbook:
@@ -133,14 +135,21 @@ def _is_blank(cells: tuple[Any, ...]) -> bool:
     return cells.count(None) == len(cells) or all(cell is None or cell == "" for cell in cells)
 
 
-def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[Any, ...]]]]:
+# Each row: its number in the sheet and its cells.
+Rows = Generator[tuple[int, tuple[Any, ...]], None, None]
+
+
+def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Rows]:
     """The header row (the sheet's first row with something in it) and an iterator of
     (row number, cells) for the rows below it; each row has one cell per header column."""
     workbook, sheet = open_first_sheet(fileobj)
-    header_row, header = 0, ()
+    header_row = 0
+    header: tuple[Any, ...] = ()
     number = 0
     try:
-        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        # openpyxl's stubs copy `Worksheet.iter_rows` onto the read-only sheet with its self
+        # type; at run time the read-only sheet has it too.
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):  # type: ignore[misc]
             if not _is_blank(cells):
                 header_row, header = number, cells
                 break
@@ -162,9 +171,11 @@ def read_rows(fileobj: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, tuple[
             )
             % {"count": len(headers), "limit": MAX_COLUMNS}
         )
-    rows = sheet.iter_rows(min_row=header_row + 1, max_col=len(headers), values_only=True)
+    rows = sheet.iter_rows(  # type: ignore[misc]  # (as above)
+        min_row=header_row + 1, max_col=len(headers), values_only=True
+    )
 
-    def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def body() -> Rows:
         limit = settings.IMPORT_MAX_ROWS
         number = header_row
         try:

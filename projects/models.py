@@ -935,11 +935,13 @@ class Specification(models.Model):
 
     def empty_required_sections(self) -> list[str]:
         """The names of the `REQUIRED_SECTIONS` still empty: nothing is issued without them."""
-        return [
-            str(self._meta.get_field(name).verbose_name)
-            for name in REQUIRED_SECTIONS
-            if not getattr(self, name).strip()
-        ]
+        names = []
+        for name in REQUIRED_SECTIONS:
+            if not getattr(self, name).strip():
+                field = self._meta.get_field(name)
+                assert isinstance(field, models.Field), "a section is a text of its own"
+                names.append(str(field.verbose_name))
+        return names
 
     def too_long_sections(self) -> list[str]:
         """The names of the sections too long to lay out (`validate_section_lines`): the

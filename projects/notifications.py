@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.urls import reverse
@@ -26,6 +26,9 @@ from projects.models import (
     SpecificationVersion,
     Step,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # The moves a project's team hears of: its start and its phase gates.
 TOLD_MOVES = {
@@ -65,14 +68,16 @@ def staff() -> list[int]:
     )
 
 
-def on_move(project: Project, log: TransitionLog) -> tuple[str, Iterable[int], dict] | None:
+def on_move(
+    project: Project, log: TransitionLog
+) -> tuple[str, Iterable[int], dict[str, Any]] | None:
     if log.name not in TOLD_MOVES:
         return None
     return "project_moved", team(project), {"source": log.source, "target": log.target}
 
 
 def _move_words(params: dict[str, Any]) -> dict[str, Any]:
-    labels = dict(Step.choices)
+    labels: dict[Any, StrOrPromise] = dict(Step.choices)
     return {
         "move": f"{labels.get(params.get('source'), '')} → {labels.get(params.get('target'), '')}"
     }
@@ -272,14 +277,17 @@ def project_work(user: User) -> list[Item]:
         .select_related("specification__project")
         .order_by("answered_at", "pk")[:PER_KIND]
     )
-    for version in returned:
-        project = version.specification.project
+    for returned_version in returned:
+        project = returned_version.specification.project
         items.append(
             Item(
                 text=_("Cahier des charges v%(number)s renvoyé par le porteur — %(project)s")
-                % {"number": version.number, "project": f"{project.reference} · {project.title}"},
+                % {
+                    "number": returned_version.number,
+                    "project": f"{project.reference} · {project.title}",
+                },
                 url=reverse("projects:specification_edit", args=[project.pk]),
-                since=version.answered_at or version.issued_at,
+                since=returned_version.answered_at or returned_version.issued_at,
                 action=_("Renvoyé"),
             )
         )
@@ -341,14 +349,17 @@ def project_work(user: User) -> list[Item]:
         .select_related("specification__project")
         .order_by("issued_at", "pk")[:PER_KIND]
     )
-    for version in waiting:
-        project = version.specification.project
+    for waiting_version in waiting:
+        project = waiting_version.specification.project
         items.append(
             Item(
                 text=_("Répondre au cahier des charges v%(number)s — %(project)s")
-                % {"number": version.number, "project": f"{project.reference} · {project.title}"},
+                % {
+                    "number": waiting_version.number,
+                    "project": f"{project.reference} · {project.title}",
+                },
                 url=f"{project.get_absolute_url()}#specification",
-                since=version.issued_at,
+                since=waiting_version.issued_at,
                 action=_("À approuver"),
             )
         )
@@ -378,10 +389,12 @@ def projects_due(users: list[User], start: date, end: date) -> dict[int, list[It
 
 
 def _late(project: Project) -> Item:
+    target = project.target_date
+    assert target is not None, "only projects with a target date in the window are read"
     return Item(
         text=_("Date cible — %(project)s") % {"project": f"{project.reference} · {project.title}"},
         url=project.get_absolute_url(),
-        since=project.target_date,
-        due=project.target_date,
+        since=target,
+        due=target,
         action=_("Date cible"),
     )

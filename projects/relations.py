@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.db import models
@@ -12,8 +13,11 @@ from django.utils.translation import gettext_lazy as _
 from crm import relations
 from crm.models import Contact, Organisation, User
 
+if TYPE_CHECKING:
+    from projects.models import Project
 
-def _projects(user: User, **lookup: object) -> models.QuerySet:
+
+def _projects(user: User, **lookup: object) -> models.QuerySet[Project]:
     from projects.models import Project
 
     return (

@@ -51,10 +51,11 @@ class IssueSpecificationJob(JobKind):
     one issue makes one version."""
 
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
+        project_id = params.get("project")
         return (
             user.has_perm("projects.add_specificationversion")
-            # No project (None) matches no row.
-            and Project.objects.visible_to(user).filter(pk=params.get("project")).exists()  # type: ignore[misc]
+            and project_id is not None
+            and Project.objects.visible_to(user).filter(pk=project_id).exists()
         )
 
     def perform(self, job: Job, progress: Progress) -> Output:
@@ -97,7 +98,10 @@ class SpecificationPreviewJob(JobKind):
     produce, rendered by the worker (a long one takes tens of seconds)."""
 
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
-        project = Project.objects.visible_to(user).filter(pk=params.get("project")).first()
+        project_id = params.get("project")
+        if project_id is None:
+            return False
+        project = Project.objects.visible_to(user).filter(pk=project_id).first()
         return (
             project is not None
             and user.has_perm("projects.change_specification")
@@ -146,7 +150,11 @@ class ProjectSheetJob(JobKind):
     """A project sheet that embeds many images (see `SHEET_SYNC_MAX_IMAGES`)."""
 
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
-        return Project.objects.visible_to(user).filter(pk=params.get("project")).exists()
+        project_id = params.get("project")
+        return (
+            project_id is not None
+            and Project.objects.visible_to(user).filter(pk=project_id).exists()
+        )
 
     def perform(self, job: Job, progress: Progress) -> Output:
         from projects.pdf import render_project_sheet

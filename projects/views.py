@@ -106,7 +106,7 @@ def project_board(request: AuthenticatedRequest) -> HttpResponse:
         order=_card_order,
     )
 
-    def column(phase_label: str, step: str) -> dict[str, object]:
+    def column(phase_label: StrOrPromise, step: str) -> dict[str, object]:
         return {
             "phase": phase_label,
             "step": Step(step),
@@ -213,7 +213,7 @@ def _project_timeline(
         for v in versions
     )
     # The mission's decisions on each version, with what it asked for.
-    reviews = (
+    reviews: Iterator[TimelineEntry] = (
         TimelineEntry(
             when=v.reviewed_at,
             kind=f"review review--{v.review_state}",

@@ -10,6 +10,7 @@ from crm.forms import (
     CONTACT_CHOICE_COLUMNS,
     CarreauModelForm,
     ObjectionConfirmationMixin,
+    choice,
     contact_choice_label,
     contact_mismatch_message,
     contacts_follow_organisation,
@@ -134,7 +135,7 @@ class LeadForm(ObjectionConfirmationMixin, CarreauModelForm):
         organisation = data.get("organisation")
         contacts = data.get("contacts") or []
         strangers = [c for c in contacts if organisation and c.organisation_id != organisation.pk]
-        if strangers:
+        if organisation is not None and strangers:
             self.add_error("contacts", contact_mismatch_message(strangers, organisation))
         # Adding someone who objects to being contacted to a lead is a decision to prospect
         # them: it is confirmed, with its reason. Those already on the lead are not asked again.
@@ -199,10 +200,10 @@ class SiteForm(CarreauModelForm):
         picker(self, "projects").queryset = Project.objects.visible_to(user).only(
             "pk", "reference", "title"
         )
-        self.fields["contact_officer"].queryset = prospect_people()
+        picker(self, "contact_officer").queryset = prospect_people()
         for name in ("latitude", "longitude"):
             self.fields[name].widget.attrs.update(step="0.00001", inputmode="decimal")
-        self.fields["owner_kind"].choices = [("", _("Non précisé")), *Site.OwnerKind.choices]
+        choice(self, "owner_kind").choices = [("", _("Non précisé")), *Site.OwnerKind.choices]
 
         picker(self, "owner_organisation").queryset = Organisation.objects.visible_to(user).only(
             "pk", "name"
@@ -228,12 +229,13 @@ class PromotionEventForm(CarreauModelForm):
         super().__init__(*args, **kwargs)
         # "France" typed in full gets the message below, not a bare length error.
         country = self.fields["country"]
+        assert isinstance(country, forms.CharField), "the model's country is a CharField"
         country.max_length = None
         country.validators = []
         country.widget.attrs.pop("maxlength", None)
 
     def clean_country(self) -> str:
-        country = self.cleaned_data["country"].strip().upper()
+        country: str = self.cleaned_data["country"].strip().upper()
         if len(country) != 2 or not country.isalpha():
             raise forms.ValidationError(
                 _("Indiquez le pays par son code en deux lettres, par exemple FR ou BE."),
@@ -243,6 +245,7 @@ class PromotionEventForm(CarreauModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Django's clean() hands back cleaned_data
         starts, ends = data.get("starts_on"), data.get("ends_on")
         if starts and ends and ends < starts:
             self.add_error("ends_on", _("La fin ne peut pas précéder le début."))

@@ -242,12 +242,13 @@ class LeadImport(ImportKind):
         # Rows without a reference match a lead of the same investor with the same title.
         for lead in visible.filter(organisation__in=organisations, title__in=titles):
             self.by_title.setdefault((lead.organisation_id, fold(lead.title)), lead)
-        found = [lead.pk for lead in [*self.by_reference.values(), *self.by_title.values()]]
+        # (`found`, above, is the comprehension's: its walrus binds in this scope.)
+        matched = [lead.pk for lead in [*self.by_reference.values(), *self.by_title.values()]]
         if self.by.is_mission_staff:
-            self.workable.update(found)
+            self.workable.update(matched)
         else:
             self.workable.update(
-                Lead.objects.filter(pk__in=found)
+                Lead.objects.filter(pk__in=matched)
                 .filter(Q(owner=self.by) | Q(shared_with=self.by))
                 .values_list("pk", flat=True)
             )
@@ -285,8 +286,10 @@ class LeadImport(ImportKind):
     def match(self, row: RowPlan) -> Lead | None:
         if row.values.get("reference"):
             return self.by_reference.get(row.values["reference"])
-        key = (row.values.get("organisation_id"), fold(row.values.get("title", "")))
-        return self.by_title.get(key)
+        organisation_id = row.values.get("organisation_id")
+        if organisation_id is None:  # no investor: no lead matches by title
+            return None
+        return self.by_title.get((organisation_id, fold(row.values.get("title", ""))))
 
     def build(self, row: RowPlan, *, by: User) -> Lead:
         values = {name: value for name, value in row.values.items() if name != "reference"}

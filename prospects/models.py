@@ -141,7 +141,7 @@ class SiteQuerySet(models.QuerySet["Site"]):
         return self.select_related("territory", "contact_officer")
 
 
-def _latitude(*, optional: bool) -> models.DecimalField:
+def _latitude(*, optional: bool) -> models.DecimalField[Any, Any]:
     return models.DecimalField(
         _("latitude"),
         max_digits=8,
@@ -153,7 +153,7 @@ def _latitude(*, optional: bool) -> models.DecimalField:
     )
 
 
-def _longitude(*, optional: bool) -> models.DecimalField:
+def _longitude(*, optional: bool) -> models.DecimalField[Any, Any]:
     return models.DecimalField(
         _("longitude"),
         max_digits=8,

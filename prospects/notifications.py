@@ -98,13 +98,15 @@ def lead_work(user: User) -> list[Item]:
 
 def _item(lead: Lead, today: date) -> Item:
     action = lead.next_action or _("Prochaine action")
+    due = lead.next_action_due
+    assert due is not None, "only leads with a next action due are read"
     return Item(
         text=f"{action} — {name(lead)}",
         outside=f"{action} — {lead.reference}" if lead.confidential else "",
         url=lead.get_absolute_url(),
-        since=lead.next_action_due,
-        due=lead.next_action_due,
-        action=_("En retard") if lead.next_action_due < today else _("À venir"),
+        since=due,
+        due=due,
+        action=_("En retard") if due < today else _("À venir"),
     )
 
 

@@ -3,6 +3,7 @@ owns, on their CRM pages (`crm.relations`: the CRM never imports this app)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.db import models
@@ -12,8 +13,11 @@ from django.utils.translation import gettext_lazy as _
 from crm import relations
 from crm.models import Contact, Organisation, User
 
+if TYPE_CHECKING:
+    from prospects.models import Lead, Site
 
-def _leads(user: User, **lookup: object) -> models.QuerySet:
+
+def _leads(user: User, **lookup: object) -> models.QuerySet[Lead]:
     from prospects.models import Lead
 
     return (
@@ -24,12 +28,12 @@ def _leads(user: User, **lookup: object) -> models.QuerySet:
     )
 
 
-def _sites(user: User, organisation: Organisation) -> models.QuerySet:
+def _sites(user: User, **lookup: object) -> models.QuerySet[Site]:
     from prospects.models import Site
 
     return (
         Site.objects.visible_to(user)
-        .filter(owner_organisation=organisation)
+        .filter(**lookup)
         .only("pk", "name", "commune", "availability")
         .order_by("name", "pk")
     )
@@ -65,7 +69,7 @@ def register_sections() -> None:
             key="sites",
             title=_("Sites en propriété"),
             perm="prospects.view_site",
-            rows=_sites,
+            rows=lambda user, organisation: _sites(user, owner_organisation=organisation),
             template="prospects/includes/_related_site.html",
             empty=_(
                 "Aucun site rattaché à cette organisation. Sur la fiche d'un site, "

@@ -40,7 +40,8 @@ class SiteSheetJob(JobKind):
     original is embedded then), as the view decides."""
 
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
-        return Site.objects.visible_to(user).filter(pk=params.get("site")).exists()
+        site_id = params.get("site")
+        return site_id is not None and Site.objects.visible_to(user).filter(pk=site_id).exists()
 
     def perform(self, job: Job, progress: Progress) -> Output:
         from prospects import pdf

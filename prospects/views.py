@@ -629,13 +629,13 @@ def event_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def event_create(request: HttpRequest) -> HttpResponse:
+def event_create(request: AuthenticatedRequest) -> HttpResponse:
     require_permission(request.user, "prospects.add_promotionevent")
     return _event_form(request, PromotionEvent())
 
 
 @require_http_methods(["GET", "POST"])
-def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def event_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     event, _may = get_for_user(
         request, PromotionEvent.objects.all(), pk, perm="prospects.change_promotionevent"
     )

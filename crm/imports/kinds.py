@@ -467,7 +467,8 @@ KINDS: dict[str, str] = {
 
 
 def kind_class(key: str) -> type[ImportKind]:
-    return import_string(KINDS[key])
+    kind: type[ImportKind] = import_string(KINDS[key])
+    return kind
 
 
 def get_kind(key: str, *, by: User) -> ImportKind:

@@ -178,7 +178,11 @@ def plan_import(kind_key: str, fileobj: IO[bytes], mapping: dict[int, str], *, b
 
 
 def _read_row(
-    kind: ImportKind, headers: list[str], mapping: dict[int, str], number: int, cells: tuple
+    kind: ImportKind,
+    headers: list[str],
+    mapping: dict[int, str],
+    number: int,
+    cells: tuple[Any, ...],
 ) -> RowPlan:
     row = RowPlan(number=number, action="error", cells=cells)
     for index, name in mapping.items():

@@ -399,7 +399,8 @@ def journal_rows(html: str) -> list[tuple[str, str, str]]:
     for row in section.iter(f"{xhtml}tr"):
         cells = ["".join(cell.itertext()).strip() for cell in row.findall(f"{xhtml}td")]
         if cells:
-            rows.append(tuple(cells[3:6]))
+            field, before, after = cells[3:6]
+            rows.append((field, before, after))
     return rows
 
 

@@ -123,7 +123,9 @@ def test_the_server_receives_one_message_per_event_with_its_headers(
     assert "Ouvrir dans Carreau" in html_of(message)
 
     # Running the event's task again sends nothing more.
-    mail.queue_event(OutboxMessage.objects.get().event_id)
+    event_id = OutboxMessage.objects.get().event_id
+    assert event_id is not None
+    mail.queue_event(event_id)
     assert len(smtp.inbox.messages) == 1
 
 

@@ -8,6 +8,7 @@ from datetime import time, timedelta
 import pytest
 from django.core import mail as django_mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -216,6 +217,7 @@ def test_changes_requested_is_emailed_at_once_with_unsubscribe(
     )
 
     [message] = django_mail.outbox
+    assert isinstance(message, EmailMultiAlternatives)
     assert message.to == [designer.email]
     assert "demande des modifications" in message.subject
     assert f"http://testserver{project.get_absolute_url()}#deliverables" in message.body or (
@@ -278,6 +280,7 @@ def test_a_confidential_lead_is_its_reference_outside(officer: User, other_offic
     )
 
     [message] = django_mail.outbox
+    assert isinstance(message, EmailMultiAlternatives)
     assert lead.reference in message.subject
     assert "secret" not in message.subject + message.body
     assert "secret" not in message.alternatives[0][0]

@@ -152,7 +152,7 @@ def test_the_project_sheet_and_specification_say_it(staff: User, objecting: Cont
         response = client.get(url)
         if response.status_code == 302:  # the preview is rendered by the worker
             response = client.get(response["Location"] + "download/")
-        data = b"".join(response.streaming_content) if response.streaming else response.content
+        data = response.getvalue()  # a file's response (streamed) or a page's
         text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
         assert "Louise Berthe" in " ".join(text.split()), url
         assert MARK in " ".join(text.split()), url

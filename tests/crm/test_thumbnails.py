@@ -90,12 +90,12 @@ def test_the_upload_queues_the_thumbnail_and_the_page_waits_for_it(
 
     version.refresh_from_db()
     assert version.thumbnail.name.startswith("deliverables/thumbnails/")
-    slot = client.get(slot_url(project, version), headers={"HX-Request": "true"}).content.decode()
-    assert f'src="{thumbnail_url(project, version)}"' in slot
-    assert PENDING not in slot
+    shown = client.get(slot_url(project, version), headers={"HX-Request": "true"}).content.decode()
+    assert f'src="{thumbnail_url(project, version)}"' in shown
+    assert PENDING not in shown
     thumbnail = client.get(thumbnail_url(project, version))
     assert thumbnail["Content-Type"] == "image/jpeg"
-    assert Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).size == (480, 320)
+    assert Image.open(io.BytesIO(thumbnail.getvalue())).size == (480, 320)
     assert PENDING not in client.get(project.get_absolute_url()).content.decode()
 
 

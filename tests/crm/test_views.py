@@ -201,7 +201,7 @@ def test_a_long_filtered_list_says_more_than_the_limit(staff: User, settings) ->
     client = client_for(staff)
 
     first = client.get(reverse("crm:organisation_list"), {"q": "gite"})
-    last = client.get(reverse("crm:organisation_list"), {"q": "gite", "page": 3})
+    last = client.get(reverse("crm:organisation_list"), {"q": "gite", "page": "3"})
 
     html = first.content.decode()
     assert "1–2 sur plus de 3 résultats" in html

@@ -103,7 +103,7 @@ def test_the_holder_is_emailed_and_answers_from_the_link(page, live_server, sett
 
     [message] = [m for m in django_mail.outbox if m.to == [holder.email]]
     assert "attend votre réponse" in message.subject
-    link = re.search(rf"{re.escape(live_server.url)}\S+#specification", message.body).group(0)
+    link = re.search(rf"{re.escape(live_server.url)}\S+#specification", str(message.body)).group(0)
 
     log_in(page, live_server, "e2e-holder")
     expect(page.locator(".todo")).to_contain_text("Répondre au cahier des charges v1")

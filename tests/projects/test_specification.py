@@ -471,8 +471,9 @@ def test_issued_versions_are_frozen_and_downloadable_byte_for_byte(
     # Editing afterwards makes the draft of version 2; version 1 stays as it was.
     edit = client.get(reverse("projects:specification_edit", args=[project.pk])).content.decode()
     write(project, objectives="Objectifs revus avec l'exploitant.")
-    after_edit = client.get(reverse("projects:specification_edit", args=[project.pk]))
-    after_edit = after_edit.content.decode()
+    after_edit = client.get(
+        reverse("projects:specification_edit", args=[project.pk])
+    ).content.decode()
     client.post(reverse("projects:specification_issue", args=[project.pk]), {"confirm": "1"})
     second = SpecificationVersion.objects.get(number=2)
 

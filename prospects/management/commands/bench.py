@@ -391,18 +391,15 @@ class Command(BaseCommand):
         from projects.models import Project
         from prospects.models import Lead
 
-        busiest = (Interaction.objects.values("organisation").order_by().first() or {}).get(
-            "organisation"
-        )
+        busiest = Interaction.objects.values_list("organisation", flat=True).order_by().first()
         records = {
             "crm:organisation_detail": busiest,
             "crm:contact_detail": (
                 Interaction.objects.filter(organisation=busiest)
-                .values("contact")
+                .values_list("contact", flat=True)
                 .order_by()
                 .first()
-                or {}
-            ).get("contact"),
+            ),
             "projects:project_detail": Project.objects.order_by("pk")
             .values_list("pk", flat=True)
             .first(),
@@ -593,7 +590,8 @@ class Command(BaseCommand):
                 data, content_type = Recording.seen[url]
                 return URLFetcherResponse(url, data, {"Content-Type": content_type})
 
-        class Preloaded(URLFetcher):
+        # WeasyPrint ships no types (as `crm.pdf`'s fetcher, which Recording subclasses).
+        class Preloaded(URLFetcher):  # type: ignore[misc]
             def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
                 data, content_type = Recording.seen[url]
                 return URLFetcherResponse(url, data, {"Content-Type": content_type})
@@ -992,6 +990,7 @@ def session_for(user: User) -> str:
     )
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
+    assert session.session_key is not None  # create() saves the session under a new key
     return session.session_key
 
 
