@@ -591,7 +591,7 @@ class Command(BaseCommand):
                 return URLFetcherResponse(url, data, {"Content-Type": content_type})
 
         # WeasyPrint ships no types (as `crm.pdf`'s fetcher, which Recording subclasses).
-        class Preloaded(URLFetcher):  # type: ignore[misc]
+        class Preloaded(URLFetcher):
             def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
                 data, content_type = Recording.seen[url]
                 return URLFetcherResponse(url, data, {"Content-Type": content_type})
