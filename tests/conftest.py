@@ -133,7 +133,8 @@ def personas(staff: User, designer: User, officer: User, holder: User) -> dict[s
 
 @pytest.fixture
 def role_groups(transactional_db: None) -> None:
-    """The role groups and their permissions, after a transactional test's flush.
+    """The role groups and their permissions (and the main towns), after a transactional
+    test's flush.
 
     Transactional tests (browser, concurrency) empty every table when they end, including
     what the data migrations created; this re-runs those migrations' functions."""
@@ -151,6 +152,9 @@ def role_groups(transactional_db: None) -> None:
     importlib.import_module("projects.migrations.0004_specification_roles").grant(state_apps, None)
     importlib.import_module("prospects.migrations.0002_roles").grant(state_apps, None)
     importlib.import_module("crm.migrations.0006_audit_roles").grant(state_apps, None)
+    towns = importlib.import_module("prospects.migrations.0005_site_location_access_and_towns")
+    towns.add_towns(state_apps, None)
+    towns.grant_staff(state_apps, None)
 
 
 @pytest.fixture(autouse=True)

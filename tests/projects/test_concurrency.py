@@ -80,6 +80,8 @@ def test_two_issues_of_the_specification_at_once_make_one_version() -> None:
 
     project = ProjectFactory(state="listen")
     specification = specification_for(project)
+    specification.context = "Une rangée de maisons de mineurs."
+    specification.need = "Un hébergement pour les visiteurs du musée."
     specification.objectives = "Ouvrir l'hôtel en 2028."
     specification.save()
     staff = [UserFactory(username=f"issuer-{n}", role=Role.STAFF) for n in range(2)]

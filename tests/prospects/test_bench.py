@@ -163,6 +163,7 @@ def test_another_process_opens_the_same_database() -> None:
     connection.vendor != "postgresql", reason="gunicorn opens the test database: PostgreSQL"
 )
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("role_groups")
 def test_the_http_series_times_every_page_through_gunicorn(tmp_path: Path) -> None:
     output = tmp_path / "benchmarks.md"
     out = io.StringIO()
