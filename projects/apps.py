@@ -34,6 +34,15 @@ class ProjectsConfig(AppConfig):
                 order=10,
             )
         )
+        dashboard.register(
+            dashboard.Panel(
+                key="holder_projects",
+                template="projects/includes/_dashboard_holder.html",
+                build="projects.views.holder_projects",
+                perm="projects.view_project",
+                order=10,
+            )
+        )
         from projects import notifications
 
         notifications.register()

@@ -450,6 +450,17 @@ def version_review(request: AuthenticatedRequest, pk: int, version_pk: int) -> H
     return redirect("projects:project_detail", pk=pk)
 
 
+def holder_projects(user: User) -> dict[str, object] | None:
+    """A holder's own projects on their home page, each with its step (one query)."""
+    if not user.has_role(Role.HOLDER):
+        return None
+    projects = list(Project.objects.visible_to(user).order_by("title")[:HOLDER_PROJECTS_SHOWN])
+    return {"projects": projects}
+
+
+HOLDER_PROJECTS_SHOWN = 20
+
+
 def dashboard_figures(user: User) -> dict[str, object] | None:
     """The dashboard's project charts: by phase, by territory, days per step (4 queries).
 

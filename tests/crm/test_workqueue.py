@@ -118,6 +118,17 @@ def test_holder_sees_the_specification_to_answer_and_nothing_internal(
     assert "Projets par phase" not in page
 
 
+def test_holder_home_lists_their_own_projects_only(holder: User, project: Project) -> None:
+    ProjectFactory(title="Le projet d'un autre porteur")
+
+    page = client_for(holder).get(reverse("crm:dashboard")).content.decode()
+
+    assert "Vos projets" in page
+    assert f"{project.reference} · {project.title}" in page
+    assert "Le projet d'un autre porteur" not in page
+    assert "apparaîtront ici" not in page
+
+
 def test_officer_sees_next_actions_overdue_and_soon(officer: User, other_officer: User) -> None:
     today = timezone.localdate()
     LeadFactory(owner=officer, next_action="Rappeler", next_action_due=today - timedelta(days=2))
@@ -170,7 +181,7 @@ def test_home_page_query_count_does_not_grow(
     cache.clear()
     many = count_queries(client, reverse("crm:dashboard"))
 
-    assert few == many == {"staff": 21, "designer": 18, "holder": 10, "officer": 20}[persona]
+    assert few == many == {"staff": 21, "designer": 18, "holder": 11, "officer": 20}[persona]
 
 
 def test_staff_see_a_gate_whose_conditions_all_hold(staff: User) -> None:
