@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -45,6 +45,11 @@ class Item:
         if isinstance(self.since, datetime):
             return self.since
         return timezone.make_aware(datetime.combine(self.since, time.min))
+
+    @property
+    def just_now(self) -> bool:
+        """Less than a minute old: "à l'instant" reads better than "depuis 0 minute"."""
+        return timezone.now() - self.since_at < timedelta(minutes=1)
 
     @property
     def overdue(self) -> bool:

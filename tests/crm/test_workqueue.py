@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import notifications
+from crm import notifications, workqueue
 from crm.models import Role, User
 from projects.models import DeliverableVersion, Project, ProjectMember
 from tests.factories import (
@@ -116,6 +117,20 @@ def test_holder_sees_the_specification_to_answer_and_nothing_internal(
     assert "Répondre au cahier des charges v1" in page
     assert "Le CRM en chiffres" not in page
     assert "Projets par phase" not in page
+
+
+def test_an_item_of_the_last_minute_reads_just_now() -> None:
+    now = timezone.now()
+    items = [
+        workqueue.Item(text="Nouvelle piste", url="/a/", since=now),
+        workqueue.Item(text="Ancienne piste", url="/b/", since=now - timedelta(hours=3)),
+    ]
+
+    todo = render_to_string("crm/includes/_todo.html", {"todo": items})
+
+    assert todo.count("à l'instant") == 1
+    assert "depuis 3" in todo
+    assert "depuis 0" not in todo
 
 
 def test_holder_home_lists_their_own_projects_only(holder: User, project: Project) -> None:
