@@ -83,11 +83,16 @@ def _move_words(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def project_name(project: Project) -> str:
+    """A project as notifications and the work queue name it: its reference and title."""
+    return f"{project.reference} · {project.title}"
+
+
 def register() -> None:
     notifications.register_record(
         RecordKind(
             model="projects.Project",
-            name=lambda project: f"{project.reference} · {project.title}",
+            name=project_name,
             reference=lambda project: project.reference,
             followers=team,
             on_move=on_move,
@@ -261,7 +266,7 @@ def project_work(user: User) -> list[Item]:
                 % {
                     "deliverable": version.deliverable.title,
                     "number": version.number,
-                    "project": f"{project.reference} · {project.title}",
+                    "project": project_name(project),
                 },
                 url=f"{reverse('projects:project_detail', args=[project.pk])}#deliverables",
                 since=version.uploaded_at,
@@ -284,7 +289,7 @@ def project_work(user: User) -> list[Item]:
                 text=_("Cahier des charges v%(number)s renvoyé par le porteur — %(project)s")
                 % {
                     "number": returned_version.number,
-                    "project": f"{project.reference} · {project.title}",
+                    "project": project_name(project),
                 },
                 url=reverse("projects:specification_edit", args=[project.pk]),
                 since=returned_version.answered_at or returned_version.issued_at,
@@ -294,8 +299,7 @@ def project_work(user: User) -> list[Item]:
     for project in managed.overdue().order_by("target_date", "pk")[:PER_KIND]:
         items.append(
             Item(
-                text=_("Date cible dépassée — %(project)s")
-                % {"project": f"{project.reference} · {project.title}"},
+                text=_("Date cible dépassée — %(project)s") % {"project": project_name(project)},
                 url=project.get_absolute_url(),
                 since=project.target_date,
                 due=project.target_date,
@@ -309,7 +313,7 @@ def project_work(user: User) -> list[Item]:
             items.append(
                 Item(
                     text=_("Prêt à passer la phase — %(project)s")
-                    % {"project": f"{project.reference} · {project.title}"},
+                    % {"project": project_name(project)},
                     url=f"{project.get_absolute_url()}#steps-title",
                     since=project.updated_at,
                     action=_("Porte prête"),
@@ -332,7 +336,7 @@ def project_work(user: User) -> list[Item]:
                 % {
                     "deliverable": version.deliverable.title,
                     "number": version.number,
-                    "project": f"{project.reference} · {project.title}",
+                    "project": project_name(project),
                 },
                 url=f"{reverse('projects:deliverable_upload', args=[project.pk])}"
                 f"?kind={version.deliverable.kind}",
@@ -356,7 +360,7 @@ def project_work(user: User) -> list[Item]:
                 text=_("Répondre au cahier des charges v%(number)s — %(project)s")
                 % {
                     "number": waiting_version.number,
-                    "project": f"{project.reference} · {project.title}",
+                    "project": project_name(project),
                 },
                 url=f"{project.get_absolute_url()}#specification",
                 since=waiting_version.issued_at,
@@ -392,7 +396,7 @@ def _late(project: Project) -> Item:
     target = project.target_date
     assert target is not None, "only projects with a target date in the window are read"
     return Item(
-        text=_("Date cible — %(project)s") % {"project": f"{project.reference} · {project.title}"},
+        text=_("Date cible — %(project)s") % {"project": project_name(project)},
         url=project.get_absolute_url(),
         since=target,
         due=target,
