@@ -285,7 +285,7 @@ class OutboxMessageAdmin(_MissionReadAdmin, admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(_MissionReadAdmin, admin.ModelAdmin):
-    list_display = ["kind", "record_name", "actor", "created_at"]
+    list_display = ["kind", "record_name", "actor", "created_at", "delivered_at"]
     list_filter = ["kind"]
     date_hierarchy = "created_at"
 

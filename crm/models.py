@@ -832,8 +832,9 @@ class Job(models.Model):
 
 class Event(models.Model):
     """Something happened that others must hear of: recorded once, by the action that caused
-    it, in its transaction (`crm.notifications.notify`). Its notifications (one per
-    recipient) are written with it; its e-mails are built from it by the worker.
+    it, in its transaction (`crm.notifications.notify`), with the people it is for. The
+    worker builds the rest from it: one notification per recipient (`delivered_at` says
+    that is done), then the e-mails of those who want them at once.
 
     The record it is about is named twice: by its full name (shown inside Carreau, to people
     who may see it) and by its reference (all that a confidential lead is called outside)."""
@@ -853,12 +854,23 @@ class Event(models.Model):
     confidential = models.BooleanField(_("confidentiel"), default=False)
     url = models.CharField(_("adresse"), max_length=300)
     params = models.JSONField(_("détails"), default=dict, blank=True)
+    # Who must hear of it, as the action saw it (user ids; never the person who acted).
+    recipients = models.JSONField(_("destinataires"), default=list, blank=True)
     created_at = models.DateTimeField(_("le"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("notifications écrites le"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("événement")
         verbose_name_plural = _("événements")
-        indexes = [models.Index(fields=["record_type", "record_id"], name="crm_event_record_idx")]
+        indexes = [
+            models.Index(fields=["record_type", "record_id"], name="crm_event_record_idx"),
+            # `recover_jobs` looks for the events a dead worker left undelivered.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="crm_event_undelivered_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.record_type} #{self.record_id}"

@@ -1,8 +1,11 @@
 """Notifications: who hears of what (DESIGN §9).
 
 An action that others must hear of calls `notify(...)` in its own transaction: it writes one
-`Event` and, in one bulk insert, one `Notification` per recipient (never the person who
-acted), and queues the worker's task that builds and sends the e-mails (`crm.mail`).
+`Event`, with the people it is for (never the person who acted), and queues the worker's
+task. The worker builds the rest from that record (STYLE: events): one `Notification` per
+recipient in one bulk insert (`deliver`), then the e-mails (`crm.mail`). The request pays
+for two rows, however large the team; a worker killed between the two is caught up by
+`recover_jobs` (`undelivered`).
 
 The base app knows no app built on it: each app declares, from its `AppConfig.ready()`,
 
@@ -22,11 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -103,8 +108,9 @@ def notify(
     url: str = "",
 ) -> Event | None:
     """Record that `kind` happened to `record` because of `by`, for `recipients` (user ids;
-    the person who acted is left out). Runs in the caller's transaction: the event exists
-    if and only if what caused it does. Nothing is written when nobody is left to tell."""
+    the person who acted is left out). Runs in the caller's transaction: the event and its
+    task exist if and only if what caused them does. Nothing is written when nobody is left
+    to tell."""
     from crm.tasks import deliver_event
 
     if kind not in KINDS:
@@ -126,9 +132,23 @@ def notify(
             confidential=described.confidential(record),
             url=url or described.url(record),
             params=params or {},
+            recipients=sorted(ids),
         )
-        # The fan-out: one insert, however large the team.
-        Notification.objects.bulk_create(
+        # The task row is stored in the same transaction (database queue): the notifications
+        # and e-mails are built by the worker, and only for an event that was committed.
+        deliver_event.enqueue(event.pk)
+    return event
+
+
+def deliver(event_id: int) -> int:
+    """Write the notifications of one event (the worker's part): one insert, however large
+    the team. Run twice, or by two workers at once, it writes each once. Returns the
+    number of people it is for (those whose account still exists)."""
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.delivered_at is not None:
+            return 0
+        written = Notification.objects.bulk_create(
             [
                 Notification(
                     event=event,
@@ -137,13 +157,28 @@ def notify(
                     record_id=event.record_id,
                     created_at=event.created_at,
                 )
-                for pk in sorted(ids)
-            ]
+                for pk in User.objects.filter(pk__in=event.recipients).values_list("pk", flat=True)
+            ],
+            ignore_conflicts=True,
         )
-        # The task row is stored in the same transaction (database queue): the e-mails are
-        # built by the worker, and only for an event that was committed.
-        deliver_event.enqueue(event.pk)
-    return event
+        event.delivered_at = timezone.now()
+        event.save(update_fields=["delivered_at"])
+    return len(written)
+
+
+def redeliver(*, older_than: datetime) -> int:
+    """Queue again the events recorded before `older_than` whose notifications no worker
+    wrote (a worker killed mid-task): `recover_jobs` runs it when a worker starts."""
+    from crm.tasks import deliver_event
+
+    pending = list(
+        Event.objects.filter(delivered_at__isnull=True, created_at__lt=older_than)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    for pk in pending:
+        deliver_event.enqueue(pk)
+    return len(pending)
 
 
 def notify_followers(

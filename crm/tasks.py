@@ -16,9 +16,11 @@ def run_job(job_id: str) -> None:
 
 @task()
 def deliver_event(event_id: int) -> None:
-    """Write and send the e-mails of one event; run twice, it sends each once."""
-    from crm import mail
+    """Write the notifications of one event, then write and send its e-mails; run twice,
+    it writes and sends each once."""
+    from crm import mail, notifications
 
+    notifications.deliver(event_id)
     mail.queue_event(event_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import time, timedelta
+from typing import Any
 
 import pytest
 from django.core import mail as django_mail
@@ -89,9 +90,52 @@ def test_fan_out_to_a_team_is_one_insert(staff: User, designer: User, project: P
     with CaptureQueriesContext(connection) as queries:
         notifications.notify_followers(kind="interaction_logged", record=project, by=staff)
 
-    inserts = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "crm_notification"')]
+    inserts = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("INSERT") and 'INTO "crm_notification"' in q["sql"]
+    ]
     assert len(inserts) == 1
     assert Notification.objects.count() == 8  # six designers, the first one, the lead
+
+
+def test_the_action_records_the_event_and_the_worker_writes_the_notifications(
+    settings: Any, staff: User, designer: User, project: Project
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    with CaptureQueriesContext(connection) as queries:
+        event = notifications.notify_followers(kind="interaction_logged", record=project, by=staff)
+
+    assert event is not None
+    written = [q["sql"].split('"')[1] for q in queries if q["sql"].startswith("INSERT")]
+    assert written == ["crm_event"]  # and the task (kept in memory by this test's queue)
+    assert event.recipients == [designer.pk]
+    assert not Notification.objects.exists()  # nothing yet: the worker has not run
+
+    assert notifications.deliver(event.pk) == 1
+    assert notifications.deliver(event.pk) == 0  # run twice: written once
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [designer.pk]
+    event.refresh_from_db()
+    assert event.delivered_at is not None
+
+
+def test_recover_jobs_queues_again_the_events_a_dead_worker_left(
+    settings: Any, staff: User, designer: User, project: Project
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    stale = notifications.notify_followers(kind="interaction_logged", record=project, by=staff)
+    assert stale is not None
+    Event.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    notifications.notify_followers(kind="interaction_logged", record=project, by=staff)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    out = io.StringIO()
+
+    call_command("recover_jobs", stdout=out)
+
+    assert "1 undelivered event(s) queued again." in out.getvalue()
+    # The old one is delivered; the fresh one is left to the worker that has it.
+    assert list(Notification.objects.values_list("event", flat=True)) == [stale.pk]
+    assert Event.objects.filter(delivered_at__isnull=True).exclude(pk=stale.pk).count() == 1
 
 
 def test_opening_marks_read_and_leads_to_the_record(
