@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
@@ -168,6 +169,31 @@ def table_estimate(queryset: QuerySet[Any]) -> int | None:
         )
         row = cursor.fetchone()
     return int(row[0]) if row and row[0] >= 0 else None
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many rows, as a figure a person reads: exact up to a limit, beyond it the
+    database's estimate of the whole table (`estimate`), or "more than" the limit."""
+
+    value: int
+    exact: bool = True
+    estimate: bool = False
+
+
+def tally(queryset: QuerySet[Any], *, limit: int | None = None) -> Tally:
+    """Count `queryset` the way `ListPaginator` does, for the figures of a page (the home
+    page's totals): at most `limit` + 1 rows are read (`LIST_COUNT_LIMIT` by default)."""
+    limit = settings.LIST_COUNT_LIMIT if limit is None else limit
+    counted = queryset.order_by()[: limit + 1].count()
+    if counted <= limit:
+        return Tally(counted)
+    estimate = table_estimate(queryset)
+    if estimate is not None and estimate > limit:
+        return Tally(estimate, exact=False, estimate=True)
+    if estimate is None and not queryset.query.where:
+        return Tally(queryset.count())
+    return Tally(limit, exact=False)
 
 
 def paginate(

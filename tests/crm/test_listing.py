@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 from django.test import RequestFactory
 
-from crm.listing import paginate
+from crm.listing import Tally, paginate, tally
 from crm.models import Organisation
 from prospects.models import Lead
 from tests.factories import LeadFactory, OrganisationFactory
@@ -147,3 +147,39 @@ def test_a_whole_table_past_the_limit_counts_or_estimates() -> None:
     assert page.paginator.num_pages == 3
     assert [o.name for o in page.object_list] == [f"Gîte {n:02}" for n in range(5, 10)]
     assert page.has_next()
+
+
+def test_a_tally_is_exact_up_to_its_limit_then_more_than_or_estimated() -> None:
+    for n in range(12):
+        OrganisationFactory(name=f"Gîte {n:02}")
+    OrganisationFactory(name="Musée")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE crm_organisation")
+
+    assert tally(Organisation.objects.all(), limit=20) == Tally(13)
+    assert tally(Organisation.objects.filter(name__startswith="Gîte"), limit=8) == Tally(
+        8, exact=False
+    )
+    whole = tally(Organisation.objects.all(), limit=8)
+    if connection.vendor == "postgresql":
+        assert whole == Tally(13, exact=False, estimate=True)
+    else:
+        assert whole == Tally(13)  # no estimate to be had: a whole table counts exactly
+
+
+def test_the_home_page_totals_are_tallied(settings, client) -> None:
+    from crm.models import Role
+    from tests.factories import UserFactory
+
+    settings.LIST_COUNT_LIMIT = 3
+    for n in range(5):
+        OrganisationFactory(name=f"Gîte {n}")
+    client.force_login(UserFactory(role=Role.STAFF))
+
+    html = client.get("/").content.decode()
+
+    organisations = tally(Organisation.objects.all())
+    shown = '<abbr title="environ">≈</abbr>&nbsp;' if organisations.estimate else ""
+    assert f'<span class="stat__value">{shown}{organisations.value}</span>' in html
+    assert '<span class="stat__value">0</span> <span class="stat__label">contacts' in html
