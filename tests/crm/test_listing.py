@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.db.models import F, QuerySet
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from crm.listing import Tally, paginate, tally
 from crm.models import Organisation
@@ -183,3 +184,39 @@ def test_the_home_page_totals_are_tallied(settings, client) -> None:
     shown = '<abbr title="environ">≈</abbr>&nbsp;' if organisations.estimate else ""
     assert f'<span class="stat__value">{shown}{organisations.value}</span>' in html
     assert '<span class="stat__value">0</span> <span class="stat__label">contacts' in html
+
+
+def test_a_search_with_few_matches_sorts_them_in_the_same_order(client) -> None:
+    from crm.models import Role
+    from tests.factories import ContactFactory, UserFactory
+
+    for last, first in [
+        ("Vasseur", "Ulysse"),
+        ("Martin", "Yves"),
+        ("Martinez", "Xavier"),
+        ("Dupont", "Victor"),
+        ("Amartin", "Zoé"),
+    ]:
+        ContactFactory(last_name=last, first_name=first)
+    client.force_login(UserFactory(role=Role.STAFF))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/contacts/", {"q": "martin"})
+
+    html = response.content.decode()
+    assert html.index("Zoé") < html.index("Yves") < html.index("Xavier")  # by last name
+    assert "Victor" not in html and "Ulysse" not in html
+    keys = next(
+        q["sql"] for q in queries if q["sql"].startswith('SELECT "crm_contact"."id" AS "pk"')
+    )
+    assert "\"last_name\" || '')" in keys  # sorted from the matches, not walked from the index
+
+
+def test_unindexed_order_keeps_descending_and_other_keys() -> None:
+    from crm.listing import unindexed_order
+
+    queryset = unindexed_order(Organisation.objects.order_by("-name", "created_at", "pk"))
+
+    sql = str(queryset.query)
+    assert '("crm_organisation"."name" || \'\') DESC' in sql
+    assert '"crm_organisation"."created_at" ASC' in sql
