@@ -822,6 +822,8 @@ class Lead(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
             models.Index(fields=["next_action_due"], name="prospects_lead_due_idx"),
             models.Index(fields=["estimated_investment"], name="prospects_lead_invest_idx"),
             models.Index(fields=["last_activity_at"], name="prospects_lead_activity_idx"),
+            # The report's and the board's stamp read the last change from its end.
+            models.Index(fields=["updated_at"], name="prospects_lead_updated_idx"),
             models.Index(fields=["-created_at", "-id"], name="prospects_lead_created_idx"),
             models.Index(fields=["title", "id", "search_text"], name="prospects_lead_title_idx"),
         ]

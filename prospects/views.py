@@ -94,8 +94,14 @@ def lead_board(request: AuthenticatedRequest) -> HttpResponse:
     """Leads in columns by stage; each column shows its first cards and its count."""
     require_permission(request.user, VIEW_LEAD)
     visible = Lead.objects.visible_to(request.user)
-    # Each column's count, € total and weighted total: one grouped query.
-    figures = visible.by_stage()
+    # Each column's count, € total and weighted total: one grouped query over every visible
+    # lead (36 ms at 100,000), kept until a lead changes (`report_stamp`).
+    scope = "all" if request.user.is_mission_staff else f"user-{request.user.pk}"
+    figures: dict[str, dict[str, Any]] = cache.get_or_set(
+        f"prospects:board:{scope}:{hashlib.sha256(repr(report_stamp()).encode()).hexdigest()}",
+        visible.by_stage,
+        timeout=REPORT_CACHE_SECONDS,
+    )
     # The first cards of every column, each read from the (stage, due date) index.
     by_stage = first_rows_by(
         visible.for_cards().order_by(F("next_action_due").asc(nulls_last=True), "pk"),
@@ -342,8 +348,8 @@ def cached_report_figures(request: AuthenticatedRequest, leads: LeadQuerySet) ->
     Eleven aggregates over every visible lead take most of a second at 20,000 leads; the
     report is read far more often than leads change. The key holds who sees what (staff see
     every lead, an officer their own scope), the filters, the language (labels are
-    translated), and a stamp of the data: the leads' last change and count, the last move,
-    the events. Renamed owners or territories show after `REPORT_CACHE_SECONDS` at most."""
+    translated), and a stamp of the data (`report_stamp`). Renamed owners or territories
+    show after `REPORT_CACHE_SECONDS` at most."""
     user: User = request.user
     scope = "all" if user.is_mission_staff else f"user-{user.pk}"
     filters = sorted((key, value) for key, value in request.GET.lists() if key != "page")
@@ -356,12 +362,16 @@ def cached_report_figures(request: AuthenticatedRequest, leads: LeadQuerySet) ->
 
 
 def report_stamp() -> tuple[Any, ...]:
-    """What changes when any figure of the report may: one query, no user input in it."""
+    """What changes when any figure of the report or the board may: one query, no user
+    input in it, each part read from the end of an index (it cost 39 ms at 100,000 leads
+    when it counted them). A lead's edit, move or share touches its `updated_at`; a new
+    lead raises the last id. A lead deleted (from the admin, or with its organisation)
+    shows after `REPORT_CACHE_SECONDS` at most. Promotion events are few: counted."""
     quote = connection.ops.quote_name
     lead, log, event = (quote(m._meta.db_table) for m in (Lead, LeadTransition, PromotionEvent))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT MAX(updated_at) FROM {lead}), (SELECT COUNT(*) FROM {lead}), "  # noqa: S608 - table names from the models
+            f"SELECT (SELECT MAX(updated_at) FROM {lead}), (SELECT MAX(id) FROM {lead}), "  # noqa: S608 - table names from the models
             f"(SELECT MAX(id) FROM {log}), (SELECT COUNT(*) FROM {event}), "
             f"(SELECT MAX(id) FROM {event})"
         )

@@ -292,3 +292,24 @@ def test_the_cached_report_follows_every_change(staff: User, officer: User, data
     assert report(officer)["totals"]["leads"] == 7  # not the staff member's cached figures
 
     assert report(staff, stage="contacted")["totals"]["leads"] == 1  # filters are in the key
+
+
+def test_the_board_counts_are_kept_until_a_lead_changes(staff, officer) -> None:
+    from django.utils import timezone
+
+    from prospects.models import Lead
+
+    def counts() -> tuple[str, str]:
+        html = client.get(reverse("prospects:lead_board")).content.decode()
+        return tuple(  # type: ignore[return-value]
+            html.split(f'id="column-{stage}">', 1)[1].split('class="badge">', 1)[1].split("<", 1)[0]
+            for stage in ("identified", "contacted")
+        )
+
+    client = client_for(staff)
+    LeadFactory(owner=officer, stage="identified")
+    assert counts() == ("1", "0")
+    lead = LeadFactory(owner=officer, stage="identified")
+    assert counts() == ("2", "0")  # a new lead: counted again
+    Lead.objects.filter(pk=lead.pk).update(stage="contacted", updated_at=timezone.now())
+    assert counts() == ("1", "1")  # a lead moved: counted again
