@@ -25,6 +25,8 @@ from crm import fsm, jobs
 from crm.forms import InteractionForm
 from crm.http import AuthenticatedRequest
 from crm.listing import (
+    ListPaginator,
+    Tally,
     filter_visible,
     first_rows_by,
     paginate,
@@ -68,6 +70,7 @@ CLOSED_BOARD_STAGES = [Stage.WON, Stage.LOST]
 BOARD_STAGES = [*OPEN_BOARD_STAGES, *CLOSED_BOARD_STAGES]
 TIMELINE_SIZE = 40
 MY_DAY_PAGE_SIZE = 20
+MY_DAY_COUNT_LIMIT = 1000
 # The pipeline report's figures are kept this long at most (see `cached_report_figures`).
 REPORT_CACHE_SECONDS = 300
 UPCOMING_DAYS = 14
@@ -321,9 +324,18 @@ def my_day(request: AuthenticatedRequest) -> HttpResponse:
 def _day_section(
     request: AuthenticatedRequest, leads: QuerySet[Lead], *, param: str
 ) -> dict[str, Any]:
-    page = paginate(request, leads, per_page=MY_DAY_PAGE_SIZE, param=param)
+    # A day's list past a thousand leads reads "more than 1,000": counting each of them
+    # cost 33 ms at 16,000 followed leads, for a figure nobody acts on.
+    page = paginate(
+        request, leads, per_page=MY_DAY_PAGE_SIZE, param=param, count_limit=MY_DAY_COUNT_LIMIT
+    )
+    paginator = cast(ListPaginator, page.paginator)
     return {
         "page": page,
+        "tally": Tally(
+            paginator.count if paginator.count_is_exact else MY_DAY_COUNT_LIMIT,
+            exact=paginator.count_is_exact,
+        ),
         "leads": page.object_list,
         "param": param,
         "querystring": querystring_without_page(request, param),

@@ -710,3 +710,18 @@ def test_detail_query_count_is_fixed(officer: User, lead: Lead) -> None:
     with_60 = count()
 
     assert with_3 == with_60 == 12
+
+
+def test_my_day_past_its_count_limit_says_more_than(officer: User, monkeypatch) -> None:
+    from prospects import views
+
+    monkeypatch.setattr(views, "MY_DAY_COUNT_LIMIT", 30)
+    today = timezone.localdate()
+    for n in range(45):
+        LeadFactory(title=f"Retard {n:02}", owner=officer, next_action_due=today - timedelta(n + 1))
+    client = client_for(officer)
+
+    html = client.get(reverse("prospects:my_day"), {"overdue_page": "3"}).content.decode()
+
+    assert '<abbr title="plus de">&gt;</abbr>&nbsp;30</span>' in html
+    assert "Retard 00" in html  # the pages past the counted leads still read (the latest last)
