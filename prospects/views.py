@@ -100,10 +100,13 @@ def lead_board(request: AuthenticatedRequest) -> HttpResponse:
     # Each column's count, € total and weighted total: one grouped query over every visible
     # lead (36 ms at 100,000), kept until a lead changes (`report_stamp`).
     scope = "all" if request.user.is_mission_staff else f"user-{request.user.pk}"
-    figures: dict[str, dict[str, Any]] = cache.get_or_set(
-        f"prospects:board:{scope}:{hashlib.sha256(repr(report_stamp()).encode()).hexdigest()}",
-        visible.by_stage,
-        timeout=REPORT_CACHE_SECONDS,
+    figures: dict[str, dict[str, Any]] = (
+        cache.get_or_set(
+            f"prospects:board:{scope}:{hashlib.sha256(repr(report_stamp()).encode()).hexdigest()}",
+            visible.by_stage,
+            timeout=REPORT_CACHE_SECONDS,
+        )
+        or {}
     )
     # The first cards of every column, each read from the (stage, due date) index.
     by_stage = first_rows_by(
