@@ -287,6 +287,8 @@ class Project(ConcurrentTransitionMixin, ChoiceLabels, models.Model):
             models.Index(fields=["target_date"], name="projects_target_idx"),
             models.Index(fields=["-created_at", "-id"], name="projects_created_idx"),
             models.Index(fields=["title", "id", "search_text"], name="projects_title_idx"),
+            # The dashboard's stamp reads the last change from its end.
+            models.Index(fields=["updated_at"], name="projects_updated_idx"),
         ]
         constraints = [
             models.CheckConstraint(

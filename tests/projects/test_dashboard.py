@@ -81,3 +81,22 @@ def test_durations_are_cached_per_scope(staff: User, designer: User) -> None:
 
     assert cache.get("projects:days-by-step:all") is not None
     assert cache.get(f"projects:days-by-step:user-{designer.pk}") is not None
+
+
+def test_the_mission_figures_follow_every_change_to_a_project(staff: User) -> None:
+    from projects.views import dashboard_figures
+
+    def by_phase() -> dict[str, int]:
+        figures = dashboard_figures(staff)
+        assert figures is not None
+        return {str(bar["label"]): bar["amount"] for bar in figures["by_phase"]}  # type: ignore[attr-defined]
+
+    project = ProjectFactory(state="listen")
+    assert by_phase()["1 · Veille"] == 1
+    ProjectFactory(state="listen")  # a new project
+    assert by_phase()["1 · Veille"] == 2
+    # A move saves the project, and so touches its last change.
+    Project.objects.filter(pk=project.pk).update(
+        state="orient", updated_at=timezone.now() + timedelta(seconds=1)
+    )
+    assert by_phase()["1 · Veille"] == 1
