@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm import audit, notifications, privacy
+from crm import audit, imports, notifications, privacy
 from crm.models import (
     AuditEntry,
     Contact,
@@ -138,6 +138,8 @@ def anonymise_contact(
     own.update(old_value=ERASED_VALUE, new_value=ERASED_VALUE)
     privacy.redact_mentions(plan.mentions, plan.identity, surnames=plan.redacted_surnames)
     names = [staged.name for staged in plan.import_files]
+    # The imports these workbooks belong to go with them: none is left naming a lost file.
+    imports.forget_files(names)
     if names:
         transaction.on_commit(lambda: _delete_files(names))
     report = plan.report()

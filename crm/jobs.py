@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +50,7 @@ from django.utils.translation import override
 
 from crm.exports import ListExport
 from crm.http import AuthenticatedRequest
-from crm.models import Job, User
+from crm.models import Job, StagedImport, User
 
 logger = logging.getLogger(__name__)
 
@@ -318,10 +319,19 @@ class ListExportJob(JobKind):
 # Imports ----------------------------------------------------------------------------------
 
 
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 class ApplyImportJob(JobKind):
-    """Apply a checked import: all rows or none, in one transaction. Run again after a crash,
-    it finds the rows it wrote and changes nothing (rows match existing records), so an
-    import is never applied twice."""
+    """Apply a checked import: all rows or none, in one transaction, which also marks the
+    staged import applied (`crm.models.StagedImport`). Run again, it finds the import applied
+    and writes nothing; a job from before imports were kept finds the rows it wrote and
+    changes nothing (rows match existing records), so an import is never applied twice. A
+    refused apply leaves the import waiting for its starter."""
 
     def allowed(self, user: User, params: dict[str, Any]) -> bool:
         from crm import imports
@@ -337,6 +347,20 @@ class ApplyImportJob(JobKind):
 
         params = job.params
         mapping = {int(index): name for index, name in params["mapping"].items()}
+        list_url = reverse(imports.kind_class(params["kind"]).list_url)
+        # The import this job applies; none for a job queued before imports were kept.
+        token = _uuid_or_none(params.get("token"))
+        staged = (
+            StagedImport.objects.of(job.owner).filter(pk=token)
+            if token
+            else StagedImport.objects.none()
+        )
+        applied = Output(
+            message=_("Cet import était déjà appliqué : rien n'a été écrit une seconde fois."),
+            url=list_url,
+        )
+        if staged.filter(applied_at__isnull=False).exists():
+            return applied
         if not default_storage.exists(params["name"]):
             raise JobFailed(
                 _(
@@ -345,14 +369,22 @@ class ApplyImportJob(JobKind):
                 )
             )
         try:
-            with default_storage.open(params["name"], "rb") as stored:
-                plan = imports.apply_import(
-                    params["kind"],
-                    stored,
-                    mapping,
-                    by=job.owner,
-                    source=params["original"],
-                    leave_bad=bool(params.get("leave_bad")),
+            with transaction.atomic():
+                # Locked, so that a second job for the same import (two clicks) waits for
+                # this one and then finds it applied.
+                if any(row.applied_at for row in staged.select_for_update()):
+                    return applied
+                with default_storage.open(params["name"], "rb") as stored:
+                    plan = imports.apply_import(
+                        params["kind"],
+                        stored,
+                        mapping,
+                        by=job.owner,
+                        source=params["original"],
+                        leave_bad=bool(params.get("leave_bad")),
+                    )
+                staged.filter(applied_at__isnull=True).update(
+                    applied_at=timezone.now(), job=job, stored_name="", updated_at=timezone.now()
                 )
         except imports.NotApplied as refused:
             raise JobFailed(
@@ -370,9 +402,8 @@ class ApplyImportJob(JobKind):
             "Import terminé : %(created)s créé(s), %(updated)s mis à jour, "
             "%(unchanged)s inchangé(s)."
         ) % {"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged}
-        url = reverse(imports.kind_class(params["kind"]).list_url)
         if not plan.bad_rows:
-            return Output(message=message, url=url)
+            return Output(message=message, url=list_url)
         # The rows left aside come back as the file to fix, with what to fix in each.
         output = written(
             lambda fileobj: imports.rows_to_fix(plan, fileobj),
@@ -382,4 +413,4 @@ class ApplyImportJob(JobKind):
             "%(count)s ligne(s) laissée(s) de côté : téléchargez-les, corrigez-les et "
             "importez ce fichier à nouveau."
         ) % {"count": len(plan.bad_rows)}
-        return dataclasses.replace(output, message=f"{message} {left}", url=url)
+        return dataclasses.replace(output, message=f"{message} {left}", url=list_url)

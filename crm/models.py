@@ -827,6 +827,110 @@ class Job(models.Model):
         return min(99, self.done * 100 // self.total)
 
 
+# An import whose apply job is in one of these is being applied.
+APPLYING = (Job.Status.QUEUED, Job.Status.RUNNING)
+
+
+class StagedImportQuerySet(models.QuerySet["StagedImport"]):
+    def of(self, user: User) -> StagedImportQuerySet:
+        """The imports `user` started: nobody reaches another person's."""
+        return self.filter(owner=user)
+
+    def applying(self) -> StagedImportQuerySet:
+        """Not applied yet, with an apply job queued or running."""
+        return self.filter(applied_at__isnull=True, job__status__in=APPLYING)
+
+    def waiting(self) -> StagedImportQuerySet:
+        """Started and not applied, with no apply on its way: what waits for its starter
+        (an apply that failed leaves its import waiting)."""
+        return self.filter(applied_at__isnull=True).exclude(job__status__in=APPLYING)
+
+    def stale(self, *, older_than: datetime) -> StagedImportQuerySet:
+        """Left untouched since `older_than`, applied or not, except those being applied."""
+        return self.filter(updated_at__lt=older_than).exclude(
+            applied_at__isnull=True, job__status__in=APPLYING
+        )
+
+
+class StagedImport(models.Model):
+    """An import started and not yet applied: the uploaded workbook (in the private storage,
+    under `imports/`), its header row and the columns as mapped so far. It lives in the
+    database, not the session, so it survives the session and the person finds it in their
+    work queue from any browser. Applying it links the job; the job marks it applied in the
+    transaction that writes the rows and deletes the workbook, so a re-run finds it done.
+    `manage.py purge_imports` deletes the rows and files left untouched."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("commencé par"),
+        on_delete=models.CASCADE,
+        related_name="staged_imports",
+    )
+    kind = models.CharField(_("type d'import"), max_length=20)
+    # The workbook's name in the storage; empty once applied (the file is deleted then).
+    stored_name = models.CharField(_("fichier stocké"), max_length=200, blank=True)
+    original_name = models.CharField(_("nom du fichier"), max_length=200)
+    headers = models.JSONField(_("colonnes du classeur"), default=list)
+    # Column index (as text) → field, once the person has confirmed the columns.
+    mapping = models.JSONField(_("correspondance"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("commencé le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("modifié le"), default=timezone.now)
+    job = models.ForeignKey(
+        Job,
+        verbose_name=_("application"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    applied_at = models.DateTimeField(_("appliqué le"), null=True, blank=True)
+
+    objects = StagedImportQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("import commencé")
+        verbose_name_plural = _("imports commencés")
+        indexes = [
+            # The work queue: one person's imports not applied, oldest first.
+            models.Index(
+                fields=["owner", "created_at"],
+                condition=Q(applied_at__isnull=True),
+                name="crm_stagedimport_waiting_idx",
+            ),
+            # The purge: those left untouched.
+            models.Index(fields=["updated_at"], name="crm_stagedimport_stale_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stored_name"],
+                condition=~Q(stored_name=""),
+                name="crm_stagedimport_file_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.kind})"
+
+    @property
+    def token(self) -> str:
+        """How its pages name it."""
+        return self.id.hex
+
+    @property
+    def is_applying(self) -> bool:
+        return self.applied_at is None and self.job is not None and self.job.status in APPLYING
+
+    def columns(self) -> dict[int, str]:
+        """The mapping as the import reads it: column index → field."""
+        return {int(index): name for index, name in self.mapping.items()}
+
+    def resume_url(self) -> str:
+        """Where its starter left off: the columns until they are confirmed, then the dry run."""
+        step = "crm:import_preview" if self.mapping else "crm:import_map"
+        return reverse(step, args=[self.token])
+
+
 # Notifications and e-mail (DESIGN §9) ----------------------------------------------------------
 
 

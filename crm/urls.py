@@ -28,6 +28,7 @@ crm_patterns = [
     path("imports/<str:token>/columns/", views.import_map, name="import_map"),
     path("imports/<str:token>/preview/", views.import_preview, name="import_preview"),
     path("imports/<str:token>/apply/", views.import_apply, name="import_apply"),
+    path("imports/<str:token>/discard/", views.import_discard, name="import_discard"),
     path("imports/<str:token>/errors.xlsx", views.import_errors, name="import_errors"),
     path(
         "imports/<str:token>/rows-to-fix.xlsx",

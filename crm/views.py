@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from typing import Any, Protocol
-from uuid import uuid4
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
@@ -53,6 +55,7 @@ from crm.models import (
     Job,
     Notification,
     Organisation,
+    StagedImport,
     User,
     count_contacts,
 )
@@ -439,21 +442,56 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 # Imports (staff; officers import leads) -----------------------------------------------------------
 
-IMPORTS_SESSION_KEY = "imports"
+StagedView = Callable[[AuthenticatedRequest, StagedImport], HttpResponse]
 
 
-def _import_state(request: AuthenticatedRequest, token: str) -> dict[str, Any]:
-    """The import `token` started by this user in this session, or 404."""
-    state: dict[str, Any] | None = request.session.get(IMPORTS_SESSION_KEY, {}).get(token)
-    if state is None or not imports.kind_class(state["kind"]).allowed(request.user):
+def _staged_import(request: AuthenticatedRequest, token: str) -> StagedImport:
+    """The import `token` started by this person (from any session), or 404: another
+    person's, or one of a kind they may no longer import, does not exist for them."""
+    try:
+        staged = StagedImport.objects.of(request.user).select_related("job").get(pk=token)
+    except (StagedImport.DoesNotExist, ValidationError):
+        raise Http404 from None
+    if staged.kind not in imports.KINDS or not imports.kind_class(staged.kind).allowed(
+        request.user
+    ):
         raise Http404
-    if not default_storage.exists(state["name"]):
-        raise Http404
-    return state
+    return staged
 
 
-def _stored(state: dict[str, Any]) -> Any:
-    return default_storage.open(state["name"], "rb")
+def _open_import(view: StagedView) -> Callable[[AuthenticatedRequest, str], HttpResponse]:
+    """A step of an import still open: one applied, or being applied, sends the person to its
+    job; one whose workbook is gone is forgotten, with a word."""
+
+    @functools.wraps(view)
+    def step(request: AuthenticatedRequest, token: str) -> HttpResponse:
+        staged = _staged_import(request, token)
+        if staged.applied_at is not None or staged.is_applying:
+            words = {"file": staged.original_name}
+            if staged.applied_at is not None:
+                messages.info(request, _("L'import « %(file)s » est déjà appliqué.") % words)
+            else:
+                messages.info(
+                    request, _("L'import « %(file)s » est en cours d'application.") % words
+                )
+            if staged.job is not None:
+                return redirect(staged.job)
+            return redirect(imports.kind_class(staged.kind).list_url)
+        if not staged.stored_name or not default_storage.exists(staged.stored_name):
+            imports.discard_import(staged=staged)
+            messages.error(
+                request,
+                _("Le classeur de l'import « %(file)s » n'est plus là : déposez-le à nouveau.")
+                % {"file": staged.original_name},
+            )
+            return redirect("crm:import_start")
+        return view(request, staged)
+
+    return step
+
+
+def _stored(staged: StagedImport) -> Any:
+    return default_storage.open(staged.stored_name, "rb")
 
 
 @require_http_methods(["GET", "POST"])
@@ -475,32 +513,25 @@ def import_start(request: AuthenticatedRequest) -> HttpResponse:
         except imports.ImportFileError as error:
             form.add_error("file", str(error))
         else:
-            token = uuid4().hex
-            checked.content.seek(0)
-            name = default_storage.save(f"{imports.STAGING_FOLDER}/{token}.xlsx", checked.content)
-            states = request.session.get(IMPORTS_SESSION_KEY, {})
-            states[token] = {
-                "kind": form.cleaned_data["kind"],
-                "name": name,
-                "original": checked.original_name,
-                "headers": headers,
-                "mapping": {},
-            }
-            request.session[IMPORTS_SESSION_KEY] = states
-            return redirect("crm:import_map", token=token)
+            staged = imports.stage_import(
+                owner=request.user,
+                kind=form.cleaned_data["kind"],
+                content=checked.content,
+                original_name=checked.original_name,
+                headers=headers,
+            )
+            return redirect("crm:import_map", token=staged.token)
     status = 400 if request.method == "POST" else 200
     return render(request, "crm/import_form.html", {"form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def import_map(request: AuthenticatedRequest, token: str) -> HttpResponse:
+@_open_import
+def import_map(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
     """Step 2: confirm which field each column goes to."""
-    state = _import_state(request, token)
-    kind = imports.get_kind(state["kind"], by=request.user)
-    headers = state["headers"]
-    guessed = {int(k): v for k, v in state["mapping"].items()} or imports.remembered_mapping(
-        kind, headers, user=request.user
-    )
+    kind = imports.get_kind(staged.kind, by=request.user)
+    headers = staged.headers
+    guessed = staged.columns() or imports.remembered_mapping(kind, headers, user=request.user)
     targets = [(target.name, str(target.label)) for target in kind.targets]
     form = ImportMappingForm(
         request.POST or None,
@@ -518,35 +549,29 @@ def import_map(request: AuthenticatedRequest, token: str) -> HttpResponse:
             )
         else:
             imports.remember_mapping(kind, headers, mapping, user=request.user)
-            states = request.session[IMPORTS_SESSION_KEY]
-            states[token]["mapping"] = {str(k): v for k, v in mapping.items()}
-            request.session[IMPORTS_SESSION_KEY] = states
-            return redirect("crm:import_preview", token=token)
-    context = {"form": form, "state": state, "kind": kind, "token": token}
+            imports.save_mapping(staged=staged, mapping=mapping)
+            return redirect("crm:import_preview", token=staged.token)
+    context = {"form": form, "staged": staged, "kind": kind, "token": staged.token}
     status = 400 if request.method == "POST" else 200
     return render(request, "crm/import_mapping.html", context, status=status)
 
 
-def _mapping(state: dict[str, Any]) -> dict[int, str]:
-    return {int(index): name for index, name in state["mapping"].items()}
-
-
-def import_preview(request: AuthenticatedRequest, token: str) -> HttpResponse:
+@_open_import
+def import_preview(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
     """Step 3: the dry run: what would be created, updated, left, and every bad row."""
-    state = _import_state(request, token)
-    if not state["mapping"]:
-        return redirect("crm:import_map", token=token)
-    kind = imports.get_kind(state["kind"], by=request.user)
+    if not staged.mapping:
+        return redirect("crm:import_map", token=staged.token)
+    kind = imports.get_kind(staged.kind, by=request.user)
     try:
-        with _stored(state) as stored:
-            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+        with _stored(staged) as stored:
+            plan = imports.plan_import(staged.kind, stored, staged.columns(), by=request.user)
     except imports.ImportFileError as error:
         messages.error(request, str(error))
         return redirect("crm:import_start")
     context = {
-        "state": state,
+        "staged": staged,
         "kind": kind,
-        "token": token,
+        "token": staged.token,
         "plan": plan,
         "errors": plan.errors[: imports.ERRORS_SHOWN],
         "problems": plan.problems(imports.ERRORS_SHOWN),
@@ -559,40 +584,45 @@ def import_preview(request: AuthenticatedRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def import_apply(request: AuthenticatedRequest, token: str) -> HttpResponse:
+@_open_import
+def import_apply(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
     """Step 4: write everything, or nothing when a row is bad; or, when the person chose so,
     the good rows only, the bad ones given back to fix. Writing thousands of rows takes
     seconds: the worker does it, and the job's page says how it went."""
-    state = _import_state(request, token)
-    leave_bad = request.POST.get("leave_bad") == "1"
-    job = jobs.start(
-        kind="import_apply",
-        owner=request.user,
-        label=_("Import de « %(file)s »") % {"file": state["original"]},
-        params={
-            "kind": state["kind"],
-            "name": state["name"],
-            "mapping": state["mapping"],
-            "original": state["original"],
-            "token": token,
-            "language": request.LANGUAGE_CODE,
-            "leave_bad": leave_bad,
-        },
+    if not staged.mapping:
+        return redirect("crm:import_map", token=staged.token)
+    job = imports.start_apply(
+        staged=staged,
+        leave_bad=request.POST.get("leave_bad") == "1",
+        language=request.LANGUAGE_CODE,
     )
     return redirect(job)
 
 
-def import_errors(request: AuthenticatedRequest, token: str) -> HttpResponse:
+@require_POST
+@_open_import
+def import_discard(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
+    """Give up an import: its workbook is deleted, and it leaves the work queue."""
+    imports.discard_import(staged=staged)
+    messages.success(
+        request,
+        _("Import « %(file)s » abandonné : le classeur déposé est effacé.")
+        % {"file": staged.original_name},
+    )
+    return redirect(f"{reverse('crm:import_start')}?kind={staged.kind}")
+
+
+@_open_import
+def import_errors(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
     """The bad rows of the dry run as a workbook, to fix them and import again."""
-    state = _import_state(request, token)
     try:
-        with _stored(state) as stored:
-            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+        with _stored(staged) as stored:
+            plan = imports.plan_import(staged.kind, stored, staged.columns(), by=request.user)
     except imports.ImportFileError as error:
         messages.error(request, str(error))
         return redirect("crm:import_start")
     response = HttpResponse(imports.error_report(plan), content_type=XLSX_CONTENT_TYPE)
-    stem = state["original"].rsplit(".", 1)[0]
+    stem = staged.original_name.rsplit(".", 1)[0]
     name = _("%(name)s-a-corriger.xlsx") % {"name": stem}
     disposition = content_disposition_header(True, name)
     assert disposition is not None  # an attachment always has one
@@ -600,20 +630,20 @@ def import_errors(request: AuthenticatedRequest, token: str) -> HttpResponse:
     return response
 
 
-def import_rows_to_fix(request: AuthenticatedRequest, token: str) -> HttpResponse:
+@_open_import
+def import_rows_to_fix(request: AuthenticatedRequest, staged: StagedImport) -> HttpResponse:
     """The refused rows with the file's own columns and what to fix in each: corrected, the
     file imports again as it is."""
-    state = _import_state(request, token)
     try:
-        with _stored(state) as stored:
-            plan = imports.plan_import(state["kind"], stored, _mapping(state), by=request.user)
+        with _stored(staged) as stored:
+            plan = imports.plan_import(staged.kind, stored, staged.columns(), by=request.user)
     except imports.ImportFileError as error:
         messages.error(request, str(error))
         return redirect("crm:import_start")
     out = io.BytesIO()
     imports.rows_to_fix(plan, out)
     response = HttpResponse(out.getvalue(), content_type=XLSX_CONTENT_TYPE)
-    name = imports.rows_to_fix_name(state["original"])
+    name = imports.rows_to_fix_name(staged.original_name)
     disposition = content_disposition_header(True, name)
     assert disposition is not None, "an attachment always has its header"
     response["Content-Disposition"] = disposition

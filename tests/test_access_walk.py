@@ -311,10 +311,11 @@ RULES: dict[str, Rule] = {
     "crm:import_start": Rule(
         seen=statuses(404, staff=400, officer=400, other_officer=400), method="POST"
     ),
-    # An import lives in its starter's session: an unknown token is 404 for everyone.
+    # An import is its starter's alone: an unknown token is 404 for everyone.
     "crm:import_map": Rule(seen=statuses(404), kwargs=TOKEN, method="POST"),
     "crm:import_preview": Rule(seen=statuses(404), kwargs=TOKEN),
     "crm:import_apply": Rule(seen=statuses(404), kwargs=TOKEN, method="POST"),
+    "crm:import_discard": Rule(seen=statuses(404), kwargs=TOKEN, method="POST"),
     "crm:import_errors": Rule(seen=statuses(404), kwargs=TOKEN),
     "crm:import_rows_to_fix": Rule(seen=statuses(404), kwargs=TOKEN),
     # Projects.

@@ -7,7 +7,9 @@ says what would happen, row by row, and `apply_import` writes it in one transact
 - `crm.workbooks`: reading an uploaded workbook safely (bombs, damaged files, bounds);
 - `crm.imports.cells`: the cell parsers;
 - `crm.imports.kinds`: what can be imported (`ImportKind`, the registry `KINDS`);
-- `crm.imports.plan`: the mapping, the plan, applying it and the file of rows to fix.
+- `crm.imports.plan`: the mapping, the plan, applying it and the file of rows to fix;
+- `crm.imports.staging`: an import in progress (`crm.models.StagedImport`) and its workbook,
+  from the upload to the apply job, discarded or purged, and its line in the work queue.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ from crm.imports.plan import (
     rows_to_fix,
     rows_to_fix_name,
 )
+from crm.imports.staging import (
+    Purge,
+    discard_import,
+    forget_files,
+    purge,
+    save_mapping,
+    stage_import,
+    start_apply,
+    started_imports,
+)
 from crm.workbooks import ImportFileError, open_workbook, read_headers, read_rows
 
 __all__ = [
@@ -71,6 +83,7 @@ __all__ = [
     "OrganisationNames",
     "Plan",
     "Problem",
+    "Purge",
     "RowPlan",
     "Target",
     "TerritoryNames",
@@ -81,7 +94,9 @@ __all__ = [
     "date_value",
     "decimal_value",
     "digits",
+    "discard_import",
     "error_report",
+    "forget_files",
     "get_kind",
     "guess_mapping",
     "integer",
@@ -90,11 +105,16 @@ __all__ = [
     "missing_required",
     "open_workbook",
     "plan_import",
+    "purge",
     "read_headers",
     "read_rows",
     "remember_mapping",
     "remembered_mapping",
     "rows_to_fix",
     "rows_to_fix_name",
+    "save_mapping",
+    "stage_import",
+    "start_apply",
+    "started_imports",
     "text",
 ]

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm import imports
-from crm.models import AuditEntry, Contact, Organisation, User
+from crm.models import AuditEntry, Contact, Organisation, Role, User
 from tests.factories import OrganisationFactory, TerritoryFactory, UserFactory, siret_with_key
 from tests.helpers import client_for
 
@@ -278,7 +278,7 @@ def test_merged_header_cells_leave_the_column_out(staff: User, lens) -> None:
     _token, preview = run_import(client_for(staff), workbook(rows, merge="A1:B1"))
 
     assert preview.context["plan"].created == 1
-    assert preview.context["state"]["headers"] == ["Nom", "", "Commune"]
+    assert preview.context["staged"].headers == ["Nom", "", "Commune"]
 
 
 @pytest.mark.parametrize(
@@ -432,11 +432,13 @@ def test_imports_are_for_staff(role: str, personas: dict[str, User], staff: User
 
 
 @pytest.mark.storage
-def test_an_import_belongs_to_the_session_that_started_it(staff: User) -> None:
+def test_an_import_belongs_to_its_starter_not_to_a_session(staff: User) -> None:
     token = token_of(start(client_for(staff), workbook(ORGANISATIONS)))
-    other = client_for(staff)  # the same person in another browser: another session
+    same = client_for(staff)  # the same person in another browser: another session
+    colleague = client_for(UserFactory(role=Role.STAFF))
 
-    assert other.get(reverse("crm:import_preview", args=[token])).status_code == 404
+    assert same.get(reverse("crm:import_map", args=[token])).status_code == 200
+    assert colleague.get(reverse("crm:import_map", args=[token])).status_code == 404
 
 
 def test_consent_without_its_date_is_a_row_error(staff: User) -> None:
@@ -529,29 +531,25 @@ def test_every_imported_change_is_in_the_audit_trail(staff: User, lens) -> None:
 
 
 @pytest.mark.storage
-def test_abandoned_import_files_are_purged(staff: User, lens) -> None:
+def test_abandoned_imports_are_purged_with_their_files(staff: User, lens) -> None:
     from datetime import timedelta
-    from unittest import mock
 
     from django.core.files.storage import default_storage
     from django.core.management import call_command
     from django.utils import timezone
 
+    from crm.models import StagedImport
+
     client = client_for(staff)
     old = token_of(start(client, workbook(ORGANISATIONS)))
     fresh = token_of(start(client, workbook(ORGANISATIONS)))
-    ages = {old: timedelta(hours=30), fresh: timedelta(minutes=5)}
-
-    def modified(name: str):
-        token = name.rsplit("/", 1)[1].split(".")[0]
-        return timezone.now() - ages.get(token, timedelta(0))
+    StagedImport.objects.filter(pk=old).update(updated_at=timezone.now() - timedelta(hours=30))
 
     out = io.StringIO()
-    with mock.patch.object(default_storage, "get_modified_time", side_effect=modified):
-        call_command("purge_imports", dry_run=True, stdout=out)
-        assert "1 import file(s) older than 24 h would be deleted." in out.getvalue()
-        assert default_storage.exists(f"imports/{old}.xlsx")
-        call_command("purge_imports", stdout=io.StringIO())
+    call_command("purge_imports", dry_run=True, stdout=out)
+    assert "1 import(s) untouched for 24 h would be deleted." in out.getvalue()
+    assert default_storage.exists(f"imports/{old}.xlsx")
+    call_command("purge_imports", stdout=io.StringIO())
 
     assert not default_storage.exists(f"imports/{old}.xlsx")
     assert default_storage.exists(f"imports/{fresh}.xlsx")

@@ -366,11 +366,13 @@ def test_applying_an_import_is_a_job_that_applies_once(staff: User, settings) ->
     job.refresh_from_db()
     assert job.message == "Import terminé : 1 créé(s), 0 mis à jour, 0 inchangé(s)."
     assert Organisation.objects.get().city == "Loos-en-Gohelle"
-    # Applied, the staged file is gone: asked again, the import is no more (and the same
+    # Applied, asked again, the import leads to its job and starts no other (and the same
     # task delivered twice finds its job done).
-    assert client.post(reverse("crm:import_apply", args=[token])).status_code == 404
+    assert client.post(reverse("crm:import_apply", args=[token]))["Location"] == (
+        job.get_absolute_url()
+    )
     jobs.run(str(job.pk))
-    assert Organisation.objects.count() == 1
+    assert Organisation.objects.count() == 1 and Job.objects.count() == 1
 
 
 def test_an_import_with_a_bad_row_applies_nothing_and_leads_back_to_its_dry_run(

@@ -4,6 +4,7 @@ records are, in a number of queries that does not grow with the records."""
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 from django.core.cache import cache
@@ -11,8 +12,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import notifications, workqueue
-from crm.models import Role, User
+from crm import imports, notifications, workqueue
+from crm.models import Job, Role, StagedImport, User
 from projects.models import DeliverableVersion, Project, ProjectMember
 from tests.factories import (
     LeadFactory,
@@ -36,6 +37,18 @@ def version_in(project: Project, state: str, *, by: User) -> DeliverableVersion:
         review_state=state, reviewed_at=timezone.now()
     )
     return version
+
+
+def stage(owner: User, kind: str, name: str = "liste.xlsx", **fields: object) -> StagedImport:
+    """An import started by `owner` (its workbook is not needed to list it)."""
+    return StagedImport.objects.create(
+        owner=owner,
+        kind=kind,
+        stored_name=f"imports/{uuid4().hex}.xlsx",
+        original_name=name,
+        headers=["Nom"],
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -187,6 +200,8 @@ def test_home_page_query_count_does_not_grow(
             issued_specification(extra, by=staff)
             LeadFactory(owner=personas["officer"], next_action_due=timezone.localdate())
             notifications.notify_followers(kind="interaction_logged", record=extra, by=staff)
+            stage(staff, "organisations")
+            stage(personas["officer"], "leads")
 
     client = client_for(user)
     add(2)
@@ -196,9 +211,64 @@ def test_home_page_query_count_does_not_grow(
     cache.clear()
     many = count_queries(client, reverse("crm:dashboard"))
 
-    # Staff and officers read the mission's project figures through a one-query data stamp
-    # (then, with the cache emptied, the two aggregates it guards).
-    assert few == many == {"staff": 22, "designer": 18, "holder": 11, "officer": 21}[persona]
+    # The imports started and not applied cost one query to those who may import; staff
+    # and officers read the mission's project figures through a one-query data stamp (then,
+    # with the cache emptied, the two aggregates it guards).
+    assert few == many == {"staff": 23, "designer": 18, "holder": 11, "officer": 22}[persona]
+
+
+def test_imports_started_and_not_applied_wait_for_their_starter(staff: User, officer: User) -> None:
+    columns = stage(staff, "organisations", name="structures.xlsx")
+    mapped = stage(staff, "contacts", name="contacts.xlsx", mapping={"0": "email"})
+    stage(officer, "leads", name="pistes-de-l-agence.xlsx")
+    stage(staff, "contacts", name="deja-applique.xlsx", applied_at=timezone.now())
+    running = Job.objects.create(kind="import_apply", label="x", owner=staff, status="running")
+    stage(staff, "organisations", name="en-cours.xlsx", job=running)
+
+    todo = todo_of(staff)
+
+    assert "Import « structures.xlsx » commencé, pas appliqué" in todo
+    assert f'href="{reverse("crm:import_map", args=[columns.token])}"' in todo
+    assert f'href="{reverse("crm:import_preview", args=[mapped.token])}"' in todo
+    assert todo.count("À terminer") == 2
+    for elsewhere in ["pistes-de-l-agence.xlsx", "deja-applique.xlsx", "en-cours.xlsx"]:
+        assert elsewhere not in todo
+    assert "pistes-de-l-agence.xlsx" in todo_of(officer)
+
+
+def test_an_import_of_a_kind_no_longer_allowed_is_not_listed(officer: User) -> None:
+    # An officer imports leads; an organisations import (from when they were staff) is not
+    # theirs to finish any more, and its pages answer 404.
+    stage(officer, "organisations", name="ancien-role.xlsx")
+
+    assert "ancien-role.xlsx" not in todo_of(officer)
+
+
+def test_started_imports_cost_one_query_whatever_their_number(
+    staff: User, django_assert_num_queries
+) -> None:
+    imports.kinds_for(staff)  # the role, read once per request by every source
+
+    stage(staff, "organisations")
+    with django_assert_num_queries(1):
+        assert len(imports.started_imports(staff)) == 1
+    failed = Job.objects.create(kind="import_apply", label="x", owner=staff, status="failed")
+    for _index in range(4):
+        stage(staff, "contacts", job=failed)
+    with django_assert_num_queries(1):
+        items = imports.started_imports(staff)
+    assert len(items) == 5
+    assert sum("l'application a échoué" in item.text for item in items) == 4
+
+
+def test_those_who_may_import_nothing_pay_no_query(
+    designer: User, django_assert_num_queries
+) -> None:
+    designer.has_perm("prospects.add_lead")  # the permissions, read once per request
+    imports.kinds_for(designer)
+
+    with django_assert_num_queries(0):
+        assert imports.started_imports(designer) == []
 
 
 def test_staff_see_a_gate_whose_conditions_all_hold(staff: User) -> None:

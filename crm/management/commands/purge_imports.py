@@ -1,11 +1,15 @@
-"""Delete the workbooks of imports started and never applied.
+"""Delete the imports started and left untouched, with their workbooks.
 
     manage.py purge_imports --dry-run      # list them; delete nothing
-    manage.py purge_imports --hours 48     # delete those uploaded more than 48 hours ago
+    manage.py purge_imports --hours 48     # delete those untouched for more than 48 hours
 
-An import keeps its uploaded file in the private storage (`imports/`) from the upload until it
-is applied. A person who leaves halfway leaves the file behind, and it may hold personal data
-(contacts): run this daily (cron or a systemd timer) so none stays longer than needed.
+An import keeps its uploaded file in the private storage (`imports/`) and its row
+(`crm.models.StagedImport`: the header row, the columns as mapped) from the upload until it is
+applied. A person who leaves halfway leaves both behind, and the file may hold personal data
+(contacts): run this daily (cron or a systemd timer) so none stays longer than needed. Rows and
+files go together (`crm.imports.purge`): an import left untouched goes with its file, an
+applied one is forgotten (its job keeps what it did), one being applied is left to its job, and
+a workbook no import names (its row never written) is deleted too.
 """
 
 from __future__ import annotations
@@ -13,16 +17,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from crm.imports import STAGING_FOLDER as FOLDER
-from crm.uploads import stale_files
+from crm import imports
 
 
 class Command(BaseCommand):
-    help = "Delete the files of imports left unapplied for more than --hours hours."
+    help = "Delete the imports (and their files) left untouched for more than --hours hours."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--hours", type=int, default=24, help="Age in hours (default 24).")
@@ -35,10 +37,13 @@ class Command(BaseCommand):
             self.stderr.write("--hours must be at least 1: an import in progress needs its file.")
             raise SystemExit(2)
         cutoff = timezone.now() - timedelta(hours=hours)
-        stale = list(stale_files(default_storage, FOLDER, older_than=cutoff))
-        for name in stale:
-            if not dry_run:
-                default_storage.delete(name)
-            self.stdout.write(f"{'would delete' if dry_run else 'deleted'} {name}")
+        done = imports.purge(older_than=cutoff, dry_run=dry_run)
+        action = "would delete" if dry_run else "deleted"
+        for staged in done.imports:
+            state = "applied" if staged.applied_at else "not applied"
+            self.stdout.write(f"{action} import {staged.token} ({staged.original_name}, {state})")
+        for name in done.files:
+            self.stdout.write(f"{action} {name}")
         verb = "would be deleted" if dry_run else "deleted"
-        self.stdout.write(f"{len(stale)} import file(s) older than {hours} h {verb}.")
+        self.stdout.write(f"{len(done.imports)} import(s) untouched for {hours} h {verb}.")
+        self.stdout.write(f"{len(done.files)} import file(s) older than {hours} h {verb}.")
