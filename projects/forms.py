@@ -206,13 +206,14 @@ class SpecificationForm(CarreauModelForm):
                 required=False,
                 initial=expected.get(phase, []),
                 widget=forms.CheckboxSelectMultiple,
-                help_text=_(
-                    "Tant qu'un type coché n'a aucun fichier déposé, les designers du projet le "
-                    "voient « à déposer » sur leur page d'accueil pendant cette phase."
-                ),
             )
             # Beside the phase's own text: the text describes, the boxes say which kinds.
             order.insert(order.index(f"deliverables_{phase}") + 1, name)
+        # Said once, under the first phase's boxes: it holds for the three.
+        self.fields[expected_field(EXPECTING_PHASES[0])].help_text = _(
+            "Dans chaque phase, un type coché dont aucun fichier n'est déposé s'affiche « à "
+            "déposer » sur la page d'accueil des designers du projet."
+        )
         self.order_fields(order)
 
     def expected(self) -> dict[str, list[str]]:
