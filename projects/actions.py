@@ -25,6 +25,7 @@ from crm.references import save_with_reference
 from crm.uploads import IMAGE_KINDS, CheckedUpload
 from projects import notifications as project_notifications
 from projects.models import (
+    DEFAULT_EXPECTED,
     Deliverable,
     DeliverableVersion,
     Project,
@@ -244,26 +245,38 @@ def check_renderable(specification: Specification) -> None:
         raise SpecificationTooLong(too_long)
 
 
+@transaction.atomic
 def specification_for(project: Project) -> Specification:
-    """The project's specification, started from the project's need when it has none yet."""
-    specification, _created = Specification.objects.get_or_create(
+    """The project's specification. One started now takes the project's need and expects
+    what the phase gates need (`DEFAULT_EXPECTED`), so the designer's work queue says from
+    the start what is to upload; the team ticks the rest."""
+    specification, created = Specification.objects.get_or_create(
         project=project, defaults={"need": project.need}
     )
+    if created:
+        specification.replace_expected(DEFAULT_EXPECTED)
     return specification
 
 
 @transaction.atomic
 def save_specification(
-    *, specification: Specification, by: User, seen_revision: int
+    *,
+    specification: Specification,
+    by: User,
+    seen_revision: int,
+    expected: dict[str, list[str]] | None = None,
 ) -> Specification:
-    """Save the draft's sections (already set on `specification` by the form), unless someone
-    else saved since revision `seen_revision` was read: then `SpecificationChanged`."""
+    """Save the draft's sections (already set on `specification` by the form) and, when
+    given, the kinds of deliverable expected per phase, unless someone else saved since
+    revision `seen_revision` was read: then `SpecificationChanged`, and nothing is written."""
     stored = Specification.objects.select_for_update().get(pk=specification.pk)
     if stored.revision != seen_revision:
         raise SpecificationChanged
     specification.revision = stored.revision + 1
     specification.updated_by = by
     specification.save()
+    if expected is not None:
+        specification.replace_expected(expected)
     return specification
 
 

@@ -20,6 +20,7 @@ from projects.actions import review_version
 from projects.models import (
     Deliverable,
     DeliverableVersion,
+    ExpectedDeliverable,
     FundingLine,
     Milestone,
     Project,
@@ -124,6 +125,11 @@ class MilestoneInline(admin.TabularInline):
     extra = 0
 
 
+class ExpectedDeliverableInline(admin.TabularInline):
+    model = ExpectedDeliverable
+    extra = 0
+
+
 class SpecificationVersionInline(admin.TabularInline):
     model = SpecificationVersion
     extra = 0
@@ -150,7 +156,7 @@ class SpecificationAdmin(admin.ModelAdmin):
     list_select_related = ["project", "updated_by"]
     search_fields = ["project__reference", "project__title"]
     readonly_fields = ["project", "revision", "updated_by", "updated_at"]
-    inlines = [MilestoneInline, SpecificationVersionInline]
+    inlines = [MilestoneInline, ExpectedDeliverableInline, SpecificationVersionInline]
 
 
 @admin.register(SpecificationVersion)

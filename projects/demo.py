@@ -49,6 +49,7 @@ from projects.actions import (
     specification_for,
 )
 from projects.models import (
+    EXPECTING_PHASES,
     SECTION_FIELDS,
     Deliverable,
     DeliverableVersion,
@@ -274,7 +275,7 @@ class _Event:
 HISTORY_KEYS = {"days_ago", "run", "by", "comment"}
 DELIVERABLE_KEYS = {"kind", "title", "format", "versions"}
 VERSION_KEYS = {"days_ago", "review", "comment", "reviewed_days_ago", "by"}
-SPECIFICATION_KEYS = {"sections", "milestones", "issued_days_ago", "answer"}
+SPECIFICATION_KEYS = {"sections", "expected", "milestones", "issued_days_ago", "answer"}
 ANSWER_KEYS = {"days_ago", "by", "approve", "comment"}
 
 
@@ -417,6 +418,15 @@ def _write_specification(project: Project, data: dict[str, Any] | None, *, by: U
     specification.updated_by = by
     specification.full_clean()
     specification.save()
+    if "expected" in data:
+        # Phase → kinds; without the key the draft keeps what a new one expects.
+        expected = data["expected"]
+        for phase, kinds in expected.items():
+            if phase not in EXPECTING_PHASES or not set(kinds) <= set(Deliverable.Kind.values):
+                raise ValueError(
+                    f"Unknown phase or kind {phase!r}: {kinds} in demo project {project.title!r}"
+                )
+        specification.replace_expected(expected)
     start = project.start_date or timezone.localdate()
     for milestone in data.get("milestones", []):
         Milestone.objects.create(

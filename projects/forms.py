@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -18,14 +18,19 @@ from crm.forms import (
 from crm.models import Contact, Organisation, Role, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, CheckedFileField
 from projects.models import (
+    EXPECTING_PHASES,
     SECTION_FIELDS,
     Deliverable,
     FundingLine,
     Milestone,
+    Phase,
     Project,
     ProjectMember,
     Specification,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ProjectForm(CarreauModelForm):
@@ -191,6 +196,47 @@ class SpecificationForm(CarreauModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["revision"].initial = self.instance.revision
+        expected = self.instance.expected_kinds() if self.instance.pk else {}
+        order = list(self.fields)
+        for phase in EXPECTING_PHASES:
+            name = expected_field(phase)
+            self.fields[name] = forms.MultipleChoiceField(
+                label=EXPECTED_LABELS[phase],
+                choices=EXPECTABLE_KINDS,
+                required=False,
+                initial=expected.get(phase, []),
+                widget=forms.CheckboxSelectMultiple,
+            )
+            # Beside the phase's own text: the text describes, the boxes say which kinds.
+            order.insert(order.index(f"deliverables_{phase}") + 1, name)
+        # Said once, under the first phase's boxes: it holds for the three.
+        self.fields[expected_field(EXPECTING_PHASES[0])].help_text = _(
+            "Dans chaque phase, un type coché dont aucun fichier n'est déposé s'affiche « à "
+            "déposer » sur la page d'accueil des designers du projet."
+        )
+        self.order_fields(order)
+
+    def expected(self) -> dict[str, list[str]]:
+        """The ticked kinds, phase by phase (once the form is valid)."""
+        return {
+            phase: list(self.cleaned_data.get(expected_field(phase), []))
+            for phase in EXPECTING_PHASES
+        }
+
+
+def expected_field(phase: str) -> str:
+    return f"expected_{phase}"
+
+
+# "Autre" says nothing anyone could check: it is not a kind a specification expects.
+EXPECTABLE_KINDS = [
+    (kind, label) for kind, label in Deliverable.Kind.choices if kind != Deliverable.Kind.OTHER
+]
+EXPECTED_LABELS: dict[str, StrOrPromise] = {
+    Phase.WATCH: _("Types de livrables attendus — phase 1 (Veille)"),
+    Phase.CONCEPT: _("Types de livrables attendus — phase 2 (Conceptualisation)"),
+    Phase.IMPLEMENTATION: _("Types de livrables attendus — phase 3 (Mise en œuvre)"),
+}
 
 
 # A milestone outside these years is a typo (0226, 9999), not a plan.

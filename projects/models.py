@@ -8,7 +8,7 @@ with its log row in one database transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -843,6 +843,18 @@ SECTION_FIELDS: list[str] = [
     "team_notes",
 ]
 
+# The phases a specification expects deliverables in: the three working phases.
+EXPECTING_PHASES: list[str] = [str(phase) for phase in PHASE_STEPS]
+
+
+# What a new specification expects, before anyone edits it: what each phase's gate needs
+# (gate 2 → 3 accepts either of its two kinds; the team unticks the one it will not make).
+DEFAULT_EXPECTED: dict[str, list[str]] = {
+    Phase.WATCH: [Deliverable.Kind.TREND_BOARD],
+    Phase.CONCEPT: [Deliverable.Kind.IDEA_NOTEBOOK, Deliverable.Kind.CONCEPT_SKETCH],
+    Phase.IMPLEMENTATION: [Deliverable.Kind.EVALUATION_REPORT],
+}
+
 # What a specification cannot be issued without: whom it is for, what they need, what for.
 REQUIRED_SECTIONS: list[str] = ["context", "need", "objectives"]
 
@@ -945,6 +957,30 @@ class Specification(models.Model):
                 names.append(str(field.verbose_name))
         return names
 
+    def expected_kinds(self) -> dict[str, list[str]]:
+        """The kinds of deliverable expected in each phase, in `Deliverable.Kind`'s order;
+        a phase that expects nothing is left out (from prefetched rows when there are)."""
+        wanted: dict[str, set[str]] = {}
+        for row in self.expected_deliverables.all():
+            wanted.setdefault(row.phase, set()).add(row.kind)
+        return {
+            phase: [kind for kind in Deliverable.Kind.values if kind in wanted[phase]]
+            for phase in EXPECTING_PHASES
+            if phase in wanted
+        }
+
+    def replace_expected(self, expected: Mapping[str, Iterable[str]]) -> None:
+        """Make the expected kinds exactly `expected` (phase → kinds): rows no longer wanted
+        are deleted, new ones added, the others kept."""
+        wanted = {(phase, kind) for phase, kinds in expected.items() for kind in kinds}
+        existing = set(self.expected_deliverables.values_list("phase", "kind"))
+        for phase, kind in existing - wanted:
+            self.expected_deliverables.filter(phase=phase, kind=kind).delete()
+        ExpectedDeliverable.objects.bulk_create(
+            ExpectedDeliverable(specification=self, phase=phase, kind=kind)
+            for phase, kind in sorted(wanted - existing)
+        )
+
     def too_long_sections(self) -> list[str]:
         """The names of the sections too long to lay out (`validate_section_lines`): the
         form refuses them, and a draft saved before the bound existed is not rendered."""
@@ -972,6 +1008,38 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.due_date}: {self.label}"
+
+
+class ExpectedDeliverable(ChoiceLabels, models.Model):
+    """A kind of deliverable the specification expects in one phase: the free-text section
+    of that phase describes it, this row says which kind, so that the work queue can tell a
+    designer what is still to upload."""
+
+    specification = models.ForeignKey(
+        Specification, on_delete=models.CASCADE, related_name="expected_deliverables"
+    )
+    phase = models.CharField(
+        _("phase"),
+        max_length=20,
+        choices=[(phase, Phase(phase).label) for phase in EXPECTING_PHASES],
+    )
+    kind = models.CharField(_("type de livrable"), max_length=30, choices=Deliverable.Kind.choices)
+
+    class Meta:
+        ordering = ["specification", "phase", "kind"]
+        verbose_name = _("livrable attendu")
+        verbose_name_plural = _("livrables attendus")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["specification", "phase", "kind"], name="projects_expected_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(phase__in=EXPECTING_PHASES), name="projects_expected_phase_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_phase_display()}: {self.get_kind_display()}"
 
 
 def _is_holder_account(version: SpecificationVersion, user: User) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,11 +19,15 @@ from crm.models import Role, User
 from crm.notifications import EventKind, RecordKind
 from crm.workqueue import Item
 from projects.models import (
+    NEXT_IN_PHASE,
     OPEN_STEPS,
+    PHASE_STEPS,
     Deliverable,
     DeliverableVersion,
+    ExpectedDeliverable,
     Project,
     ProjectMember,
+    ProjectTransition,
     SpecificationVersion,
     Step,
 )
@@ -242,10 +247,78 @@ def gates_ready() -> Any:
     )
 
 
+def _entered_step(project: str, created_at: str) -> Coalesce:
+    """When the project `project` refers to entered its current step: its last move, or its
+    creation (`created_at`) when it never moved."""
+    last_move = (
+        ProjectTransition.objects.filter(project=OuterRef(project))
+        .order_by("-at", "-pk")
+        .values("at")[:1]
+    )
+    return Coalesce(Subquery(last_move), F(created_at))
+
+
+def expected_missing(user: User) -> QuerySet[ExpectedDeliverable]:
+    """The kinds of deliverable the specifications of `user`'s projects (as a designer of
+    the team) expect in the project's current phase, of which no file is uploaded yet: no
+    deliverable of that kind has a version. One query; `entered` is when the project entered
+    its current step."""
+    project = "specification__project"
+    in_current_phase = Q()
+    for phase, steps in PHASE_STEPS.items():
+        in_current_phase |= Q(phase=phase, **{f"{project}__state__in": steps})
+    uploaded = DeliverableVersion.objects.filter(
+        deliverable__project=OuterRef(project), deliverable__kind=OuterRef("kind")
+    )
+    return (
+        ExpectedDeliverable.objects.filter(
+            in_current_phase,
+            **{f"{project}__in": _on_team(user, ProjectMember.Role.DESIGNER)},
+        )
+        .exclude(Exists(uploaded))
+        .annotate(entered=_entered_step(project, f"{project}__created_at"))
+        .select_related(project)
+    )
+
+
+def steps_to_move(user: User) -> QuerySet[Project]:
+    """The projects `user` may move to the next step inside the phase (`Project.advance`: a
+    designer of the team, a step that is not the last of its phase) whose step's work is done
+    from the designer's side: a version was approved since the project entered its step, and
+    no deliverable's latest version waits for review or for changes. One query; `approved_at`
+    is the latest of those approvals."""
+    approved = (
+        DeliverableVersion.objects.filter(
+            deliverable__project=OuterRef("pk"),
+            review_state=DeliverableVersion.Review.APPROVED,
+            reviewed_at__gt=OuterRef("entered"),
+        )
+        .order_by("-reviewed_at")
+        .values("reviewed_at")[:1]
+    )
+    open_review = DeliverableVersion.objects.filter(
+        deliverable__project=OuterRef("pk"),
+        review_state__in=[
+            DeliverableVersion.Review.SUBMITTED,
+            DeliverableVersion.Review.CHANGES_REQUESTED,
+        ],
+    ).exclude(_newer_version())
+    team: QuerySet[Project] = _on_team(user, ProjectMember.Role.DESIGNER)
+    return (
+        team.filter(state__in=list(NEXT_IN_PHASE))
+        .annotate(entered=_entered_step("pk", "created_at"))
+        .annotate(approved_at=Subquery(approved))
+        .filter(approved_at__isnull=False)
+        .exclude(Exists(open_review))
+    )
+
+
 def project_work(user: User) -> list[Item]:
     """Staff and mission leads: versions to review, specifications sent back, projects past
-    their target date. Designers: their deliverables with changes requested. Holders: the
-    specification waiting for their answer. Five queries, whatever the number of projects."""
+    their target date, gates ready (staff). Designers: their deliverables with changes
+    requested, the deliverables their specifications expect now and not yet uploaded, the
+    steps they may move. Holders: the specification waiting for their answer. Five queries
+    (six for staff, seven for designers), whatever the number of projects."""
     if not user.has_perm("projects.view_project"):
         return []
     items: list[Item] = []
@@ -344,6 +417,8 @@ def project_work(user: User) -> list[Item]:
                 action=_("À reprendre"),
             )
         )
+    if user.has_role(Role.DESIGNER):
+        items.extend(_designer_work(user))
     waiting = (
         SpecificationVersion.objects.filter(
             approval=SpecificationVersion.Approval.PENDING,
@@ -365,6 +440,44 @@ def project_work(user: User) -> list[Item]:
                 url=f"{project.get_absolute_url()}#specification",
                 since=waiting_version.issued_at,
                 action=_("À approuver"),
+            )
+        )
+    return items
+
+
+def _designer_work(user: User) -> list[Item]:
+    """A designer's expected deliverables not yet uploaded and the steps they may move: two
+    queries, whatever the number of projects."""
+    items: list[Item] = []
+    labels = dict(Deliverable.Kind.choices)
+    missing = expected_missing(user).order_by("entered", "pk")[:PER_KIND]
+    for expected in missing:
+        project = expected.specification.project
+        items.append(
+            Item(
+                text=_("Livrable attendu : %(kind)s — %(project)s")
+                % {
+                    "kind": labels.get(expected.kind, expected.kind),
+                    "project": project_name(project),
+                },
+                url=f"{reverse('projects:deliverable_upload', args=[project.pk])}"
+                f"?kind={expected.kind}",
+                since=expected.entered,  # type: ignore[attr-defined]  # from expected_missing
+                action=_("À déposer"),
+            )
+        )
+    for project in steps_to_move(user).order_by("approved_at", "pk")[:PER_KIND]:
+        items.append(
+            Item(
+                text=_("Étape à faire avancer : %(step)s → %(next)s — %(project)s")
+                % {
+                    "step": Step(project.state).label,
+                    "next": Step(NEXT_IN_PHASE[project.state]).label,
+                    "project": project_name(project),
+                },
+                url=f"{project.get_absolute_url()}#steps-title",
+                since=project.approved_at,  # type: ignore[attr-defined]  # from steps_to_move
+                action=_("À avancer"),
             )
         )
     return items

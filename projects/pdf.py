@@ -23,6 +23,7 @@ from projects.models import (
     PHASE_OF_STEP,
     PHASE_STEPS,
     SECTION_FIELDS,
+    Deliverable,
     DeliverableVersion,
     Phase,
     Project,
@@ -87,8 +88,12 @@ def specification_snapshot(specification: Specification) -> dict[str, Any]:
         # existed, so an unchanged draft still has nothing to issue.
         {"holder_contact_objects": True} if contact and contact.objects_to_contact else {}
     )
+    # Likewise only when some kind is expected: phase → kinds, as codes (the PDF names them in
+    # its own language).
+    expected = specification.expected_kinds()
     return {
         **objection,
+        **({"expected_deliverables": expected} if expected else {}),
         "reference": project.reference,
         "title": project.title,
         "holder": project.holder.name,
@@ -121,6 +126,7 @@ def specification_html(
 ) -> str:
     """The final HTML of a specification, in the active language."""
     team_roles = dict(ProjectMember.Role.choices)
+    kind_labels = dict(Deliverable.Kind.choices)
     funding_total = sum(Decimal(line["amount"]) for line in content.get("funding", []))
     context = {
         "c": content,
@@ -135,6 +141,10 @@ def specification_html(
             for line in content.get("funding", [])
         ],
         "funding_total": funding_total,
+        "expected": {
+            phase: [kind_labels.get(kind, kind) for kind in kinds]
+            for phase, kinds in content.get("expected_deliverables", {}).items()
+        },
         "team": [
             {
                 "name": member["name"],

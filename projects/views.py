@@ -42,11 +42,13 @@ from projects.forms import (
     SpecificationForm,
 )
 from projects.models import (
+    EXPECTING_PHASES,
     MAX_SECTION_LINES,
     OPEN_STEPS,
     PHASE_STEPS,
     Deliverable,
     DeliverableVersion,
+    ExpectedDeliverable,
     Phase,
     Project,
     ProjectMember,
@@ -182,10 +184,36 @@ def project_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         "show_deliverables": user.has_perm("projects.view_deliverable"),
         "show_holder_link": user.has_perm("crm.view_organisation"),
         "specification_versions": versions,
+        "expected": _expected_deliverables(project)
+        if user.has_perm("projects.view_deliverable")
+        else [],
         "may_write_specification": may.contribute and user.has_perm(WRITE_SPECIFICATION),
         "answer_form": AnswerForm() if may_answer else None,
     }
     return TemplateResponse(request, "projects/project_detail.html", context)
+
+
+def _expected_deliverables(project: Project) -> list[dict[str, object]]:
+    """What the specification's draft expects, phase by phase, each kind of the current phase
+    with whether a file of it is uploaded (one query; the deliverables are prefetched)."""
+    rows = ExpectedDeliverable.objects.filter(specification__project=project)
+    wanted: dict[str, set[str]] = {}
+    for phase, kind in rows.values_list("phase", "kind"):
+        wanted.setdefault(phase, set()).add(kind)
+    uploaded = {d.kind for d in project.deliverables.all() if d.versions.all()}
+    return [
+        {
+            "label": Phase(phase).label,
+            "current": phase == project.phase,
+            "kinds": [
+                {"label": Deliverable.Kind(kind).label, "uploaded": kind in uploaded}
+                for kind in Deliverable.Kind.values
+                if kind in wanted[phase]
+            ],
+        }
+        for phase in EXPECTING_PHASES
+        if phase in wanted
+    ]
 
 
 def _project_timeline(
@@ -360,7 +388,10 @@ def deliverable_upload(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     project, _may = get_for_user(
         request, Project.objects.all(), pk, need=Access.CONTRIBUTE, perm=ADD_VERSION
     )
-    form = DeliverableUploadForm(request.POST or None, request.FILES or None)
+    # A work-queue line links here with the kind to upload already chosen.
+    kind = request.GET.get("kind", "")
+    initial = {"kind": kind} if kind in Deliverable.Kind.values else {}
+    form = DeliverableUploadForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         version = actions.add_deliverable_version(
             project=project,
@@ -546,6 +577,7 @@ def specification_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
                     specification=form.instance,
                     by=request.user,
                     seen_revision=form.cleaned_data["revision"],
+                    expected=form.expected(),
                 )
                 milestones.save()
         except actions.SpecificationChanged:

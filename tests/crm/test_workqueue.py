@@ -14,7 +14,14 @@ from django.utils import timezone
 
 from crm import imports, notifications, workqueue
 from crm.models import Job, Role, StagedImport, User
-from projects.models import DeliverableVersion, Project, ProjectMember
+from projects.models import (
+    DeliverableVersion,
+    Project,
+    ProjectMember,
+    ProjectTransition,
+    Specification,
+)
+from projects.notifications import project_name
 from tests.factories import (
     LeadFactory,
     ProjectFactory,
@@ -214,7 +221,8 @@ def test_home_page_query_count_does_not_grow(
     # The imports started and not applied cost one query to those who may import; staff
     # and officers read the mission's project figures through a one-query data stamp (then,
     # with the cache emptied, the two aggregates it guards).
-    assert few == many == {"staff": 23, "designer": 18, "holder": 11, "officer": 22}[persona]
+    pins = {"staff": 23, "designer": DESIGNER_HOME_QUERIES, "holder": 11, "officer": 22}
+    assert few == many == pins[persona]
 
 
 def test_imports_started_and_not_applied_wait_for_their_starter(staff: User, officer: User) -> None:
@@ -304,3 +312,174 @@ def test_officer_sees_a_lead_newly_shared_until_opened(officer: User, other_offi
     note = officer.notifications.get()
     client_for(officer).get(reverse("crm:notification_open", args=[note.pk]))
     assert "a partagé avec vous la piste" not in todo_of(officer)
+
+
+# A designer's expected deliverables and steps to move ------------------------------------------
+
+
+def expect(project: Project, phase: str, *kinds: str) -> None:
+    """The project's specification expects `kinds` in `phase` (and nothing else there)."""
+    specification, _created = Specification.objects.get_or_create(project=project)
+    specification.replace_expected({**specification.expected_kinds(), phase: list(kinds)})
+
+
+def entered(project: Project, step: str, *, days_ago: int = 1) -> ProjectTransition:
+    """The log row of the project's move into `step`, `days_ago` days ago."""
+    return ProjectTransition.objects.create(
+        project=project,
+        name="advance",
+        source="intake",
+        target=step,
+        by=UserFactory(role=Role.STAFF),
+        at=timezone.now() - timedelta(days=days_ago),
+    )
+
+
+def test_designer_sees_the_expected_kinds_of_the_current_phase_not_yet_uploaded(
+    designer: User, project: Project
+) -> None:
+    entered(project, "listen", days_ago=4)
+    expect(project, "watch", "trend_board", "watch_note")
+    expect(project, "concept", "idea_notebook")
+    approved_deliverable(project, "watch_note", by=designer)
+
+    todo = todo_of(designer)
+
+    assert f"Livrable attendu : Planche de tendances — {project_name(project)}" in todo
+    assert "À déposer" in todo
+    upload = reverse("projects:deliverable_upload", args=[project.pk])
+    assert f'href="{upload}?kind=trend_board"' in todo
+    assert "depuis 4" in todo  # since the project entered its step
+    assert "Note de veille" not in todo  # uploaded
+    assert "Carnet d" not in todo  # another phase
+
+
+def test_an_upload_of_the_kind_takes_it_off(designer: User, project: Project) -> None:
+    expect(project, "watch", "trend_board")
+    assert "Livrable attendu : Planche de tendances" in todo_of(designer)
+
+    version_in(project, "submitted", by=designer)
+
+    assert "Livrable attendu" not in todo_of(designer)
+
+
+def test_the_upload_link_preselects_the_kind(designer: User, project: Project) -> None:
+    url = reverse("projects:deliverable_upload", args=[project.pk])
+
+    page = client_for(designer).get(f"{url}?kind=trend_board").content.decode()
+    unknown = client_for(designer).get(f"{url}?kind=pas-un-type")
+
+    assert '<option value="trend_board" selected>' in page
+    assert unknown.status_code == 200
+    assert "selected>" not in unknown.content.decode().split('name="kind"')[1].split("</select>")[0]
+
+
+def test_expected_kinds_are_for_the_team_designers_of_open_working_projects(
+    personas: dict[str, User], designer: User
+) -> None:
+    elsewhere = ProjectFactory(title="Pas mon projet", state="listen")
+    expect(elsewhere, "watch", "trend_board")
+    waiting = ProjectFactory(title="Encore en demande", state="intake", designers=[designer])
+    expect(waiting, "watch", "trend_board")
+    paused = ProjectFactory(title="En pause", state="suspended", designers=[designer])
+    expect(paused, "watch", "trend_board")
+    mine = ProjectFactory(title="Le mien", state="orient", designers=[designer])
+    expect(mine, "watch", "trend_board")
+
+    assert "Livrable attendu" not in todo_of(designer)
+    for persona in ("staff", "holder", "officer"):
+        assert "Livrable attendu" not in todo_of(personas[persona]), persona
+
+
+def test_designer_may_move_a_step_once_a_version_is_approved_since_it_began(
+    designer: User, project: Project
+) -> None:
+    entered(project, "listen", days_ago=3)
+    version_in(project, "approved", by=designer)
+
+    todo = todo_of(designer)
+
+    assert f"Étape à faire avancer : Écouter → Impulser — {project_name(project)}" in todo
+    assert "À avancer" in todo
+    assert f'href="{project.get_absolute_url()}#steps-title"' in todo
+
+
+def test_an_approval_before_the_step_began_does_not_count(designer: User, project: Project) -> None:
+    version_in(project, "approved", by=designer)
+    entered(project, "listen", days_ago=0)
+
+    assert "Étape à faire avancer" not in todo_of(designer)
+
+
+def test_moving_on_takes_the_step_off(designer: User, project: Project) -> None:
+    entered(project, "listen", days_ago=3)
+    version_in(project, "approved", by=designer)
+    assert "Étape à faire avancer" in todo_of(designer)
+
+    project.machine.run(name="advance", by=designer)
+
+    assert "Étape à faire avancer" not in todo_of(designer)
+
+
+@pytest.mark.parametrize("state", ["submitted", "changes_requested"])
+def test_a_version_waiting_for_review_or_changes_holds_the_step(
+    designer: User, project: Project, state: str
+) -> None:
+    entered(project, "listen", days_ago=3)
+    version_in(project, "approved", by=designer)
+    version_in(project, state, by=designer)
+
+    assert "Étape à faire avancer" not in todo_of(designer)
+
+
+def test_a_new_submitted_version_holds_the_step(designer: User, project: Project) -> None:
+    entered(project, "listen", days_ago=3)
+    version = version_in(project, "approved", by=designer)
+    DeliverableVersion.objects.create(
+        deliverable=version.deliverable,
+        number=2,
+        file=version.file.name,
+        original_name="v2.pdf",
+        content_type="application/pdf",
+        size=8,
+        uploaded_by=designer,
+    )
+
+    assert "Étape à faire avancer" not in todo_of(designer)
+
+
+def test_no_step_to_move_at_a_gate_off_the_team_or_for_other_roles(
+    personas: dict[str, User], designer: User
+) -> None:
+    at_gate = ProjectFactory(title="À la porte", state="involve", designers=[designer])
+    elsewhere = ProjectFactory(title="Pas mon projet", state="listen")
+    for other in (at_gate, elsewhere):
+        entered(other, other.state, days_ago=3)
+        version_in(other, "approved", by=designer)
+
+    assert "Étape à faire avancer" not in todo_of(designer)
+    for persona in ("staff", "holder", "officer"):
+        assert "Étape à faire avancer" not in todo_of(personas[persona]), persona
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_the_designers_new_lines_cost_the_same_for_one_project_or_five(
+    designer: User, count: int
+) -> None:
+    for index in range(count):
+        project = ProjectFactory(title=f"Projet {index}", state="listen", designers=[designer])
+        entered(project, "listen", days_ago=2)
+        expect(project, "watch", "watch_note")
+        version_in(project, "approved", by=designer)
+
+    client = client_for(designer)
+    queries = count_queries(client, reverse("crm:dashboard"))
+    todo = todo_of(designer)
+
+    assert queries == DESIGNER_HOME_QUERIES
+    assert todo.count("Livrable attendu : Note de veille") == count
+    assert todo.count("Étape à faire avancer") == count
+
+
+# Five sources of `project_work` plus the designer's two (expected kinds, steps to move).
+DESIGNER_HOME_QUERIES = 20

@@ -218,3 +218,20 @@ def test_files_are_real_images_with_thumbnails_and_real_pdfs() -> None:
         with version.file.open("rb") as handle:
             text = PdfReader(handle).pages[0].extract_text()
         assert version.deliverable.title in text
+
+
+def test_the_demo_designer_has_a_deliverable_to_upload_and_a_step_to_move() -> None:
+    from crm.workqueue import items_for
+
+    seed()
+    designer = User.objects.get(username="designer")
+
+    texts = [item.text for item in items_for(designer)]
+
+    expected = [text for text in texts if text.startswith("Livrable attendu : ")]
+    steps = [text for text in texts if text.startswith("Étape à faire avancer : ")]
+    assert len(expected) == len(steps) == 1
+    assert expected[0].startswith("Livrable attendu : Carnet d'idées — ")
+    assert expected[0].endswith("Hôtel 4 étoiles dans d'anciens corons")
+    assert steps[0].startswith("Étape à faire avancer : Impulser → Impliquer — ")
+    assert steps[0].endswith("Les « Repas noirs » du carnet culinaire")

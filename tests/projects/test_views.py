@@ -154,7 +154,7 @@ def test_detail_query_count_is_fixed(staff: User, designer: User) -> None:
         issued_specification(project, approval="returned")
     with_60 = count_queries(client, url)
 
-    assert with_3 == with_60 == 20  # + the audit trail (staff)
+    assert with_3 == with_60 == 21  # + the audit trail (staff), the expected kinds
 
 
 def test_list_filters(staff: User, designer: User) -> None:
