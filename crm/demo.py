@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,7 +28,17 @@ from django.db import models, transaction
 from django.db.models import Field, Max
 from django.utils import timezone
 
-from crm.models import Contact, Interaction, Organisation, Role, Territory, Thematic, User
+from crm.models import (
+    Contact,
+    Event,
+    Interaction,
+    Notification,
+    Organisation,
+    Role,
+    Territory,
+    Thematic,
+    User,
+)
 
 if TYPE_CHECKING:
     from django.core.management.base import OutputWrapper
@@ -159,6 +170,19 @@ def days_ago(now: datetime, days: int | None, *, kept: datetime | None) -> datet
     if days is None:
         return None
     return kept or now - timedelta(days=days)
+
+
+@contextmanager
+def dated_events(record: models.Model, at: datetime) -> Iterator[None]:
+    """Date `at` the events that the block's action records about `record`, and their
+    notifications. The demo replays its history through the real actions, which record their
+    events as happening now; the bell must read as the week it tells of, each notification
+    at the time of the move, review or issue it is about."""
+    last = Event.objects.aggregate(last=Max("pk"))["last"] or 0
+    yield
+    events = Event.objects.filter(pk__gt=last, record_type=record._meta.label, record_id=record.pk)
+    Notification.objects.filter(event__in=events).update(created_at=at)
+    events.update(created_at=at)
 
 
 ORGANISATION_FIELDS: dict[str, Any] = {

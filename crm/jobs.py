@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -51,6 +51,9 @@ from django.utils.translation import override
 from crm.exports import ListExport
 from crm.http import AuthenticatedRequest
 from crm.models import Job, StagedImport, User
+
+if TYPE_CHECKING:
+    from crm.pdf import RenderProgress
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,30 @@ class Progress:
         if total is not None:
             fields["total"] = total
         Job.objects.filter(pk=self.job.pk).update(**fields)
+
+    def stage(self, unit: str, done: int, total: int | None) -> None:
+        """A step that counts something else than the last one: its unit ("pages mises en
+        page"), how much is done, and of how much (None while it is not known)."""
+        Job.objects.filter(pk=self.job.pk).update(
+            unit=unit,
+            done=done,
+            total=total,
+            heartbeat_at=timezone.now(),
+        )
+
+    def rendering(self) -> RenderProgress:
+        """What a PDF job reports as `crm.pdf.render_pdf_document` goes: the images read,
+        the pages laid out, then the pages drawn, each counted in its own words (in the
+        job's language, active while it runs)."""
+        # Imported here: it pulls in WeasyPrint, which the requests that start jobs never need.
+        from crm.pdf import RenderStage
+
+        units = {
+            RenderStage.IMAGES: _("images chargées"),
+            RenderStage.LAYOUT: _("pages mises en page"),
+            RenderStage.PAGES: _("pages produites"),
+        }
+        return lambda stage, done, total: self.stage(units[stage], done, total)
 
     def counting(self, rows: Iterable[Any], *, every: int = PROGRESS_EVERY) -> Iterator[Any]:
         """`rows` as they come, reporting every `every` rows."""

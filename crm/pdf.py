@@ -16,17 +16,26 @@ exactly three kinds of URL and refuses every other one:
 Images, `<link>` stylesheets, `@import`, `url()` in CSS, `@font-face` sources, SVG references
 and attachments all go through the same fetcher. A refused resource is logged and skipped, as
 WeasyPrint does for a missing one: the rest of the document still renders.
+
+A long document tells how far it has got (`render_pdf_document(on_progress=...)`), in three
+steps that are each counted, not guessed: the stored images read (of those the document
+embeds), the pages laid out (WeasyPrint says so page by page; how many there will be is
+known only at the end), then the pages drawn into the PDF (of the pages laid out).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import SplitResult, unquote, unquote_to_bytes, urljoin, urlsplit
@@ -66,12 +75,14 @@ class ProjectURLFetcher(URLFetcher):
 
     It subclasses `URLFetcher` because WeasyPrint expects that interface, but never calls the
     parent's urllib opener: every URL is answered here or refused with `ResourceRefused`.
+    `on_media(url)` hears of each stored file it has opened (a render's progress).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_media: Callable[[str], object] | None = None) -> None:
         # Belt and braces: should a code path ever reach the parent's opener, no protocol is
         # allowed there and redirects are not followed.
         super().__init__(allowed_protocols=(), allow_redirects=False, fail_on_errors=False)
+        self.on_media = on_media
 
     def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> URLFetcherResponse:
         """Answer `url` from inside the project, or raise `ResourceRefused`."""
@@ -79,7 +90,10 @@ class ProjectURLFetcher(URLFetcher):
         if scheme == "data":
             return _fetch_data_url(url)
         if scheme == MEDIA_SCHEME:
-            return _fetch_media(url)
+            response = _fetch_media(url)
+            if self.on_media is not None:
+                self.on_media(url)
+            return response
         static_path = _static_path(url)
         if static_path is not None:
             return _fetch_static(url, static_path)
@@ -96,6 +110,24 @@ def media_url(name: str) -> str:
 class RenderedPdf:
     data: bytes
     page_count: int
+
+
+class RenderStage(StrEnum):
+    """What a render counts as it goes (see `render_pdf_document`)."""
+
+    IMAGES = "images"  # stored images read, of those the document embeds
+    LAYOUT = "layout"  # pages laid out so far; the total is not known yet
+    PAGES = "pages"  # pages drawn into the PDF, of the pages laid out
+
+
+# on_progress(stage, done, total): total is None while it is not known.
+RenderProgress = Callable[[RenderStage, int, int | None], object]
+
+_MEDIA_URL_RE = re.compile(rf"{MEDIA_SCHEME}:[^\s\"'()<>]+")
+# WeasyPrint's progress logger says "Step 5 - Creating layout - Page 12" as it lays out page
+# 12 (again, "(up-to-date)", when a second pass finds it unchanged).
+_LAYOUT_PAGE_RE = re.compile(r"^Step 5 - Creating layout - Page (\d+)")
+PROGRESS_LOGGER = "weasyprint.progress"
 
 
 # What every document of the product asks of WeasyPrint: a tagged PDF that screen readers can
@@ -124,23 +156,96 @@ def render_pdf_document(
     html: str,
     *,
     base_url: str | None = None,
-    on_layout: Callable[[int], object] | None = None,
+    on_progress: RenderProgress | None = None,
     **write_options: Any,
 ) -> RenderedPdf:
-    """`render_pdf`, also telling how many pages the document has. `on_layout(pages)` is
-    called once the pages are laid out, before the PDF is written (a job's progress)."""
+    """`render_pdf`, also telling how many pages the document has.
+
+    `on_progress(stage, done, total)` hears how far the render has got (a job's progress):
+    `RenderStage.IMAGES`, each stored image read, of those the HTML embeds (when it embeds
+    any); `LAYOUT`, each page laid out, with no total yet; then `PAGES`, each page drawn
+    into the PDF, of the pages laid out. The bytes are written after the last page."""
     base = urljoin(INTERNAL_BASE_URL, base_url or "")
     if _static_path(base) is None and not _is_internal_origin(urlsplit(base)):
         raise ValueError(f"base_url must stay inside the project, got {base_url!r}.")
     if "target" in write_options:
         raise TypeError("render_pdf returns the PDF; do not pass target=.")
-    fetcher = ProjectURLFetcher()
     options = _confine_sources(write_options, base)
-    document = HTML(string=html, base_url=base, url_fetcher=fetcher).render(**options)
-    if on_layout is not None:
-        on_layout(len(document.pages))
+    if on_progress is None:
+        document = HTML(string=html, base_url=base, url_fetcher=ProjectURLFetcher()).render(
+            **options
+        )
+        return RenderedPdf(data=document.write_pdf(**options), page_count=len(document.pages))
+
+    report = on_progress
+    embedded = set(_MEDIA_URL_RE.findall(html))
+    read: set[str] = set()
+
+    def on_media(url: str) -> None:
+        if url in embedded and url not in read:
+            read.add(url)
+            report(RenderStage.IMAGES, len(read), len(embedded))
+
+    if embedded:
+        report(RenderStage.IMAGES, 0, len(embedded))
+    fetcher = ProjectURLFetcher(on_media=on_media)
+    with _pages_laid_out(lambda page: report(RenderStage.LAYOUT, page, None)):
+        document = HTML(string=html, base_url=base, url_fetcher=fetcher).render(**options)
+    pages = document.pages
+    report(RenderStage.PAGES, 0, len(pages))
+    for number, page in enumerate(pages, start=1):
+        # `Page.paint` draws one page into the PDF (WeasyPrint's public API for drawing a
+        # page): counting its calls counts the pages drawn, as `write_pdf` goes.
+        page.paint = _then(
+            page.paint, functools.partial(report, RenderStage.PAGES, number, len(pages))
+        )
     pdf = document.write_pdf(**options)
-    return RenderedPdf(data=pdf, page_count=len(document.pages))
+    return RenderedPdf(data=pdf, page_count=len(pages))
+
+
+def _then(draw: Callable[..., Any], done: Callable[[], object]) -> Callable[..., Any]:
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        result = draw(*args, **kwargs)
+        done()
+        return result
+
+    return drawn
+
+
+class _LayoutListener(logging.Handler):
+    """Hands the page numbers WeasyPrint logs as it lays out pages to one render: the one
+    running in the thread that installed it (another thread may be rendering meanwhile)."""
+
+    def __init__(self, on_page: Callable[[int], object]) -> None:
+        super().__init__(level=logging.INFO)
+        self.thread = threading.get_ident()
+        self.on_page = on_page
+        self.pages = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        match = _LAYOUT_PAGE_RE.match(record.getMessage())
+        # A second pass (page numbers, "n / N") lays out pages 1, 2... again: the count
+        # does not go back.
+        if match and int(match[1]) > self.pages:
+            self.pages = int(match[1])
+            self.on_page(self.pages)
+
+
+@contextmanager
+def _pages_laid_out(on_page: Callable[[int], object]) -> Iterator[None]:
+    """Within the block, `on_page(n)` as WeasyPrint lays out page n. Its progress logger is
+    set to INFO and does not propagate in `settings.LOGGING`: these lines are for the render
+    that asked, not for the log."""
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    listener = _LayoutListener(on_page)
+    logger.addHandler(listener)
+    try:
+        yield
+    finally:
+        logger.removeHandler(listener)
 
 
 def pdf_response(pdf: bytes, *, filename: str, inline: bool = True) -> HttpResponse:

@@ -380,6 +380,9 @@ LOGGING = {
     "loggers": {
         # WeasyPrint reports every refused fetch; keep them visible but not noisy.
         "weasyprint": {"level": "ERROR"},
+        # How far a render has got ("Step 5 - Creating layout - Page 12"): heard by the job
+        # that renders (`crm.pdf.render_pdf_document`), never written to the log.
+        "weasyprint.progress": {"level": "INFO", "handlers": [], "propagate": False},
         "fontTools": {"level": "ERROR"},
     },
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
@@ -36,6 +37,9 @@ from projects.models import (
 from projects.models import (
     ProjectChanged as ProjectChanged,  # raised by the actions: callers catch it from here
 )
+
+if TYPE_CHECKING:
+    from crm.pdf import RenderProgress
 
 
 @transaction.atomic
@@ -281,7 +285,12 @@ def save_specification(
 
 
 def issue_specification(
-    *, project: Project, by: User, language: str, at: datetime | None = None
+    *,
+    project: Project,
+    by: User,
+    language: str,
+    at: datetime | None = None,
+    on_progress: RenderProgress | None = None,
 ) -> SpecificationVersion:
     """Freeze the draft as the next version: render the PDF (without the DRAFT mark), store it
     with its SHA-256 and page count, and keep the snapshot it was rendered from.
@@ -296,7 +305,8 @@ def issue_specification(
     issue got there first, its text decides: the same text is `NothingToIssue`, another one
     is rendered again under the next number (the number is printed in the PDF). Two issues at
     the very same moment are told apart by the (specification, number) constraint. `at` is
-    the issue time (now; the demo data replays past dates)."""
+    the issue time (now; the demo data replays past dates); `on_progress` hears how far the
+    render has got (`crm.pdf.render_pdf_document`)."""
     # Imported here: rendering pulls in WeasyPrint, which most requests never need.
     from projects.pdf import render_specification, specification_snapshot
 
@@ -319,6 +329,7 @@ def issue_specification(
             draft=False,
             language=language,
             issued_on=timezone.localdate(issued_at),
+            on_progress=on_progress,
         )
         digest = hashlib.sha256(pdf.data).hexdigest()
         stored_name = storage.save(

@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
-from crm.demo import Outcome, SeedReport, assign, pick, rows
+from crm.demo import Outcome, SeedReport, assign, dated_events, pick, rows
 from crm.fsm import TransitionRefused
 from crm.models import Contact, Organisation, Territory, Thematic, User
 from crm.uploads import DOCUMENT_KINDS, IMAGE_KINDS, check_upload
@@ -346,58 +346,60 @@ def _replay(
     spec_version: SpecificationVersion | None = None
     for index, event in enumerate(events, start=1):
         at = moment(event.days_ago, index)
-        if event.order == TRANSITION:
-            by = users[event.payload.get("by", LEAD_USERNAME)]
-            try:
-                log = project.machine.run(
-                    name=event.payload["run"],
-                    by=by,
+        # What the action tells others is dated as the action is, not as the load is.
+        with dated_events(project, at):
+            if event.order == TRANSITION:
+                by = users[event.payload.get("by", LEAD_USERNAME)]
+                try:
+                    log = project.machine.run(
+                        name=event.payload["run"],
+                        by=by,
+                        comment=event.payload.get("comment", ""),
+                    )
+                except TransitionRefused as error:
+                    raise ValueError(
+                        f"Demo project {row['title']!r}: {event.payload['run']} refused: {error}"
+                    ) from error
+                stamps.append((ProjectTransition, log.pk, {"at": at}))
+                report.record("transitions", Outcome.CREATED)
+            elif event.order == ISSUE:
+                issued = issue_specification(project=project, by=lead, language="fr", at=at)
+                spec_version = issued
+                stamps.append((SpecificationVersion, issued.pk, {"issued_at": at}))
+                report.record("specification versions", Outcome.CREATED)
+            elif event.order == ANSWER:
+                assert spec_version is not None, "the demo answers a specification once issued"
+                answer_specification(
+                    version=spec_version,
+                    approve=event.payload["approve"],
+                    by=users[event.payload["by"]],
                     comment=event.payload.get("comment", ""),
                 )
-            except TransitionRefused as error:
-                raise ValueError(
-                    f"Demo project {row['title']!r}: {event.payload['run']} refused: {error}"
-                ) from error
-            stamps.append((ProjectTransition, log.pk, {"at": at}))
-            report.record("transitions", Outcome.CREATED)
-        elif event.order == ISSUE:
-            issued = issue_specification(project=project, by=lead, language="fr", at=at)
-            spec_version = issued
-            stamps.append((SpecificationVersion, issued.pk, {"issued_at": at}))
-            report.record("specification versions", Outcome.CREATED)
-        elif event.order == ANSWER:
-            assert spec_version is not None, "the demo answers a specification once issued"
-            answer_specification(
-                version=spec_version,
-                approve=event.payload["approve"],
-                by=users[event.payload["by"]],
-                comment=event.payload.get("comment", ""),
-            )
-            stamps.append((SpecificationVersion, spec_version.pk, {"answered_at": at}))
-        elif event.order == UPLOAD:
-            spec = event.deliverable
-            version = add_deliverable_version(
-                project=project,
-                kind=spec["kind"],
-                title=spec["title"],
-                upload=_demo_upload(project, spec, event.version),
-                by=users[event.payload["by"]] if "by" in event.payload else uploader,
-            )
-            versions[spec["title"], event.version] = version
-            stamps.append((DeliverableVersion, version.pk, {"uploaded_at": at}))
-            if event.version == 1:
-                stamps.append((Deliverable, version.deliverable_id, {"created_at": at}))
-                report.record("deliverables", Outcome.CREATED)
-            report.record("deliverable versions", Outcome.CREATED)
-        else:
-            version = versions[event.deliverable["title"], event.version]
-            review_version(
-                version=version,
-                approve=event.payload["review"] == DeliverableVersion.Review.APPROVED,
-                by=lead,
-                comment=event.payload.get("comment", ""),
-            )
-            stamps.append((DeliverableVersion, version.pk, {"reviewed_at": at}))
+                stamps.append((SpecificationVersion, spec_version.pk, {"answered_at": at}))
+            elif event.order == UPLOAD:
+                spec = event.deliverable
+                version = add_deliverable_version(
+                    project=project,
+                    kind=spec["kind"],
+                    title=spec["title"],
+                    upload=_demo_upload(project, spec, event.version),
+                    by=users[event.payload["by"]] if "by" in event.payload else uploader,
+                )
+                versions[spec["title"], event.version] = version
+                stamps.append((DeliverableVersion, version.pk, {"uploaded_at": at}))
+                if event.version == 1:
+                    stamps.append((Deliverable, version.deliverable_id, {"created_at": at}))
+                    report.record("deliverables", Outcome.CREATED)
+                report.record("deliverable versions", Outcome.CREATED)
+            else:
+                version = versions[event.deliverable["title"], event.version]
+                review_version(
+                    version=version,
+                    approve=event.payload["review"] == DeliverableVersion.Review.APPROVED,
+                    by=lead,
+                    comment=event.payload.get("comment", ""),
+                )
+                stamps.append((DeliverableVersion, version.pk, {"reviewed_at": at}))
 
     created = now - timedelta(days=row["started_days_ago"], minutes=len(events) + 1)
     last = moment(events[-1].days_ago, len(events)) if events else created

@@ -9,7 +9,6 @@ PDF, and so that "nothing changed since version N" is a comparison of two dicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,13 @@ from django.db.models import OuterRef, Prefetch, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from crm.pdf import DOCUMENT_OPTIONS, RenderedPdf, media_url, render_pdf_document
+from crm.pdf import (
+    DOCUMENT_OPTIONS,
+    RenderedPdf,
+    RenderProgress,
+    media_url,
+    render_pdf_document,
+)
 from projects.models import (
     PHASE_OF_STEP,
     PHASE_STEPS,
@@ -175,13 +180,13 @@ def render_specification(
     draft: bool,
     language: str,
     issued_on: date | None = None,
-    on_layout: Callable[[int], object] | None = None,
+    on_progress: RenderProgress | None = None,
 ) -> RenderedPdf:
     """The specification's PDF in `language`; `draft` puts the watermark on every page.
-    `on_layout(pages)` hears how many pages it has once they are laid out."""
+    `on_progress` hears how far the render has got (`crm.pdf.render_pdf_document`)."""
     with translation.override(language):
         html = specification_html(content, number=number, draft=draft, issued_on=issued_on)
-    return render_pdf_document(html, on_layout=on_layout, **DOCUMENT_OPTIONS)
+    return render_pdf_document(html, on_progress=on_progress, **DOCUMENT_OPTIONS)
 
 
 def project_sheet_html(project: Project) -> str:
@@ -204,11 +209,11 @@ def project_sheet_html(project: Project) -> str:
 
 
 def render_project_sheet(
-    project: Project, *, language: str, on_layout: Callable[[int], object] | None = None
+    project: Project, *, language: str, on_progress: RenderProgress | None = None
 ) -> RenderedPdf:
     with translation.override(language):
         html = project_sheet_html(project)
-    return render_pdf_document(html, on_layout=on_layout, **DOCUMENT_OPTIONS)
+    return render_pdf_document(html, on_progress=on_progress, **DOCUMENT_OPTIONS)
 
 
 def _date(value: str | None) -> date | None:

@@ -3,7 +3,6 @@ the scope again, and call the same actions the views call (STYLE: background job
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -63,7 +62,10 @@ class IssueSpecificationJob(JobKind):
         url = reverse("projects:specification_edit", args=[project.pk])
         try:
             version = actions.issue_specification(
-                project=project, by=job.owner, language=job.params["language"]
+                project=project,
+                by=job.owner,
+                language=job.params["language"],
+                on_progress=progress.rendering(),
             )
         except actions.SpecificationIncomplete as incomplete:
             raise JobFailed(incomplete.message) from incomplete
@@ -86,11 +88,6 @@ class IssueSpecificationJob(JobKind):
             % {"number": version.number, "pages": version.page_count},
             url=url,
         )
-
-
-def _pages(progress: Progress) -> Callable[[int], None]:
-    """What a PDF job reports once its pages are laid out (then the PDF is written)."""
-    return lambda pages: progress(pages, pages)
 
 
 class SpecificationPreviewJob(JobKind):
@@ -128,7 +125,7 @@ class SpecificationPreviewJob(JobKind):
             number=number,
             draft=True,
             language=job.params["language"],
-            on_layout=_pages(progress),
+            on_progress=progress.rendering(),
         )
         filename = _("%(reference)s-cahier-des-charges-v%(number)s-brouillon.pdf") % {
             "reference": project.reference,
@@ -161,7 +158,7 @@ class ProjectSheetJob(JobKind):
 
         project = sheet_project().get(pk=job.params["project"])
         pdf = render_project_sheet(
-            project, language=job.params["language"], on_layout=_pages(progress)
+            project, language=job.params["language"], on_progress=progress.rendering()
         )
         filename = _("%(reference)s-fiche-projet.pdf") % {"reference": project.reference}
         return written(lambda fileobj: fileobj.write(pdf.data), filename=filename)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.actions import log_interaction
-from crm.demo import Outcome, SeedReport, assign, pick, rows, upsert
+from crm.demo import Outcome, SeedReport, assign, dated_events, pick, rows, upsert
 from crm.fsm import TransitionRefused
 from crm.models import Contact, Organisation, Territory, User
 from projects.models import Project
@@ -132,17 +132,19 @@ def seed_prospects(*, report: SeedReport, path: Path = PROSPECTS_FIXTURE) -> Non
         if row["lead"] not in created:
             continue
         lead = Lead.objects.select_related("organisation").get(title=row["lead"])
-        log_interaction(
-            organisation=lead.organisation,
-            lead=lead,
-            contact=Contact.objects.get(email__iexact=row["contact"])
-            if row.get("contact")
-            else None,
-            by=users[row["author"]],
-            kind=row["kind"],
-            occurred_at=now - timedelta(days=row["days_ago"]),
-            summary=row["summary"],
-        )
+        occurred_at = now - timedelta(days=row["days_ago"])
+        with dated_events(lead, occurred_at):
+            log_interaction(
+                organisation=lead.organisation,
+                lead=lead,
+                contact=Contact.objects.get(email__iexact=row["contact"])
+                if row.get("contact")
+                else None,
+                by=users[row["author"]],
+                kind=row["kind"],
+                occurred_at=occurred_at,
+                summary=row["summary"],
+            )
         report.record("interactions", Outcome.CREATED)
 
 
@@ -233,33 +235,35 @@ def _create_lead(
     lead = Lead(**values)
     lead.is_demo = True
     owner = values["owner"]
-    save_lead(
-        lead=lead,
-        by=owner,
-        seen_version=None,
-        **_relations(row, values["organisation"], sites, users),
-    )
+    created = now - timedelta(days=row["created_days_ago"])
+    # What the actions tell others (a share, a move) is dated as they are, not as the load.
+    with dated_events(lead, created):
+        save_lead(
+            lead=lead,
+            by=owner,
+            seen_version=None,
+            **_relations(row, values["organisation"], sites, users),
+        )
     report.record("leads", Outcome.CREATED)
     history = rows(row.get("history", []))
     stamps: list[tuple[int, datetime]] = []
     for index, event in enumerate(history, start=1):
+        at = now - timedelta(days=event["days_ago"], minutes=len(history) - index)
         try:
-            log = lead.machine.run(
-                name=event["run"],
-                by=owner,
-                comment=event.get("comment", ""),
-            )
+            with dated_events(lead, at):
+                log = lead.machine.run(
+                    name=event["run"],
+                    by=owner,
+                    comment=event.get("comment", ""),
+                )
         except TransitionRefused as error:
             raise ValueError(
                 f"Demo lead {row['title']!r}: {event['run']} refused: {error}"
             ) from error
-        stamps.append(
-            (log.pk, now - timedelta(days=event["days_ago"], minutes=len(history) - index))
-        )
+        stamps.append((log.pk, at))
         report.record("lead transitions", Outcome.CREATED)
     for pk, at in stamps:
         LeadTransition.objects.filter(pk=pk).update(at=at)
-    created = now - timedelta(days=row["created_days_ago"])
     last = stamps[-1][1] if stamps else created
     Lead.objects.filter(pk=lead.pk).update(created_at=created, last_activity_at=last)
 

@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.text import slugify
 
-from crm.pdf import media_url, pdf_response, render_pdf
+from crm.pdf import RenderProgress, media_url, pdf_response, render_pdf_document
 from prospects.models import Site, Town
 
 # One page: a main photo and two beside the facts at most, a description of a few paragraphs.
@@ -102,10 +102,14 @@ def _within(box: Box, width: float, height: float) -> bool:
     return box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
 
 
-def site_sheet_pdf(site: Site, *, language: str) -> bytes:
+def site_sheet_pdf(
+    site: Site, *, language: str, on_progress: RenderProgress | None = None
+) -> bytes:
     """The sheet of `site` in `language` ("fr" or "en"); the caller checked the user may see
-    the site. Only the site's own facts are shown: never a lead."""
-    return render_pdf(site_sheet_html(site, language=language))
+    the site. Only the site's own facts are shown: never a lead. `on_progress` hears how far
+    the render has got: the photos read, then the page (`crm.pdf.render_pdf_document`)."""
+    html = site_sheet_html(site, language=language)
+    return render_pdf_document(html, on_progress=on_progress).data
 
 
 def site_sheet_html(site: Site, *, language: str) -> str:

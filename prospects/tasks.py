@@ -47,9 +47,9 @@ class SiteSheetJob(JobKind):
         from prospects import pdf
 
         site = Site.objects.for_detail().prefetch_related("photos").get(pk=job.params["site"])
-        language = job.params["language"]
-        progress(0, None)
-        data = pdf.site_sheet_pdf(site, language=language)
+        # Jobs queued before the sheet's language had its own key named it "language".
+        language = job.params.get("sheet", job.params["language"])
+        data = pdf.site_sheet_pdf(site, language=language, on_progress=progress.rendering())
         return written(
             lambda fileobj: fileobj.write(data),
             filename=f"{slugify(site.name) or 'site'}-{language}.pdf",

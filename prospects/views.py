@@ -607,7 +607,9 @@ def site_sheet(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             owner=request.user,
             label=_("Fiche du site %(name)s (%(language)s)")
             % {"name": site.name, "language": language},
-            params={"site": site.pk, "language": language},
+            # The job speaks the person's language (its progress, a failure); the sheet is
+            # in the language asked for.
+            params={"site": site.pk, "language": request.LANGUAGE_CODE, "sheet": language},
         )
         return redirect(job)
     data = pdf.site_sheet_pdf(site, language=language)

@@ -422,3 +422,33 @@ def test_a_contact_list_export_run_as_a_job_is_logged_like_one_at_once(
     entry = AuditEntry.objects.get(action=AuditEntry.Action.EXPORTED)
     assert entry.by == staff
     assert entry.detail == "Liste des contacts (XLSX), filtre : Recherche : dupont ; 4 ligne(s)."
+
+
+@pytest.mark.parametrize(
+    ("done", "total", "unit", "shown", "bar"),
+    [
+        (2, 5, "images chargées", "2 sur 5 images chargées", 'value="40"'),
+        (12, None, "pages mises en page", "12 pages mises en page jusqu'ici", "<progress aria"),
+        (30, 104, "pages produites", "30 sur 104 pages produites", 'value="28"'),
+    ],
+)
+def test_a_running_job_page_shows_what_it_has_counted(
+    staff: User, done: int, total: int | None, unit: str, shown: str, bar: str
+) -> None:
+    job = Job.objects.create(
+        kind="project_sheet",
+        owner=staff,
+        label="DS-2026-001 : fiche projet",
+        status=Job.Status.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        done=done,
+        total=total,
+        unit=unit,
+    )
+
+    page = client_for(staff).get(job.get_absolute_url()).content.decode()
+
+    assert shown in page
+    assert bar in page
+    assert 'hx-trigger="every 1s"' in page  # still followed

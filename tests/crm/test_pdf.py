@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +26,11 @@ from crm.pdf import (
     INTERNAL_BASE_URL,
     ProjectURLFetcher,
     ResourceRefused,
+    _pages_laid_out,
     media_url,
     pdf_response,
     render_pdf,
+    render_pdf_document,
 )
 
 HOSTILE_URLS = [
@@ -386,3 +390,48 @@ def test_pdf_response_can_be_an_attachment_with_a_unicode_name() -> None:
     assert accented["Content-Disposition"] == (
         "attachment; filename*=utf-8''Cit%C3%A9%20des%20%C3%89lectriciens.pdf"
     )
+
+
+def test_a_render_counts_the_images_read_the_pages_laid_out_then_the_pages_drawn() -> None:
+    names = [
+        default_storage.save(f"deliverables/planche-{n}.png", ContentFile(png_bytes()))
+        for n in range(2)
+    ]
+    images = "".join(f'<img src="{media_url(name)}" alt="">' for name in names)
+    pages = "".join('<p style="break-after: page">Page</p>' for _n in range(4))
+    heard: list[tuple[str, int, int | None]] = []
+
+    rendered = render_pdf_document(
+        f"{images}{images}{pages}",  # each image twice: read once
+        on_progress=lambda stage, done, total: heard.append((stage.value, done, total)),
+    )
+
+    count = rendered.page_count
+    assert count == len(PdfReader(io.BytesIO(rendered.data)).pages) >= 4
+    assert heard == [
+        ("images", 0, 2),
+        ("images", 1, 2),
+        ("images", 2, 2),
+        *(("layout", page, None) for page in range(1, count + 1)),
+        *(("pages", page, count) for page in range(count + 1)),
+    ]
+
+
+def test_a_render_hears_only_its_own_pages_not_another_threads() -> None:
+    heard: list[int] = []
+
+    def elsewhere() -> None:
+        logging.getLogger("weasyprint.progress").info("Step 5 - Creating layout - Page %d", 9)
+
+    with _pages_laid_out(heard.append):
+        other = threading.Thread(target=elsewhere)
+        other.start()
+        other.join()
+        logging.getLogger("weasyprint.progress").info("Step 5 - Creating layout - Page %d", 1)
+        logging.getLogger("weasyprint.progress").info("Step 5 - Creating layout - Page %d", 2)
+        logging.getLogger("weasyprint.progress").info("Step 5 - Creating layout - Repagination #1")
+        logging.getLogger("weasyprint.progress").info(
+            "Step 5 - Creating layout - Page %d (up-to-date)", 1
+        )
+
+    assert heard == [1, 2]

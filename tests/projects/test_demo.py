@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from crm.demo import Outcome, SeedReport
-from crm.models import User
+from crm.models import Event, Notification, User
 from projects.demo import PROJECTS_FIXTURE, seed_projects
 from projects.models import (
     Deliverable,
@@ -24,6 +25,7 @@ from projects.models import (
     Project,
     ProjectMember,
     ProjectTransition,
+    SpecificationVersion,
 )
 
 pytestmark = pytest.mark.django_db
@@ -235,3 +237,47 @@ def test_the_demo_designer_has_a_deliverable_to_upload_and_a_step_to_move() -> N
     assert expected[0].endswith("Hôtel 4 étoiles dans d'anciens corons")
     assert steps[0].startswith("Étape à faire avancer : Impulser → Impliquer — ")
     assert steps[0].endswith("Les « Repas noirs » du carnet culinaire")
+
+
+def test_notifications_are_dated_when_what_they_tell_of_happened() -> None:
+    loading = timezone.now()
+    seed()
+    events = Event.objects.filter(record_type="projects.Project")
+    told: dict[str, list] = {}
+    for event in events:
+        told.setdefault(event.kind, []).append(event)
+
+    # Each kind the demo's history makes, at the time of the record it is about (nobody is
+    # told of what they did themselves: not every upload or review has its event).
+    assert told["version_submitted"]
+    for event in told["version_submitted"]:
+        version = DeliverableVersion.objects.get(
+            deliverable__project_id=event.record_id,
+            deliverable__title=event.params["deliverable"],
+            number=event.params["number"],
+        )
+        assert event.created_at == version.uploaded_at
+    for event in told["version_approved"] + told["version_changes_requested"]:
+        version = DeliverableVersion.objects.get(
+            deliverable__project_id=event.record_id,
+            deliverable__title=event.params["deliverable"],
+            number=event.params["number"],
+        )
+        assert event.created_at == version.reviewed_at
+    assert told["specification_issued"]
+    for event in told["specification_issued"]:
+        issued = SpecificationVersion.objects.get(
+            specification__project_id=event.record_id, number=event.params["number"]
+        )
+        assert event.created_at == issued.issued_at
+    assert told["project_moved"]
+    for event in told["project_moved"]:
+        transitions = ProjectTransition.objects.filter(
+            project_id=event.record_id, source=event.params["source"], target=event.params["target"]
+        )
+        assert event.created_at in {transition.at for transition in transitions}
+    # The bell and its page read the notifications' own time: the same, days before the load.
+    notes = Notification.objects.filter(event__in=events).select_related("event")
+    assert notes.exists()
+    assert all(note.created_at == note.event.created_at < loading for note in notes)
+    assert any(note.created_at < loading - timedelta(days=7) for note in notes)

@@ -177,9 +177,79 @@ def test_a_heavy_site_sheet_is_a_job(officer: User, designer: User, settings, wh
 
     job = Job.objects.get()
     assert response.status_code == 302
-    assert (job.kind, job.status, job.params["language"]) == ("site_sheet", "done", "en")
+    assert (job.kind, job.status, job.params["sheet"]) == ("site_sheet", "done", "en")
     assert job.filename == "9-9bis-en.pdf"
     assert download(client, job).startswith(b"%PDF")
     assert (
         client_for(designer).get(reverse("prospects:site_sheet", args=[site.pk])).status_code == 404
     )
+
+
+@pytest.fixture
+def stages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int | None]]:
+    """What the running jobs record, step by step (each also written to the job's row)."""
+    heard: list[tuple[str, int, int | None]] = []
+    record = jobs.Progress.stage
+
+    def spy(self: jobs.Progress, unit: str, done: int, total: int | None) -> None:
+        record(self, unit, done, total)
+        row = Job.objects.get(pk=self.job.pk)
+        heard.append((row.unit, row.done, row.total))
+
+    monkeypatch.setattr(jobs.Progress, "stage", spy)
+    return heard
+
+
+def test_a_project_sheet_job_counts_its_images_then_its_pages(
+    officer: User, project: Project, settings, stages: list
+) -> None:
+    count = settings.SHEET_SYNC_MAX_IMAGES + 1
+    with_images(project, count)
+    client = client_for(officer)
+
+    client.get(reverse("projects:project_sheet", args=[project.pk]))
+
+    job = Job.objects.get()
+    pages = len(PdfReader(io.BytesIO(download(client, job))).pages)
+    assert stages[: count + 1] == [("images chargées", n, count) for n in range(count + 1)]
+    assert ("pages mises en page", 1, None) in stages
+    assert stages[-(pages + 1) :] == [("pages produites", n, pages) for n in range(pages + 1)]
+    assert (job.unit, job.done, job.total) == ("pages produites", pages, pages)
+    assert (
+        f"{pages} sur {pages} pages produites"
+        in client.get(job.get_absolute_url()).content.decode()
+    )
+
+
+def test_a_site_sheet_job_counts_its_photos_then_its_page(
+    officer: User, settings, stages: list
+) -> None:
+    site = SiteFactory(name="9-9bis")
+    for _n in range(settings.SHEET_SYNC_MAX_IMAGES + 1):
+        photo(site, thumbnail=True)
+    client = client_for(officer)
+
+    client.get(reverse("prospects:site_sheet", args=[site.pk]), {"language": "en"})
+
+    job = Job.objects.get()
+    photos = settings.SHEET_SYNC_MAX_IMAGES + 1
+    # Counted in the officer's words, though the sheet is in English.
+    assert stages[: photos + 1] == [("images chargées", n, photos) for n in range(photos + 1)]
+    assert stages[-2:] == [("pages produites", 0, 1), ("pages produites", 1, 1)]
+    assert (job.unit, job.done, job.total) == ("pages produites", 1, 1)
+    assert "1 sur 1 pages produites" in client.get(job.get_absolute_url()).content.decode()
+    assert job.filename == "9-9bis-en.pdf"
+
+
+def test_the_preview_counts_the_pages_laid_out_before_it_knows_how_many(
+    designer: User, project: Project, stages: list
+) -> None:
+    client = client_for(designer)
+
+    client.get(reverse("projects:specification_preview", args=[project.pk]))
+
+    job = Job.objects.get()
+    laid_out = [done for unit, done, total in stages if unit == "pages mises en page"]
+    assert laid_out == list(range(1, job.total + 1))
+    assert all(total is None for unit, _done, total in stages if unit == "pages mises en page")
+    assert (job.unit, job.done) == ("pages produites", job.total)

@@ -105,15 +105,15 @@ def test_preview_is_a_draft_with_every_section(designer: User, project: Project)
     text = pdf_text(data)
     reader = PdfReader(io.BytesIO(data))
     # Rendered by the worker: the request answers with the job's page, which counted the
-    # pages laid out, and the file is downloaded from there.
+    # pages laid out then drawn, and the file is downloaded from there.
     job = Job.objects.get()
     assert response.status_code == 302
     assert response["Location"] == job.get_absolute_url()
-    assert (job.kind, job.status, job.unit) == ("specification_preview", "done", "pages")
+    assert (job.kind, job.status, job.unit) == ("specification_preview", "done", "pages produites")
     assert job.done == job.total == len(reader.pages)
     assert job.filename.endswith("-brouillon.pdf")
     page = client_for(designer).get(job.get_absolute_url()).content.decode()
-    assert f"{job.total} sur {job.total} pages" in page
+    assert f"{job.total} sur {job.total} pages produites" in page
     assert data.startswith(b"%PDF")
     assert len(reader.pages) >= 4  # cover, contents, then the sections
     for heading in [

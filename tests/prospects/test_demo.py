@@ -6,7 +6,9 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from crm.models import Event, Interaction, Notification
 from prospects.models import Lead, LeadTransition, PromotionEvent, Site
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +76,23 @@ def test_a_second_run_changes_nothing() -> None:
     assert "Prospects demo data:" in output
     for model, rows in before.items():
         assert list(model.objects.order_by("pk").values()) == rows, model
+
+
+def test_notifications_are_dated_when_what_they_tell_of_happened() -> None:
+    loading = timezone.now()
+    seed()
+    events = Event.objects.filter(record_type="prospects.Lead")
+    shared = events.filter(kind="lead_shared")
+    logged = events.filter(kind="interaction_logged")
+    assert shared.exists() and logged.exists()
+
+    for event in shared:
+        assert event.created_at == Lead.objects.get(pk=event.record_id).created_at
+    for event in logged:
+        assert event.created_at in set(
+            Interaction.objects.filter(lead_id=event.record_id).values_list(
+                "occurred_at", flat=True
+            )
+        )
+    notes = Notification.objects.filter(event__in=events).select_related("event")
+    assert all(note.created_at == note.event.created_at < loading for note in notes)

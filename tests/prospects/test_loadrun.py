@@ -119,3 +119,47 @@ def test_the_long_specification_fills_every_section_to_its_bound() -> None:
         assert pdf_lines(getattr(specification, name)) == MAX_SECTION_LINES
     assert not specification.too_long_sections()
     assert specification.milestones.count() == 5
+
+
+def mixed_figures(*, pages: int) -> dict:
+    figures = summarise([Visitor("a", "x", [], results=[(200, 0.04)], started=[2.0])], 1.0)
+    jobs = {
+        "list_export": {"status": "done", "error": "", "total": 100_000, "seconds": 60.0},
+        "specification_preview": {"status": "done", "error": "", "total": pages, "seconds": 50.0},
+    }
+    return {**figures, "think": 1.0, "jobs": jobs, "milestones": 1200}
+
+
+def test_a_specification_shorter_than_asked_fails_the_mixed_goal() -> None:
+    from prospects.management.commands.loadrun import mixed_report
+
+    text = mixed_report(mixed_figures(pages=86), spec_pages=100)
+
+    assert "- Specification preview: 86 pages in 50.0 s (shorter than the 100 pages" in text
+    assert text.rstrip().endswith("| 0 | ✗ |")
+    assert mixed_report(mixed_figures(pages=104), spec_pages=100).rstrip().endswith("| 0 | ✓ |")
+
+
+def test_the_mixed_run_is_a_section_of_its_own(tmp_path) -> None:
+    from django.db import connection
+
+    from prospects.management.commands.loadrun import write_reports
+
+    path = tmp_path / "benchmarks.md"
+    browsing = [{**summarise([Visitor("a", "x", [], results=[(200, 0.02)])], 1.0), "think": 1.0}]
+    options = {"workers": 2, "spec_pages": 100}
+
+    write_reports(path, browsing, mixed_figures(pages=104), options)
+    write_reports(path, browsing, None, options)  # a later run with --no-mixed
+
+    text = path.read_text(encoding="utf-8")
+    vendor = connection.vendor
+    assert text.count(f"<!-- load:{vendor} -->") == text.count(f"<!-- /load:{vendor} -->") == 1
+    mixed = text.split(f"<!-- load:{vendor}:mixed -->\n", 1)[1].split(f"<!-- /load:{vendor}:mixed")[
+        0
+    ]
+    assert mixed.startswith("## Load run while the worker exports and renders")
+    assert "- Export of the organisation list: 100,000 rows in 60.0 s" in mixed
+    assert "- Specification preview: 104 pages in 50.0 s" in mixed
+    assert "1,200 milestones" in mixed
+    assert "## Load run (" not in mixed
