@@ -304,6 +304,10 @@ LOGIN_LOG_RETENTION_DAYS = env_int("LOGIN_LOG_RETENTION_DAYS", 180)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
 # The main lists count their rows exactly up to this many; beyond, an estimate or "more than".
 LIST_COUNT_LIMIT = env_int("LIST_COUNT_LIMIT", 10_000)
+# A search's page is sorted from its matches, rather than walked from the sort's index, when
+# they are counted or (PostgreSQL) estimated at most this many: sorting 33,000 matches took
+# 41 ms at 500,000 contacts, walking the name index to them 100 ms (crm.listing).
+SORT_MATCHES_MAX = env_int("SORT_MATCHES_MAX", 50_000)
 FILTERS_EMPTY_CHOICE_LABEL = _("Indifférent")
 
 # Security. Secure-by-default outside DEBUG; `manage.py check --deploy` must report nothing.

@@ -11,7 +11,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from crm.listing import Tally, paginate, tally
-from crm.models import Organisation
+from crm.models import Contact, Organisation
 from prospects.models import Lead
 from tests.factories import LeadFactory, OrganisationFactory
 
@@ -220,3 +220,35 @@ def test_unindexed_order_keeps_descending_and_other_keys() -> None:
     sql = str(queryset.query)
     assert '("crm_organisation"."name" || \'\') DESC' in sql
     assert '"crm_organisation"."created_at" ASC' in sql
+
+
+def test_past_the_count_a_search_is_sorted_when_the_planner_expects_few_matches(
+    settings, client
+) -> None:
+    from crm.listing import planner_estimate
+    from crm.models import Role
+    from tests.factories import ContactFactory, UserFactory
+
+    settings.LIST_COUNT_LIMIT = 2  # three matches: "more than 2"
+    for first in ["Yves", "Xavier", "Zoé"]:
+        ContactFactory(last_name="Martin", first_name=first)
+    ContactFactory(last_name="Dupont", first_name="Victor")
+    client.force_login(UserFactory(role=Role.STAFF))
+
+    def keys_query(sort_max: int) -> str:
+        settings.SORT_MATCHES_MAX = sort_max
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get("/contacts/", {"q": "martin"}).content.decode()
+        assert html.index("Xavier") < html.index("Yves") < html.index("Zoé")
+        return next(
+            q["sql"] for q in queries if q["sql"].startswith('SELECT "crm_contact"."id" AS "pk"')
+        )
+
+    estimate = planner_estimate(Contact.objects.filter(search_text__contains="martin"))
+    if connection.vendor == "postgresql":
+        assert estimate is not None and estimate >= 1
+        assert "\"last_name\" || '')" in keys_query(10_000)  # few expected: sorted
+        assert "\"last_name\" || '')" not in keys_query(0)  # too many expected: walked
+    else:
+        assert estimate is None  # no planner estimate: the index walk stays
+        assert "\"last_name\" || '')" not in keys_query(10_000)
