@@ -102,22 +102,18 @@ class ListPaginator(Paginator):  # type: ignore[type-arg]
         self.sort_matches = sort_matches
 
     @cached_property
+    def tally(self) -> Tally:
+        """The count as a person reads it (`tally`): exact, estimated, or "more than"."""
+        if self.count_limit is None:
+            return Tally(super().count)
+        return tally(self.object_list, limit=self.count_limit)
+
+    @cached_property
     def count(self) -> int:
-        limit = self.count_limit
-        if limit is None:
-            return super().count
-        # Without its ORDER BY: the database stops at the limit instead of sorting every row.
-        counted = self.object_list.order_by()[: limit + 1].count()
-        if counted <= limit:
-            return counted
-        estimate = table_estimate(self.object_list)
-        if estimate is not None and estimate > limit:
-            self.count_is_exact, self.count_is_estimate = False, True
-            return estimate
-        if estimate is None and not self.object_list.query.where:
-            return super().count  # no estimate to be had: a whole table counts exactly
-        self.count_is_exact = False
-        return limit + 1
+        counted = self.tally
+        self.count_is_exact, self.count_is_estimate = counted.exact, counted.estimate
+        # "More than the limit": one more than it, so that a next page is offered.
+        return counted.value if counted.exact or counted.estimate else counted.value + 1
 
     def validate_number(self, number: Any) -> int:
         self.count  # noqa: B018 - counting tells whether the count is exact
@@ -301,6 +297,7 @@ def paginate(
         # Past the end: the last page, which needs the exact count (nonsense input only).
         paginator.count_limit = None
         paginator.count_is_exact, paginator.count_is_estimate = True, False
+        paginator.__dict__.pop("tally", None)
         paginator.__dict__.pop("count", None)
         paginator.__dict__.pop("num_pages", None)
         page = paginator.page(paginator.num_pages)

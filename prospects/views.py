@@ -26,7 +26,6 @@ from crm.forms import InteractionForm
 from crm.http import AuthenticatedRequest
 from crm.listing import (
     ListPaginator,
-    Tally,
     filter_visible,
     first_rows_by,
     paginate,
@@ -332,13 +331,9 @@ def _day_section(
     page = paginate(
         request, leads, per_page=MY_DAY_PAGE_SIZE, param=param, count_limit=MY_DAY_COUNT_LIMIT
     )
-    paginator = cast(ListPaginator, page.paginator)
     return {
         "page": page,
-        "tally": Tally(
-            paginator.count if paginator.count_is_exact else MY_DAY_COUNT_LIMIT,
-            exact=paginator.count_is_exact,
-        ),
+        "tally": cast(ListPaginator, page.paginator).tally,
         "leads": page.object_list,
         "param": param,
         "querystring": querystring_without_page(request, param),
